@@ -1,0 +1,24 @@
+package main
+import (
+ _ "github.com/containerd/containerd/v2/pkg/shim"
+ _ "github.com/containerd/containerd/v2/pkg/sys/reaper"
+ _ "github.com/containerd/containerd/v2/core/mount"
+ _ "github.com/containerd/containerd/api/runtime/task/v3"
+ _ "github.com/containerd/containerd/api/events"
+ _ "github.com/containerd/containerd/api/types/runtimeoptions/v1"
+ _ "github.com/containerd/go-runc"
+ _ "github.com/containerd/console"
+ _ "github.com/containerd/fifo"
+ _ "github.com/containerd/cgroups/v3/cgroup1"
+ _ "github.com/containerd/cgroups/v3/cgroup2"
+ _ "github.com/containerd/errdefs"
+ _ "github.com/containerd/log"
+ _ "github.com/containerd/ttrpc"
+ _ "github.com/containerd/typeurl/v2"
+ _ "github.com/opencontainers/runtime-spec/specs-go"
+ _ "github.com/pelletier/go-toml/v2"
+ _ "google.golang.org/protobuf/proto"
+ _ "golang.org/x/sys/unix"
+ _ "go.opentelemetry.io/otel"
+)
+func main(){}
