@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs"
+
+	"github.com/winctr/winctr/internal/task"
+	"github.com/winctr/winctr/internal/task/options"
+	"github.com/winctr/winctr/internal/task/runchost"
+)
+
+// hostFactory picks where a pod's containers run on a Linux host.
+func hostFactory(ctx context.Context) task.HostFactory {
+	return func(ctx context.Context, cfg *options.Config) (task.Host, error) {
+		ns, err := namespaces.NamespaceRequired(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.OS != "linux" {
+			return nil, fmt.Errorf("platform %s/%s: a Linux host runs Linux containers only: %w", cfg.OS, cfg.Arch, errdefs.ErrNotImplemented)
+		}
+		switch cfg.Isolation {
+		case options.IsolationProcess:
+			return runchost.New(ctx, ns, cfg)
+		case options.IsolationHypervisor:
+			return nil, fmt.Errorf("hypervisor isolation (a utility VM per pod) is not available in this build yet: %w", errdefs.ErrNotImplemented)
+		}
+		return nil, fmt.Errorf("isolation %s: %w", cfg.Isolation, errdefs.ErrInvalidArgument)
+	}
+}
+
+// cleanupTask removes what a dead shim left of a task, from its bundle.
+func cleanupTask(ctx context.Context, bundle, ns, id string) (int, error) {
+	return runchost.Cleanup(ctx, bundle, ns, id)
+}

@@ -1,0 +1,27 @@
+//go:build !linux
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+
+	"github.com/containerd/errdefs"
+
+	"github.com/winctr/winctr/internal/task"
+	"github.com/winctr/winctr/internal/task/options"
+)
+
+// hostFactory refuses every pod on hosts other than Linux: the Windows hosts
+// (HCS) are not built yet, and saying so is better than failing later.
+func hostFactory(ctx context.Context) task.HostFactory {
+	return func(ctx context.Context, cfg *options.Config) (task.Host, error) {
+		return nil, fmt.Errorf("%s hosts are not supported by this build yet: %w", runtime.GOOS, errdefs.ErrNotImplemented)
+	}
+}
+
+// cleanupTask has nothing to clean where no host could have run a task.
+func cleanupTask(ctx context.Context, bundle, ns, id string) (int, error) {
+	return 0, nil
+}

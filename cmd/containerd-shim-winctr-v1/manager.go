@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/api/types"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/shim"
+	"github.com/containerd/containerd/v2/version"
+	"github.com/containerd/log"
+
+	"github.com/winctr/winctr/internal/task/options"
+)
+
+// sandboxIDAnnotation groups the containers of one Kubernetes pod into one
+// shim (and, with hypervisor isolation, one VM).
+const sandboxIDAnnotation = "io.kubernetes.cri.sandbox-id"
+
+// manager implements containerd's shim bootstrap: start, delete and info.
+type manager struct {
+	name string
+}
+
+func newManager(name string) shim.Shim { return &manager{name: name} }
+
+// Name returns the runtime type.
+func (m *manager) Name() string { return m.name }
+
+// groupingKey is the pod's sandbox id for a CRI container, else the task id:
+// one shim serves one pod.
+func groupingKey(bundle, id string) (string, error) {
+	f, err := os.Open(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return "", fmt.Errorf("read spec for grouping: %w", err)
+	}
+	defer f.Close()
+	var spec struct {
+		Annotations map[string]string `json:"annotations"`
+	}
+	if err := json.NewDecoder(f).Decode(&spec); err != nil {
+		return "", fmt.Errorf("decode spec for grouping: %w", err)
+	}
+	if g := spec.Annotations[sandboxIDAnnotation]; g != "" {
+		return g, nil
+	}
+	return id, nil
+}
+
+// serverCommand is the long-lived shim process that start launches.
+func serverCommand(ctx context.Context, id, grpcAddress string, debug bool, extra ...string) (*exec.Cmd, error) {
+	ns, err := namespaces.NamespaceRequired(ctx)
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"-namespace", ns, "-id", id, "-address", grpcAddress}
+	if debug {
+		args = append(args, "-debug")
+	}
+	args = append(args, extra...)
+	cmd := exec.Command(self, args...)
+	cmd.Dir = cwd
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=2", "OTEL_SERVICE_NAME=containerd-shim-winctr-"+id)
+	cmd.SysProcAttr = detachedProcAttr()
+	return cmd, nil
+}
+
+// Stop is the `delete` action: containerd calls it when the shim of task id
+// is gone. It cleans up from the bundle (the working directory) alone and
+// reports the task as killed.
+func (m *manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
+	ns, err := namespaces.NamespaceRequired(ctx)
+	if err != nil {
+		return shim.StopStatus{}, err
+	}
+	bundle, err := os.Getwd()
+	if err != nil {
+		return shim.StopStatus{}, err
+	}
+	pid, err := cleanupTask(ctx, bundle, ns, id)
+	if err != nil {
+		// containerd goes on removing the task either way; say what was left.
+		log.G(ctx).WithError(err).WithField("task", id).Warn("cleanup after shim exit")
+	}
+	return shim.StopStatus{
+		Pid:        pid,
+		ExitStatus: 128 + int(syscall.SIGKILL),
+		ExitedAt:   time.Now(),
+	}, nil
+}
+
+// Info reports the runtime's name and version and echoes the options.
+func (m *manager) Info(ctx context.Context, optionsR io.Reader) (*types.RuntimeInfo, error) {
+	info := &types.RuntimeInfo{
+		Name:    m.name,
+		Version: &types.RuntimeVersion{Version: version.Version, Revision: version.Revision},
+	}
+	b, err := io.ReadAll(io.LimitReader(optionsR, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read options: %w", err)
+	}
+	if len(b) > 0 {
+		if _, err := decodeOptionsBytes(b); err != nil {
+			return nil, err
+		}
+	}
+	return info, nil
+}
+
+// decodeOptionsBytes checks a marshalled options Any.
+func decodeOptionsBytes(b []byte) (any, error) {
+	a, err := unmarshalAny(b)
+	if err != nil {
+		return nil, err
+	}
+	return options.Decode(a)
+}

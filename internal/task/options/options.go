@@ -1,0 +1,321 @@
+// Package options turns the runtime options containerd sends and a spec's
+// annotations into the effective, validated configuration of a container.
+package options
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/containerd/api/types/runtimeoptions/v1"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/typeurl/v2"
+	"github.com/pelletier/go-toml/v2"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	optionsv1 "github.com/winctr/winctr/protos/options/v1"
+)
+
+// Annotation keys: winctr's own, and hcsshim's that users of Windows
+// containers already write. winctr's key wins when both are set.
+const (
+	AnnotationIsolation      = "io.winctr.isolation"
+	AnnotationPlatform       = "io.winctr.platform"
+	AnnotationProcessorCount = "io.winctr.vm.processor-count"
+	AnnotationMemoryMB       = "io.winctr.vm.memory-mb"
+	AnnotationBootFiles      = "io.winctr.bootfiles-root-path"
+
+	HCSAnnotationProcessorCount = "io.microsoft.virtualmachine.computetopology.processor.count"
+	HCSAnnotationMemoryMB       = "io.microsoft.virtualmachine.computetopology.memory.sizeinmb"
+	HCSAnnotationBootFiles      = "io.microsoft.virtualmachine.bootfilesrootpath"
+)
+
+// Limits on VM sizes: beyond them a value is a typo, not a wish.
+const (
+	MaxProcessorCount = 512
+	MinMemoryMB       = 64
+	MaxMemoryMB       = 1 << 20
+)
+
+// Isolation is where a container runs.
+type Isolation int
+
+const (
+	// IsolationProcess runs containers on the host kernel.
+	IsolationProcess Isolation = iota + 1
+	// IsolationHypervisor runs the pod in a utility VM.
+	IsolationHypervisor
+)
+
+func (i Isolation) String() string {
+	switch i {
+	case IsolationProcess:
+		return "process"
+	case IsolationHypervisor:
+		return "hypervisor"
+	}
+	return fmt.Sprintf("isolation(%d)", int(i))
+}
+
+// Config is the effective configuration of one container after the runtime
+// options and its annotations.
+type Config struct {
+	Isolation         Isolation
+	OS, Arch          string
+	BootFilesRootPath string
+	// VMProcessorCount and VMMemoryMB are 0 for the VM driver's default.
+	VMProcessorCount int32
+	VMMemoryMB       int32
+	LogLevel         string
+	RuncBinary       string
+	RuncRoot         string
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("runtime options: "+format+": %w", append(args, errdefs.ErrInvalidArgument)...)
+}
+
+// Decode turns the options containerd sends (CreateTaskRequest.Options, or
+// the bootstrap extension) into winctr's Options. It accepts winctr's own
+// type, and containerd's generic runtimeoptions.Options whose ConfigPath
+// (from `ctr run --runtime-config-path`) or ConfigBody (CRI's options table
+// for a non-runc runtime) holds TOML with the same fields.
+func Decode(a *anypb.Any) (*optionsv1.Options, error) {
+	if a == nil || (a.GetTypeUrl() == "" && len(a.GetValue()) == 0) {
+		return &optionsv1.Options{}, nil
+	}
+	v, err := typeurl.UnmarshalAny(a)
+	if err != nil {
+		return nil, invalid("cannot decode options of type %q: %v", a.GetTypeUrl(), err)
+	}
+	switch o := v.(type) {
+	case *optionsv1.Options:
+		return o, nil
+	case *runtimeoptions.Options:
+		if o.ConfigPath != "" {
+			b, err := os.ReadFile(o.ConfigPath)
+			if err != nil {
+				return nil, invalid("config file %s: %v", o.ConfigPath, err)
+			}
+			opts, err := DecodeTOML(b, true)
+			if err != nil {
+				return nil, fmt.Errorf("config file %s: %w", o.ConfigPath, err)
+			}
+			return opts, nil
+		}
+		return DecodeTOML(o.ConfigBody, false)
+	}
+	return nil, invalid("options of type %q are not winctr's (want %q or containerd's runtimeoptions)", a.GetTypeUrl(), "winctr.options.v1.Options")
+}
+
+// tomlOptions is the TOML form of Options, keyed by the proto field names.
+type tomlOptions struct {
+	Isolation                   string            `toml:"isolation"`
+	Platform                    string            `toml:"platform"`
+	BootFilesRootPath           string            `toml:"boot_files_root_path"`
+	VMProcessorCount            int32             `toml:"vm_processor_count"`
+	VMMemorySizeInMB            int32             `toml:"vm_memory_size_in_mb"`
+	LogLevel                    string            `toml:"log_level"`
+	DefaultContainerAnnotations map[string]string `toml:"default_container_annotations"`
+	RuncBinary                  string            `toml:"runc_binary"`
+	RuncRoot                    string            `toml:"runc_root"`
+
+	// CRI copies its own keys of the options table into ConfigBody.
+	TypeURL    string `toml:"TypeUrl"`
+	ConfigPath string `toml:"ConfigPath"`
+	ConfigBody []byte `toml:"ConfigBody"`
+}
+
+// DecodeTOML reads Options from TOML; unknown keys are refused, so that a
+// misspelt option is an error rather than silently ignored. strict refuses
+// CRI's own keys too (a user's file has no business holding them).
+func DecodeTOML(b []byte, strict bool) (*optionsv1.Options, error) {
+	var t tomlOptions
+	dec := toml.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&t); err != nil {
+		return nil, tomlError(err)
+	}
+	if strict && (t.TypeURL != "" || t.ConfigPath != "" || len(t.ConfigBody) > 0) {
+		return nil, invalid("keys TypeUrl, ConfigPath and ConfigBody are not winctr options")
+	}
+	iso, err := parseIsolation("isolation", t.Isolation)
+	if err != nil {
+		return nil, err
+	}
+	return &optionsv1.Options{
+		Isolation:                   iso,
+		Platform:                    t.Platform,
+		BootFilesRootPath:           t.BootFilesRootPath,
+		VmProcessorCount:            t.VMProcessorCount,
+		VmMemorySizeInMb:            t.VMMemorySizeInMB,
+		LogLevel:                    t.LogLevel,
+		DefaultContainerAnnotations: t.DefaultContainerAnnotations,
+		RuncBinary:                  t.RuncBinary,
+		RuncRoot:                    t.RuncRoot,
+	}, nil
+}
+
+// tomlError names the offending key of a TOML decoding error.
+func tomlError(err error) error {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) {
+		var keys []string
+		for _, e := range strict.Errors {
+			keys = append(keys, strings.Join(e.Key(), "."))
+		}
+		return invalid("unknown field %q", strings.Join(keys, ", "))
+	}
+	var decErr *toml.DecodeError
+	if errors.As(err, &decErr) {
+		row, col := decErr.Position()
+		if k := decErr.Key(); len(k) > 0 {
+			return invalid("field %q: %v (line %d, column %d)", strings.Join(k, "."), decErr.Error(), row, col)
+		}
+		return invalid("malformed TOML: %v (line %d, column %d)", decErr.Error(), row, col)
+	}
+	return invalid("malformed TOML: %v", err)
+}
+
+func parseIsolation(field, s string) (optionsv1.Options_Isolation, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "":
+		return optionsv1.Options_ISOLATION_UNSPECIFIED, nil
+	case "process":
+		return optionsv1.Options_ISOLATION_PROCESS, nil
+	case "hypervisor":
+		return optionsv1.Options_ISOLATION_HYPERVISOR, nil
+	}
+	return 0, invalid("field %q: unknown value %q (want \"process\" or \"hypervisor\")", field, s)
+}
+
+// WithDefaultAnnotations returns annotations with the options' default
+// container annotations added where the spec does not set them.
+func WithDefaultAnnotations(o *optionsv1.Options, annotations map[string]string) map[string]string {
+	out := make(map[string]string, len(annotations)+len(o.GetDefaultContainerAnnotations()))
+	for k, v := range o.GetDefaultContainerAnnotations() {
+		out[k] = v
+	}
+	for k, v := range annotations {
+		out[k] = v
+	}
+	return out
+}
+
+// Resolve applies annotations on top of the options and validates the
+// result. Every refusal is an ErrInvalidArgument naming the field or key.
+func Resolve(o *optionsv1.Options, annotations map[string]string) (*Config, error) {
+	if o == nil {
+		o = &optionsv1.Options{}
+	}
+	cfg := &Config{
+		BootFilesRootPath: o.GetBootFilesRootPath(),
+		VMProcessorCount:  o.GetVmProcessorCount(),
+		VMMemoryMB:        o.GetVmMemorySizeInMb(),
+		LogLevel:          o.GetLogLevel(),
+		RuncBinary:        o.GetRuncBinary(),
+		RuncRoot:          o.GetRuncRoot(),
+	}
+	iso := o.GetIsolation()
+	switch iso {
+	case optionsv1.Options_ISOLATION_UNSPECIFIED, optionsv1.Options_ISOLATION_PROCESS, optionsv1.Options_ISOLATION_HYPERVISOR:
+	default:
+		return nil, invalid("field \"isolation\": unknown value %d", int32(iso))
+	}
+	if v, ok := annotation(annotations, AnnotationIsolation); ok {
+		var err error
+		if iso, err = parseIsolation(AnnotationIsolation, v); err != nil {
+			return nil, err
+		}
+	}
+	cfg.Isolation = IsolationProcess
+	if iso == optionsv1.Options_ISOLATION_HYPERVISOR {
+		cfg.Isolation = IsolationHypervisor
+	}
+
+	platform, platformField := o.GetPlatform(), "platform"
+	if v, ok := annotation(annotations, AnnotationPlatform); ok {
+		platform, platformField = v, AnnotationPlatform
+	}
+	var err error
+	if cfg.OS, cfg.Arch, err = parsePlatform(platformField, platform); err != nil {
+		return nil, err
+	}
+
+	if v, _, ok := firstAnnotation(annotations, AnnotationBootFiles, HCSAnnotationBootFiles); ok {
+		cfg.BootFilesRootPath = v
+	}
+	if v, key, ok := firstAnnotation(annotations, AnnotationProcessorCount, HCSAnnotationProcessorCount); ok {
+		if cfg.VMProcessorCount, err = parseInt32(key, v); err != nil {
+			return nil, err
+		}
+	}
+	if v, key, ok := firstAnnotation(annotations, AnnotationMemoryMB, HCSAnnotationMemoryMB); ok {
+		if cfg.VMMemoryMB, err = parseInt32(key, v); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.VMProcessorCount < 0 || cfg.VMProcessorCount > MaxProcessorCount {
+		return nil, invalid("VM processor count %d: want 1 to %d (0 for the default)", cfg.VMProcessorCount, MaxProcessorCount)
+	}
+	if cfg.VMMemoryMB != 0 && (cfg.VMMemoryMB < MinMemoryMB || cfg.VMMemoryMB > MaxMemoryMB) {
+		return nil, invalid("VM memory %d MB: want %d to %d (0 for the default)", cfg.VMMemoryMB, MinMemoryMB, MaxMemoryMB)
+	}
+	if cfg.LogLevel != "" {
+		if !logLevels[strings.ToLower(cfg.LogLevel)] {
+			return nil, invalid("field \"log_level\": unknown level %q", cfg.LogLevel)
+		}
+	}
+	return cfg, nil
+}
+
+func annotation(a map[string]string, key string) (string, bool) {
+	v, ok := a[key]
+	return v, ok
+}
+
+// firstAnnotation returns the first of keys that is set, and which it was.
+func firstAnnotation(a map[string]string, keys ...string) (string, string, bool) {
+	for _, k := range keys {
+		if v, ok := a[k]; ok {
+			return v, k, true
+		}
+	}
+	return "", "", false
+}
+
+func parseInt32(key, v string) (int32, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+	if err != nil {
+		return 0, invalid("annotation %q: %q is not a whole number", key, v)
+	}
+	return int32(n), nil
+}
+
+// logLevels are the levels containerd's log package accepts.
+var logLevels = map[string]bool{"trace": true, "debug": true, "info": true, "warn": true, "warning": true, "error": true, "fatal": true, "panic": true}
+
+// knownArch are the architectures a container platform may name.
+var knownArch = map[string]bool{"amd64": true, "arm64": true, "386": true, "arm": true, "ppc64le": true, "s390x": true, "riscv64": true}
+
+func parsePlatform(field, p string) (string, string, error) {
+	if p == "" {
+		return runtime.GOOS, runtime.GOARCH, nil
+	}
+	osName, arch, hasArch := strings.Cut(strings.ToLower(p), "/")
+	if osName != "linux" && osName != "windows" {
+		return "", "", invalid("field %q: OS %q in %q is neither linux nor windows", field, osName, p)
+	}
+	if !hasArch {
+		return osName, runtime.GOARCH, nil
+	}
+	arch, _, _ = strings.Cut(arch, "/") // a variant (arm64/v8) does not change the choice of host
+	if !knownArch[arch] {
+		return "", "", invalid("field %q: unknown architecture %q in %q", field, arch, p)
+	}
+	return osName, arch, nil
+}

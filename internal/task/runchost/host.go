@@ -1,0 +1,194 @@
+//go:build linux
+
+// Package runchost is the Host that runs Linux containers on the host kernel
+// through runc: the process-isolation half of winctr on Linux hosts.
+package runchost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	eventstypes "github.com/containerd/containerd/api/events"
+	"github.com/containerd/cgroups/v3"
+	"github.com/containerd/containerd/v2/core/events"
+	"github.com/containerd/containerd/v2/pkg/oom"
+	oomv1 "github.com/containerd/containerd/v2/pkg/oom/v1"
+	oomv2 "github.com/containerd/containerd/v2/pkg/oom/v2"
+	"github.com/containerd/containerd/v2/pkg/sys/reaper"
+	"github.com/containerd/errdefs"
+	runc "github.com/containerd/go-runc"
+	"github.com/containerd/log"
+
+	"github.com/winctr/winctr/internal/task"
+	"github.com/winctr/winctr/internal/task/options"
+	"github.com/winctr/winctr/internal/task/stdio"
+)
+
+// DefaultRoot is where runc keeps container state unless runc_root is set;
+// separate from containerd's runc shim so the two never share ids.
+const DefaultRoot = "/run/containerd/winctr/runc"
+
+// Host runs the containers of one pod on the host kernel with runc.
+type Host struct {
+	runc  *runc.Runc
+	root  string
+	exits *exitWatcher
+
+	mu         sync.Mutex
+	containers map[string]*container
+	oom        oom.Watcher
+}
+
+var _ task.Host = (*Host)(nil)
+
+// once makes the reaper the monitor of every runc command: the shim reaps
+// all children, so go-runc must learn exit codes from the reaper too.
+var once sync.Once
+
+// New returns a runc Host for namespace ns. It is a task.HostFactory for
+// process isolation of Linux containers.
+func New(ctx context.Context, ns string, cfg *options.Config) (*Host, error) {
+	once.Do(func() { runc.Monitor = reaper.Default })
+	bin := cfg.RuncBinary
+	if bin == "" {
+		bin = runc.DefaultCommand
+	}
+	root := cfg.RuncRoot
+	if root == "" {
+		root = DefaultRoot
+	}
+	root = filepath.Join(root, ns)
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return nil, fmt.Errorf("runc root %s: %w", root, err)
+	}
+	return &Host{
+		runc: &runc.Runc{
+			Command:      bin,
+			Root:         root,
+			PdeathSignal: syscall.SIGKILL,
+		},
+		root:       root,
+		exits:      newExitWatcher(),
+		containers: map[string]*container{},
+	}, nil
+}
+
+// CreateContainer mounts the rootfs and runs `runc create`.
+func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) (_ task.Container, retErr error) {
+	if req.Spec.Linux == nil {
+		return nil, fmt.Errorf("spec has no linux section; a Linux host runs Linux containers only: %w", errdefs.ErrInvalidArgument)
+	}
+	if err := writeState(req.Bundle, state{Namespace: req.Namespace, RuncBinary: h.runc.Command, RuncRoot: h.root}); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			os.Remove(filepath.Join(req.Bundle, stateFile))
+		}
+	}()
+	rootfs, err := mountRootfs(req.Bundle, req.Rootfs)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil && rootfs != "" {
+			if err := unmountRootfs(rootfs); err != nil {
+				log.G(ctx).WithError(err).Warn("unmount rootfs after failed create")
+			}
+		}
+	}()
+	pipes, err := stdio.Open(ctx, req.Namespace, req.ID, req.Stdio)
+	if err != nil {
+		return nil, fmt.Errorf("open stdio: %w", err)
+	}
+	c := &container{
+		h:      h,
+		ns:     req.Namespace,
+		id:     req.ID,
+		bundle: req.Bundle,
+		spec:   req.Spec,
+		rootfs: rootfs,
+		oom:    make(chan struct{}, 8),
+	}
+	c.init = &process{c: c, pipes: pipes, term: req.Stdio.Terminal || req.Spec.Process.Terminal}
+	if err := c.create(ctx); err != nil {
+		pipes.Close()
+		return nil, err
+	}
+	h.mu.Lock()
+	h.containers[req.ID] = c
+	h.mu.Unlock()
+	return c, nil
+}
+
+func (h *Host) forget(id string) {
+	h.mu.Lock()
+	delete(h.containers, id)
+	h.mu.Unlock()
+}
+
+// Close stops the OOM watcher. runc containers need nothing else: each was
+// deleted with its task.
+func (h *Host) Close(ctx context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.oom != nil {
+		err := h.oom.Close()
+		h.oom = nil
+		return err
+	}
+	return nil
+}
+
+// watchOOM adds a container's cgroup to the host's OOM watcher, starting it
+// on first use.
+func (h *Host) watchOOM(ctx context.Context, c *container, cg any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.oom == nil {
+		var (
+			w   oom.Watcher
+			err error
+		)
+		if cgroups.Mode() == cgroups.Unified {
+			w, err = oomv2.New(oomRouter{h})
+		} else {
+			w, err = oomv1.New(oomRouter{h})
+		}
+		if err != nil {
+			log.G(ctx).WithError(err).Warn("no OOM events for this pod")
+			return
+		}
+		h.oom = w
+		go w.Run(context.WithoutCancel(ctx))
+	}
+	if err := h.oom.Add(c.id, cg); err != nil {
+		log.G(ctx).WithError(err).WithField("task", c.id).Warn("watch OOM")
+	}
+}
+
+// oomRouter turns the watcher's TaskOOM events into the container's OOM
+// channel, so that the task service publishes them in its own order.
+type oomRouter struct{ h *Host }
+
+func (r oomRouter) Publish(ctx context.Context, topic string, event events.Event) error {
+	e, ok := event.(*eventstypes.TaskOOM)
+	if !ok {
+		return errors.New("unexpected event from the OOM watcher")
+	}
+	r.h.mu.Lock()
+	c := r.h.containers[e.ContainerID]
+	r.h.mu.Unlock()
+	if c != nil {
+		select {
+		case c.oom <- struct{}{}:
+		default: // a burst of OOMs: one pending signal says enough
+		}
+	}
+	return nil
+}

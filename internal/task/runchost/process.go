@@ -1,0 +1,265 @@
+//go:build linux
+
+package runchost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/console"
+	"github.com/containerd/errdefs"
+	runc "github.com/containerd/go-runc"
+	"github.com/containerd/log"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/winctr/winctr/internal/task"
+	"github.com/winctr/winctr/internal/task/stdio"
+)
+
+// drainTimeout bounds how long an exit waits for output still held open by
+// a process that outlived it (a backgrounded child of an exec, say).
+const drainTimeout = 10 * time.Second
+
+// process is one runc-managed process: a container's init or an exec.
+type process struct {
+	c      *container
+	execID string     // empty for init
+	spec   *specs.Process // exec only
+	pipes  *stdio.Pipes
+	term   bool
+
+	mu      sync.Mutex
+	pid     int
+	rio     runc.IO
+	console console.Console
+	exitCh  <-chan runc.Exit
+	exit    *task.Exit
+	deleted bool
+}
+
+var _ task.Process = (*process)(nil)
+
+// Pid returns the host pid, 0 before an exec starts.
+func (p *process) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pid
+}
+
+// openIO prepares runc's side of stdio for a process about to be created:
+// pipes, or a console socket when a terminal was asked for.
+func (p *process) openIO(uid, gid int) (*runc.Socket, error) {
+	if p.term {
+		s, err := runc.NewTempConsoleSocket()
+		if err != nil {
+			return nil, fmt.Errorf("console socket: %w", err)
+		}
+		return s, nil
+	}
+	rio, err := runc.NewPipeIO(uid, gid, func(o *runc.IOOption) {
+		o.OpenStdin = p.pipes.HasStdin()
+		o.OpenStdout = true
+		o.OpenStderr = true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stdio pipes: %w", err)
+	}
+	p.rio = rio
+	return nil, nil
+}
+
+// attachIO wires the process's streams to containerd's once runc has
+// created the process.
+func (p *process) attachIO(ctx context.Context, sock *runc.Socket) error {
+	if sock != nil {
+		defer sock.Close()
+		con, err := sock.ReceiveMaster()
+		if err != nil {
+			return fmt.Errorf("receive console: %w", err)
+		}
+		p.console = con
+		p.pipes.Attach(stdio.TTYInput(con), con, nil)
+		return nil
+	}
+	// The process holds the child ends now; ours would keep EOF away.
+	if sc, ok := p.rio.(runc.StartCloser); ok {
+		if err := sc.CloseAfterStart(); err != nil {
+			log.G(ctx).WithError(err).Debug("close child ends of stdio pipes")
+		}
+	}
+	var in io.WriteCloser
+	if p.pipes.HasStdin() {
+		in = p.rio.Stdin()
+	}
+	p.pipes.Attach(in, p.rio.Stdout(), p.rio.Stderr())
+	return nil
+}
+
+// Start starts the init (runc start) or runs the exec (runc exec --detach).
+func (p *process) Start(ctx context.Context) error {
+	if p.execID == "" {
+		if err := p.c.h.runc.Start(ctx, p.c.id); err != nil {
+			return runcError("runc start", err)
+		}
+		return nil
+	}
+	return p.startExec(ctx)
+}
+
+func (p *process) startExec(ctx context.Context) (retErr error) {
+	uid, gid := p.c.ioOwner()
+	sock, err := p.openIO(uid, gid)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			if sock != nil {
+				sock.Close()
+			}
+			if p.rio != nil {
+				p.rio.Close()
+			}
+		}
+	}()
+	pidFile := filepath.Join(p.c.bundle, "exec-"+p.execID+".pid")
+	defer os.Remove(pidFile)
+	opts := &runc.ExecOpts{PidFile: pidFile, Detach: true, IO: p.rio}
+	if sock != nil {
+		opts.ConsoleSocket = sock
+	}
+	w := p.c.h.exits.begin()
+	pid := 0
+	defer func() { p.setExitCh(p.c.h.exits.claim(w, pid)) }()
+	if err := p.c.h.runc.Exec(ctx, p.c.id, *p.spec, opts); err != nil {
+		return runcError("runc exec", err)
+	}
+	pid, err = runc.ReadPidFile(pidFile)
+	if err != nil {
+		return fmt.Errorf("read exec pid: %w", err)
+	}
+	p.mu.Lock()
+	p.pid = pid
+	p.mu.Unlock()
+	return p.attachIO(ctx, sock)
+}
+
+func (p *process) setExitCh(ch <-chan runc.Exit) {
+	p.mu.Lock()
+	p.exitCh = ch
+	p.mu.Unlock()
+}
+
+// Kill signals the process; for init, runc kill (with --all when asked).
+func (p *process) Kill(ctx context.Context, sig syscall.Signal, all bool) error {
+	if p.execID == "" {
+		if err := p.c.h.runc.Kill(ctx, p.c.id, int(sig), &runc.KillOpts{All: all}); err != nil {
+			return runcError("runc kill", err)
+		}
+		return nil
+	}
+	pid := p.Pid()
+	if pid == 0 {
+		return fmt.Errorf("exec %q not started: %w", p.execID, errdefs.ErrFailedPrecondition)
+	}
+	if err := unix.Kill(pid, sig); err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("process already finished: %w", errdefs.ErrNotFound)
+		}
+		return fmt.Errorf("signal %d to pid %d: %w", sig, pid, err)
+	}
+	return nil
+}
+
+// ResizeTTY resizes the process's terminal.
+func (p *process) ResizeTTY(ctx context.Context, width, height uint32) error {
+	p.mu.Lock()
+	con := p.console
+	p.mu.Unlock()
+	if con == nil {
+		return fmt.Errorf("process has no terminal: %w", errdefs.ErrFailedPrecondition)
+	}
+	return con.Resize(console.WinSize{Width: uint16(width), Height: uint16(height)})
+}
+
+// CloseStdin closes the process's stdin.
+func (p *process) CloseStdin(ctx context.Context) error {
+	return p.pipes.CloseStdin()
+}
+
+// Wait returns the exit once the reaper reported it and the output drained.
+func (p *process) Wait(ctx context.Context) (task.Exit, error) {
+	p.mu.Lock()
+	ch := p.exitCh
+	p.mu.Unlock()
+	if ch == nil {
+		return task.Exit{}, fmt.Errorf("process was never started: %w", errdefs.ErrFailedPrecondition)
+	}
+	var e runc.Exit
+	select {
+	case e = <-ch:
+	case <-ctx.Done():
+		return task.Exit{}, ctx.Err()
+	}
+	dctx, cancel := context.WithTimeout(ctx, drainTimeout)
+	defer cancel()
+	if err := p.pipes.Wait(dctx); err != nil {
+		log.G(ctx).WithError(err).WithField("pid", e.Pid).Warn("output still open after exit; not waiting longer")
+	}
+	ex := task.Exit{Status: e.Status, At: exitTime(e)}
+	p.mu.Lock()
+	p.exit = &ex
+	p.mu.Unlock()
+	if p.execID == "" {
+		p.c.recordExit(ex)
+	}
+	return ex, nil
+}
+
+// Delete releases the process's stdio; later calls do nothing.
+func (p *process) Delete(ctx context.Context) error {
+	p.mu.Lock()
+	if p.deleted {
+		p.mu.Unlock()
+		return nil
+	}
+	p.deleted = true
+	pid, exited := p.pid, p.exit != nil
+	con, rio := p.console, p.rio
+	p.mu.Unlock()
+	if !exited && pid != 0 {
+		p.c.h.exits.forget(pid)
+	}
+	var errs []error
+	if con != nil {
+		errs = append(errs, con.Close())
+	}
+	if rio != nil {
+		// Attach may have closed stdin already.
+		if err := rio.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, p.pipes.Close())
+	return errors.Join(errs...)
+}
+
+// runcError maps runc's failures onto errdefs so containerd shows a reason.
+func runcError(op string, err error) error {
+	msg := err.Error()
+	switch {
+	case containsAny(msg, "does not exist", "not found", "container not running", "process already finished", "no such process"):
+		return fmt.Errorf("%s: %v: %w", op, err, errdefs.ErrNotFound)
+	case containsAny(msg, "is paused", "is not paused", "container is stopped"):
+		return fmt.Errorf("%s: %v: %w", op, err, errdefs.ErrFailedPrecondition)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}

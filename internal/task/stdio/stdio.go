@@ -1,0 +1,172 @@
+// Package stdio is the shim's side of a process's stdin, stdout and stderr
+// as containerd hands them over: FIFO paths, file:// and binary:// log URIs.
+// Hosts copy between these and the process's own streams (runc's pipes or
+// console, or a VM's streams) through Pipes.
+package stdio
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+)
+
+// Config is the stdio that containerd asked for: paths or URIs, empty when
+// a stream is not connected.
+type Config struct {
+	Stdin, Stdout, Stderr string
+	Terminal              bool
+}
+
+// Pipes is the containerd-side ends of one process's stdio and the copies
+// between them and the process.
+type Pipes struct {
+	stdin          io.ReadCloser  // nil without stdin
+	stdout, stderr io.WriteCloser // nil when not connected
+	// closers are released last: FIFO read-side keepers, files, loggers.
+	closers []io.Closer
+
+	attachOnce sync.Once
+	outputs    sync.WaitGroup
+	drained    chan struct{}
+
+	stdinMu     sync.Mutex
+	procStdin   io.WriteCloser
+	stdinClosed bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+func newPipes() *Pipes {
+	return &Pipes{drained: make(chan struct{})}
+}
+
+// HasStdin tells whether containerd connected a stdin.
+func (p *Pipes) HasStdin() bool { return p.stdin != nil }
+
+// Attach starts copying: containerd's stdin into procStdin (closed at EOF
+// there, or by CloseStdin), procStdout and procStderr out to containerd.
+// Any stream may be nil. For a terminal, pass the console as procStdout and
+// TTYInput(console) as procStdin, so that the end of stdin does not close
+// the console the output still comes from. Calls after the first do nothing.
+func (p *Pipes) Attach(procStdin io.WriteCloser, procStdout, procStderr io.Reader) {
+	p.attachOnce.Do(func() {
+		if procStdin != nil && p.stdin != nil {
+			p.stdinMu.Lock()
+			p.procStdin = procStdin
+			closed := p.stdinClosed
+			p.stdinMu.Unlock()
+			if closed {
+				procStdin.Close()
+			} else {
+				go func() {
+					_, _ = io.Copy(procStdin, p.stdin)
+					p.closeProcStdin()
+				}()
+			}
+		} else if procStdin != nil {
+			// No stdin from containerd: the process reads EOF at once.
+			procStdin.Close()
+		}
+		p.copyOut(procStdout, p.stdout)
+		p.copyOut(procStderr, p.stderr)
+		go func() {
+			p.outputs.Wait()
+			close(p.drained)
+		}()
+	})
+}
+
+// copyOut copies one output stream until EOF. With no destination the
+// stream is still drained so that the process never blocks on it.
+func (p *Pipes) copyOut(src io.Reader, dst io.Writer) {
+	if src == nil {
+		return
+	}
+	if dst == nil {
+		dst = io.Discard
+	}
+	p.outputs.Add(1)
+	go func() {
+		defer p.outputs.Done()
+		buf := make([]byte, 32<<10)
+		_, _ = io.CopyBuffer(dst, src, buf)
+	}()
+}
+
+// closeProcStdin closes the process's stdin exactly once.
+func (p *Pipes) closeProcStdin() {
+	p.stdinMu.Lock()
+	defer p.stdinMu.Unlock()
+	if p.stdinClosed {
+		return
+	}
+	p.stdinClosed = true
+	if p.procStdin != nil {
+		p.procStdin.Close()
+	}
+}
+
+// CloseStdin closes the process's stdin (containerd's CloseIO). The copy
+// from containerd's stdin stops; the process reads EOF.
+func (p *Pipes) CloseStdin() error {
+	p.closeProcStdin()
+	if p.stdin != nil {
+		return p.stdin.Close()
+	}
+	return nil
+}
+
+// Wait blocks until the process's outputs reached EOF and every byte was
+// written to containerd's side, or ctx ends. A process never attached has
+// nothing to drain.
+func (p *Pipes) Wait(ctx context.Context) error {
+	attached := true
+	p.attachOnce.Do(func() {
+		attached = false
+		close(p.drained)
+	})
+	if !attached {
+		return nil
+	}
+	select {
+	case <-p.drained:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close releases containerd's side: FIFOs, files and the logger, which is
+// given time to write what it has before it is killed.
+func (p *Pipes) Close() error {
+	p.closeOnce.Do(func() {
+		var errs []error
+		p.closeProcStdin()
+		for _, c := range []io.Closer{p.stdin, p.stdout, p.stderr} {
+			if c != nil {
+				if err := c.Close(); err != nil && !errors.Is(err, errAlreadyClosed) {
+					errs = append(errs, err)
+				}
+			}
+		}
+		for _, c := range p.closers {
+			if err := c.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		p.closeErr = errors.Join(errs...)
+	})
+	return p.closeErr
+}
+
+var errAlreadyClosed = errors.New("already closed")
+
+// TTYInput wraps a console as a process's stdin whose Close does not close
+// the console: with a terminal, stdin and output share one file.
+func TTYInput(w io.Writer) io.WriteCloser { return ttyInput{w} }
+
+type ttyInput struct{ io.Writer }
+
+func (ttyInput) Close() error { return nil }
