@@ -33,6 +33,8 @@ const initPidFile = "init.pid"
 // container is one runc container on the host kernel.
 type container struct {
 	h      *Host
+	// runc logs into the bundle, so each container has its own client.
+	runc   *runc.Runc
 	ns, id string
 	bundle string
 	spec   *specs.Spec
@@ -98,8 +100,8 @@ func (c *container) create(ctx context.Context) (retErr error) {
 	w := c.h.exits.begin()
 	pid := 0
 	defer func() { p.setExitCh(c.h.exits.claim(w, pid)) }()
-	if err := c.h.runc.Create(ctx, c.id, c.bundle, opts); err != nil {
-		return runcError("runc create", err)
+	if err := c.runc.Create(ctx, c.id, c.bundle, opts); err != nil {
+		return runcError("runc create", withRuncLog(err, c.runc.Log))
 	}
 	pid, err = runc.ReadPidFile(opts.PidFile)
 	if err != nil {
@@ -159,12 +161,12 @@ func (c *container) Exec(ctx context.Context, id string, spec *specs.Process, io
 
 // Pause freezes the container.
 func (c *container) Pause(ctx context.Context) error {
-	return runcErrorOrNil("runc pause", c.h.runc.Pause(ctx, c.id))
+	return runcErrorOrNil("runc pause", c.runc.Pause(ctx, c.id))
 }
 
 // Resume thaws the container.
 func (c *container) Resume(ctx context.Context) error {
-	return runcErrorOrNil("runc resume", c.h.runc.Resume(ctx, c.id))
+	return runcErrorOrNil("runc resume", c.runc.Resume(ctx, c.id))
 }
 
 // Update applies new Linux resource limits.
@@ -177,7 +179,7 @@ func (c *container) Update(ctx context.Context, resources *anypb.Any) error {
 	if !ok {
 		return fmt.Errorf("resources of type %T on a Linux container: %w", v, errdefs.ErrInvalidArgument)
 	}
-	return runcErrorOrNil("runc update", c.h.runc.Update(ctx, c.id, res))
+	return runcErrorOrNil("runc update", c.runc.Update(ctx, c.id, res))
 }
 
 // Stats reads the container's cgroup into containerd's metrics types.
@@ -205,7 +207,7 @@ func (c *container) Stats(ctx context.Context) (*anypb.Any, error) {
 
 // Pids lists the container's processes.
 func (c *container) Pids(ctx context.Context) ([]*apitask.ProcessInfo, error) {
-	pids, err := c.h.runc.Ps(ctx, c.id)
+	pids, err := c.runc.Ps(ctx, c.id)
 	if err != nil {
 		return nil, runcError("runc ps", err)
 	}
@@ -232,7 +234,7 @@ func (c *container) Delete(ctx context.Context) error {
 	c.deleted = true
 	c.mu.Unlock()
 	var errs []error
-	if err := c.h.runc.Delete(ctx, c.id, &runc.DeleteOpts{Force: true}); err != nil && !isNotExist(err) {
+	if err := c.runc.Delete(ctx, c.id, &runc.DeleteOpts{Force: true}); err != nil && !isNotExist(err) {
 		errs = append(errs, runcError("runc delete", err))
 	}
 	if err := c.init.Delete(ctx); err != nil {

@@ -106,8 +106,12 @@ func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) 
 	if err != nil {
 		return nil, fmt.Errorf("open stdio: %w", err)
 	}
+	r := *h.runc
+	r.Log = filepath.Join(req.Bundle, runcLogFile)
+	r.LogFormat = runc.JSON
 	c := &container{
 		h:      h,
+		runc:   &r,
 		ns:     req.Namespace,
 		id:     req.ID,
 		bundle: req.Bundle,

@@ -106,8 +106,8 @@ func (p *process) attachIO(ctx context.Context, sock *runc.Socket) error {
 // Start starts the init (runc start) or runs the exec (runc exec --detach).
 func (p *process) Start(ctx context.Context) error {
 	if p.execID == "" {
-		if err := p.c.h.runc.Start(ctx, p.c.id); err != nil {
-			return runcError("runc start", err)
+		if err := p.c.runc.Start(ctx, p.c.id); err != nil {
+			return runcError("runc start", withRuncLog(err, p.c.runc.Log))
 		}
 		return nil
 	}
@@ -139,8 +139,8 @@ func (p *process) startExec(ctx context.Context) (retErr error) {
 	w := p.c.h.exits.begin()
 	pid := 0
 	defer func() { p.setExitCh(p.c.h.exits.claim(w, pid)) }()
-	if err := p.c.h.runc.Exec(ctx, p.c.id, *p.spec, opts); err != nil {
-		return runcError("runc exec", err)
+	if err := p.c.runc.Exec(ctx, p.c.id, *p.spec, opts); err != nil {
+		return runcError("runc exec", withRuncLog(err, p.c.runc.Log))
 	}
 	pid, err = runc.ReadPidFile(pidFile)
 	if err != nil {
@@ -161,7 +161,7 @@ func (p *process) setExitCh(ch <-chan runc.Exit) {
 // Kill signals the process; for init, runc kill (with --all when asked).
 func (p *process) Kill(ctx context.Context, sig syscall.Signal, all bool) error {
 	if p.execID == "" {
-		if err := p.c.h.runc.Kill(ctx, p.c.id, int(sig), &runc.KillOpts{All: all}); err != nil {
+		if err := p.c.runc.Kill(ctx, p.c.id, int(sig), &runc.KillOpts{All: all}); err != nil {
 			return runcError("runc kill", err)
 		}
 		return nil
@@ -253,8 +253,14 @@ func (p *process) Delete(ctx context.Context) error {
 }
 
 // runcError maps runc's failures onto errdefs so containerd shows a reason.
+// Only calls on an existing container can mean "it is gone"; a failed
+// create or exec saying "not found" is about the process's executable.
 func runcError(op string, err error) error {
 	msg := err.Error()
+	switch op {
+	case "runc create", "runc start", "runc exec":
+		return fmt.Errorf("%s: %w", op, err)
+	}
 	switch {
 	case containsAny(msg, "does not exist", "not found", "container not running", "process already finished", "no such process"):
 		return fmt.Errorf("%s: %v: %w", op, err, errdefs.ErrNotFound)
