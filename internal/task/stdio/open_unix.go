@@ -60,12 +60,14 @@ func Open(ctx context.Context, ns, id string, cfg Config) (_ *Pipes, retErr erro
 		if err != nil {
 			return nil, err
 		}
-		p.stdout = f
+		// Both streams append to one file; writes interleave by line at
+		// best, as with runc's shim.
+		sh := &shared{w: f, users: 1}
 		if stderr != "" {
-			// Both streams append to one file; writes interleave by line
-			// at best, as with runc's shim.
-			p.stderr = nopCloser{f}
+			sh.users = 2
+			p.stderr = &output{w: sh}
 		}
+		p.stdout = &output{w: sh}
 		return p, nil
 	}
 	if p.stdout, err = p.openOutput(ctx, cfg.Stdout); err != nil {
@@ -118,8 +120,7 @@ func (p *Pipes) openOutput(ctx context.Context, path string) (io.WriteCloser, er
 		w.Close()
 		return nil, fmt.Errorf("open %s for reading: %w", path, err)
 	}
-	p.closers = append(p.closers, r)
-	return w, nil
+	return &output{w: w, extra: []io.Closer{r}}, nil
 }
 
 func openLogFile(path string) (*os.File, error) {
@@ -182,7 +183,7 @@ func (p *Pipes) startLogger(ctx context.Context, ns, id string, u *url.URL) erro
 		l.err = cmd.Wait()
 		close(l.done)
 	}()
-	p.stdout, p.stderr = outW, errW
+	p.stdout, p.stderr = &output{w: outW}, &output{w: errW}
 	p.closers = append(p.closers, l)
 
 	ready := make(chan error, 1)
@@ -227,7 +228,3 @@ func (l *logger) Close() error {
 	})
 	return nil
 }
-
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }

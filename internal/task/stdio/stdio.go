@@ -71,6 +71,14 @@ func (p *Pipes) Attach(procStdin io.WriteCloser, procStdout, procStderr io.Reade
 		}
 		p.copyOut(procStdout, p.stdout)
 		p.copyOut(procStderr, p.stderr)
+		// A stream containerd gave but the process has not (stderr of a
+		// terminal) must still end, or containerd's reader waits forever.
+		if procStdout == nil && p.stdout != nil {
+			p.stdout.Close()
+		}
+		if procStderr == nil && p.stderr != nil {
+			p.stderr.Close()
+		}
 		go func() {
 			p.outputs.Wait()
 			close(p.drained)
@@ -78,20 +86,24 @@ func (p *Pipes) Attach(procStdin io.WriteCloser, procStdout, procStderr io.Reade
 	})
 }
 
-// copyOut copies one output stream until EOF. With no destination the
-// stream is still drained so that the process never blocks on it.
-func (p *Pipes) copyOut(src io.Reader, dst io.Writer) {
+// copyOut copies one output stream until EOF, then closes containerd's
+// side so that its reader sees EOF too: containerd's client waits for that
+// before it reports the exit. With no destination the stream is still
+// drained so that the process never blocks on it.
+func (p *Pipes) copyOut(src io.Reader, dst io.WriteCloser) {
 	if src == nil {
 		return
-	}
-	if dst == nil {
-		dst = io.Discard
 	}
 	p.outputs.Add(1)
 	go func() {
 		defer p.outputs.Done()
 		buf := make([]byte, 32<<10)
+		if dst == nil {
+			_, _ = io.CopyBuffer(io.Discard, src, buf)
+			return
+		}
 		_, _ = io.CopyBuffer(dst, src, buf)
+		dst.Close()
 	}()
 }
 
@@ -146,7 +158,7 @@ func (p *Pipes) Close() error {
 		p.closeProcStdin()
 		for _, c := range []io.Closer{p.stdin, p.stdout, p.stderr} {
 			if c != nil {
-				if err := c.Close(); err != nil && !errors.Is(err, errAlreadyClosed) {
+				if err := c.Close(); err != nil {
 					errs = append(errs, err)
 				}
 			}
@@ -161,7 +173,47 @@ func (p *Pipes) Close() error {
 	return p.closeErr
 }
 
-var errAlreadyClosed = errors.New("already closed")
+// output is containerd's side of one output stream: the writer and what
+// must close with it (the read side kept open on a FIFO). Close is
+// idempotent, because both the end of the copy and Pipes.Close close it.
+type output struct {
+	w     io.WriteCloser
+	extra []io.Closer
+	once  sync.Once
+	err   error
+}
+
+func (o *output) Write(b []byte) (int, error) { return o.w.Write(b) }
+
+func (o *output) Close() error {
+	o.once.Do(func() {
+		errs := []error{o.w.Close()}
+		for _, c := range o.extra {
+			errs = append(errs, c.Close())
+		}
+		o.err = errors.Join(errs...)
+	})
+	return o.err
+}
+
+// shared lets two outputs write to one file, closing it after both.
+type shared struct {
+	mu    sync.Mutex
+	w     io.WriteCloser
+	users int
+}
+
+func (s *shared) Write(b []byte) (int, error) { return s.w.Write(b) }
+
+func (s *shared) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users--
+	if s.users == 0 {
+		return s.w.Close()
+	}
+	return nil
+}
 
 // TTYInput wraps a console as a process's stdin whose Close does not close
 // the console: with a terminal, stdin and output share one file.
