@@ -172,4 +172,3 @@ func replaceStdin(b []byte) error {
 	}
 	return nil
 }
-

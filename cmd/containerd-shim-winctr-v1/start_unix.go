@@ -100,4 +100,3 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (_
 	result.Address = address
 	return result, nil
 }
-

@@ -15,23 +15,23 @@ import (
 // state is where a process is in its life. The contract, for a task's init
 // process and for every exec alike:
 //
-//	created  --Start-->            running
-//	running  --host reports exit--> exited
-//	created  --Delete-->           deleted   (never started)
-//	exited   --Delete-->           deleted
+//		created  --Start-->            running
+//		running  --host reports exit--> exited
+//		created  --Delete-->           deleted   (never started)
+//		exited   --Delete-->           deleted
 //
-//   - Start is valid only in created; an exec starts only while its task's
-//     init is running.
-//   - Kill is valid in created and running; in exited it is ErrNotFound
-//     ("process already finished"), which containerd treats as done.
-//   - Delete is valid in created and exited; in running it is
-//     ErrFailedPrecondition. A deleted process is gone: every call on it is
-//     ErrNotFound.
-//   - Wait returns once the process is exited, i.e. after its TaskExit was
-//     queued, so a client that saw Wait return will also see the event.
-//   - exited is reached only after the host has delivered all of the
-//     process's output, so no byte is lost when a process exits right after
-//     writing.
+//	  - Start is valid only in created; an exec starts only while its task's
+//	    init is running.
+//	  - Kill is valid in created and running; in exited it is ErrNotFound
+//	    ("process already finished"), which containerd treats as done.
+//	  - Delete is valid in created and exited; in running it is
+//	    ErrFailedPrecondition. A deleted process is gone: every call on it is
+//	    ErrNotFound.
+//	  - Wait returns once the process is exited, i.e. after its TaskExit was
+//	    queued, so a client that saw Wait return will also see the event.
+//	  - exited is reached only after the host has delivered all of the
+//	    process's output, so no byte is lost when a process exits right after
+//	    writing.
 type state int
 
 const (

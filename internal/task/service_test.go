@@ -110,7 +110,7 @@ func (c *fakeContainer) Stats(ctx context.Context) (*anypb.Any, error) {
 func (c *fakeContainer) Pids(ctx context.Context) ([]*apitask.ProcessInfo, error) {
 	return []*apitask.ProcessInfo{{Pid: uint32(c.init.pid)}}, nil
 }
-func (c *fakeContainer) OOM() <-chan struct{}            { return nil }
+func (c *fakeContainer) OOM() <-chan struct{}             { return nil }
 func (c *fakeContainer) Delete(ctx context.Context) error { c.deleted = true; return nil }
 
 type fakeProcess struct {

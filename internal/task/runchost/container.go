@@ -32,7 +32,7 @@ const initPidFile = "init.pid"
 
 // container is one runc container on the host kernel.
 type container struct {
-	h      *Host
+	h *Host
 	// runc logs into the bundle, so each container has its own client.
 	runc   *runc.Runc
 	ns, id string

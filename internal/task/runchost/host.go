@@ -13,8 +13,8 @@ import (
 	"sync"
 	"syscall"
 
-	eventstypes "github.com/containerd/containerd/api/events"
 	"github.com/containerd/cgroups/v3"
+	eventstypes "github.com/containerd/containerd/api/events"
 	"github.com/containerd/containerd/v2/core/events"
 	"github.com/containerd/containerd/v2/pkg/oom"
 	oomv1 "github.com/containerd/containerd/v2/pkg/oom/v1"

@@ -31,7 +31,7 @@ const drainTimeout = 10 * time.Second
 // process is one runc-managed process: a container's init or an exec.
 type process struct {
 	c      *container
-	execID string     // empty for init
+	execID string         // empty for init
 	spec   *specs.Process // exec only
 	pipes  *stdio.Pipes
 	term   bool

@@ -1,0 +1,375 @@
+// Package harness runs a private containerd 2.x for winctr's end-to-end
+// tests and demo: temporary root, state and sockets, winctr's shim on its
+// PATH, the locally built busybox image imported, and a teardown that ends
+// only what it started and reports what was left behind.
+package harness
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/winctr/winctr/test/image"
+)
+
+// Runtime is the runtime type tests pass to ctr.
+const Runtime = "io.containerd.winctr.v1"
+
+// Namespace is the containerd namespace the harness uses.
+const Namespace = "winctr-e2e"
+
+// ShimName is the shim binary containerd looks up on its PATH.
+const ShimName = "containerd-shim-winctr-v1"
+
+// Containerd is a running private containerd.
+type Containerd struct {
+	Dir    string // everything lives under here
+	Socket string
+	Root   string
+	State  string
+	Log    string
+	repo   string
+	ctr    string
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// Repo finds the repository root (the directory holding go.mod).
+func Repo() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// tool finds containerd or ctr: the project's tools dir first, then PATH.
+func tool(repo, name string) (string, error) {
+	for _, dir := range []string{os.Getenv("WINCTR_TOOLS_BIN"), filepath.Join(repo, "_output", "tools", "bin")} {
+		if dir == "" {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%s not found (run `make deps`): %w", name, err)
+	}
+	return p, nil
+}
+
+// closeStrayFDs marks every inherited descriptor above stderr close-on-exec,
+// so containerd (and through it every shim) starts with only 0-2 open.
+func closeStrayFDs() {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
+}
+
+// Start starts containerd and imports the test image. The caller must
+// Close it, whatever happens.
+func Start(ctx context.Context) (*Containerd, error) {
+	repo, err := Repo()
+	if err != nil {
+		return nil, err
+	}
+	shim := filepath.Join(repo, "bin", ShimName)
+	if _, err := os.Stat(shim); err != nil {
+		return nil, fmt.Errorf("%s missing (run `make build`): %w", shim, err)
+	}
+	containerd, err := tool(repo, "containerd")
+	if err != nil {
+		return nil, err
+	}
+	ctr, err := tool(repo, "ctr")
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "winctr-e2e-")
+	if err != nil {
+		return nil, err
+	}
+	// 0711: the default 0700 of a temp dir keeps user-namespaced
+	// containers from their rootfs.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return nil, err
+	}
+	c := &Containerd{
+		Dir:    dir,
+		Socket: filepath.Join(dir, "containerd.sock"),
+		Root:   filepath.Join(dir, "root"),
+		State:  filepath.Join(dir, "state"),
+		Log:    filepath.Join(dir, "containerd.log"),
+		repo:   repo,
+		ctr:    ctr,
+		exited: make(chan struct{}),
+	}
+	config := fmt.Sprintf(`version = 3
+root = %q
+state = %q
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime", "io.containerd.podsandbox.controller.v1.podsandbox", "io.containerd.sandbox.controller.v1.shim", "io.containerd.nri.v1.nri"]
+
+[grpc]
+  address = %q
+
+[ttrpc]
+  address = %q
+
+[debug]
+  level = "debug"
+
+[plugins."io.containerd.snapshotter.v1.overlayfs"]
+  root_path = %q
+`, c.Root, c.State, c.Socket, c.Socket+".ttrpc", filepath.Join(c.Root, "overlayfs"))
+	cfgPath := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(c.Log)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	closeStrayFDs()
+	cmd := exec.Command(containerd, "--config", cfgPath)
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Join(repo, "bin")+":"+os.Getenv("PATH"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own process group, so a test's signals do not reach it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start containerd: %w", err)
+	}
+	c.cmd = cmd
+	go func() {
+		_ = cmd.Wait()
+		close(c.exited)
+	}()
+	if err := c.waitReady(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if err := c.importImage(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Containerd) waitReady(ctx context.Context) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-c.exited:
+			return fmt.Errorf("containerd exited at start; log:\n%s", c.LogTail(40))
+		default:
+		}
+		if r := c.Ctr(ctx, "version"); r.Err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("containerd did not answer within 30s; log:\n%s", c.LogTail(40))
+}
+
+func (c *Containerd) importImage(ctx context.Context) error {
+	tarPath := filepath.Join(c.Dir, "busybox.tar")
+	if err := image.BuildFile(tarPath, "/bin/busybox"); err != nil {
+		return err
+	}
+	if r := c.Ctr(ctx, "images", "import", "--all-platforms", tarPath); r.Err != nil {
+		return fmt.Errorf("import image: %v: %s", r.Err, r.Output())
+	}
+	return nil
+}
+
+// Result is what one ctr command did.
+type Result struct {
+	Stdout, Stderr string
+	Code           int
+	Err            error
+}
+
+// Output is stdout and stderr together, for messages.
+func (r Result) Output() string { return r.Stdout + r.Stderr }
+
+// CtrCmd returns a ctr command against this containerd.
+func (c *Containerd) CtrCmd(ctx context.Context, args ...string) *exec.Cmd {
+	full := append([]string{"--address", c.Socket, "--namespace", Namespace}, args...)
+	return exec.CommandContext(ctx, c.ctr, full...)
+}
+
+// Ctr runs ctr with stdin empty and a 60 s bound unless ctx is shorter.
+func (c *Containerd) Ctr(ctx context.Context, args ...string) Result {
+	return c.CtrInput(ctx, "", args...)
+}
+
+// CtrInput runs ctr with the given stdin.
+func (c *Containerd) CtrInput(ctx context.Context, stdin string, args ...string) Result {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	cmd := c.CtrCmd(ctx, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	r := Result{Stdout: out.String(), Stderr: filterWarnings(errb.String()), Err: err}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		r.Code = exit.ExitCode()
+	} else if err != nil {
+		r.Code = -1
+	}
+	return r
+}
+
+// filterWarnings drops containerd's cgroup v1 deprecation notice, which ctr
+// prints on every call on these hosts.
+func filterWarnings(s string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, "DEPRECATION") || l == "" {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n")
+}
+
+// LogTail returns the last n lines of containerd's log.
+func (c *Containerd) LogTail(n int) string {
+	b, err := os.ReadFile(c.Log)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Shims lists the pids of winctr shims serving this containerd.
+func (c *Containerd) Shims() []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if len(args) == 0 || filepath.Base(args[0]) != ShimName {
+			continue
+		}
+		for i, a := range args {
+			if a == "-address" && i+1 < len(args) && args[i+1] == c.Socket {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+// Leaks lists what winctr left behind: live shims, mounts under the
+// harness dir, task state directories, FIFOs and runc state.
+func (c *Containerd) Leaks() []string {
+	var leaks []string
+	for _, pid := range c.Shims() {
+		leaks = append(leaks, fmt.Sprintf("shim process %d", pid))
+	}
+	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) > 4 && strings.HasPrefix(fields[4], c.State) {
+				leaks = append(leaks, "mount "+fields[4])
+			}
+		}
+		f.Close()
+	}
+	taskDir := filepath.Join(c.State, "io.containerd.runtime.v2.task", Namespace)
+	if entries, err := os.ReadDir(taskDir); err == nil {
+		for _, e := range entries {
+			leaks = append(leaks, "task state dir "+filepath.Join(taskDir, e.Name()))
+		}
+	}
+	_ = filepath.WalkDir(c.State, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type()&os.ModeNamedPipe != 0 {
+			leaks = append(leaks, "fifo "+p)
+		}
+		return nil
+	})
+	runcDir := filepath.Join("/run/containerd/winctr/runc", Namespace)
+	if entries, err := os.ReadDir(runcDir); err == nil {
+		for _, e := range entries {
+			leaks = append(leaks, "runc state "+filepath.Join(runcDir, e.Name()))
+		}
+	}
+	return leaks
+}
+
+// Close stops containerd, ends the shims it started (by pid), unmounts
+// what is left under the harness dir and removes it.
+func (c *Containerd) Close() {
+	if c.cmd != nil && c.cmd.Process != nil {
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.exited:
+		case <-time.After(10 * time.Second):
+			_ = c.cmd.Process.Kill()
+			<-c.exited
+		}
+	}
+	for _, pid := range c.Shims() {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
+		var mounts []string
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) > 4 && strings.HasPrefix(fields[4], c.Dir) {
+				mounts = append(mounts, fields[4])
+			}
+		}
+		f.Close()
+		for i := len(mounts) - 1; i >= 0; i-- {
+			_ = unix.Unmount(mounts[i], unix.MNT_DETACH)
+		}
+	}
+	_ = os.RemoveAll(c.Dir)
+}
