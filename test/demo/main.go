@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command demo starts a private containerd with winctr, runs one busybox
 // container that says hello, and tears everything down.
 package main

@@ -478,4 +478,3 @@ func TestZZNoLeaks(t *testing.T) {
 	}
 	assertNoLeaks(t)
 }
-

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package harness runs a private containerd 2.x for winctr's end-to-end
 // tests and demo: temporary root, state and sockets, winctr's shim on its
 // PATH, the locally built busybox image imported, and a teardown that ends

@@ -1,0 +1,40 @@
+# winctr: `make demo` sets up and runs a container through containerd with
+# winctr; `make test` runs the unit tests and the end-to-end suite.
+
+export PATH := /usr/local/go/bin:$(PATH)
+GO ?= go
+BIN := bin
+SHIM := $(BIN)/containerd-shim-winctr-v1
+E2E_TIMEOUT ?= 30m
+
+.PHONY: all build deps demo unit e2e test vet protos clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(SHIM) ./cmd/containerd-shim-winctr-v1
+
+deps:
+	./hack/install-deps.sh
+
+demo: deps build
+	$(GO) run ./test/demo
+
+unit:
+	$(GO) test -count=1 ./...
+
+e2e: deps build
+	$(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./test/e2e/...
+
+test: vet unit e2e
+
+vet:
+	$(GO) vet ./...
+	GOOS=windows $(GO) vet ./...
+	$(GO) vet -tags e2e ./test/...
+
+protos:
+	./hack/gen-protos.sh
+
+clean:
+	rm -rf $(BIN) _output

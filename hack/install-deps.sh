@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what winctr's build, demo and tests need on Debian 12, as root,
+# without prompts: runc and busybox-static from Debian, containerd and ctr
+# 2.4 built with `go install` into _output/tools/bin. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CONTAINERD_VERSION="${CONTAINERD_VERSION:-v2.4.2}"
+TOOLS_BIN="$(pwd)/_output/tools/bin"
+
+need_pkgs=()
+for pkg in runc busybox-static; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")
+done
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: need root to install ${need_pkgs[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" </dev/null
+fi
+
+mkdir -p "$TOOLS_BIN"
+for tool in containerd ctr; do
+  if ! "$TOOLS_BIN/$tool" --version 2>/dev/null | grep -q "${CONTAINERD_VERSION#v}"; then
+    echo "install-deps: building $tool $CONTAINERD_VERSION"
+    # Outside the module, so the project's go.mod is not touched.
+    (cd / && GOBIN="$TOOLS_BIN" GOFLAGS=-mod=mod go install "github.com/containerd/containerd/v2/cmd/$tool@$CONTAINERD_VERSION")
+  fi
+done
+echo "install-deps: runc $(runc --version | head -1 | awk '{print $3}'), busybox, containerd/ctr in $TOOLS_BIN"
