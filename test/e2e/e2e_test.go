@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -477,4 +478,122 @@ func TestZZNoLeaks(t *testing.T) {
 		t.Fatalf("tasks left: %q", r.Stdout)
 	}
 	assertNoLeaks(t)
+}
+
+func TestLogURIs(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "logs", "c.log")
+	// A binary:// logger: copies fd 3 (stdout) and fd 4 (stderr) to a file
+	// and closes fd 5 to say it is ready.
+	logger := filepath.Join(dir, "logger.sh")
+	loggerOut := filepath.Join(dir, "logger.out")
+	script := "#!/bin/sh\nexec 5>&-\ncat <&3 >> \"$1\" &\ncat <&4 >> \"$1\"\nwait\necho \"ns=$CONTAINER_NAMESPACE id=$CONTAINER_ID\" >> \"$1\"\n"
+	if err := os.WriteFile(logger, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, uri, file string
+		want            []string
+	}{
+		{"file", "file://" + logFile, logFile, []string{"to-stdout", "to-stderr"}},
+		{"binary", "binary://" + logger + "?" + loggerOut, loggerOut, []string{"to-stdout", "to-stderr", "ns=" + harness.Namespace + " id=log-binary"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := "log-" + tt.name
+			r := cd.Ctr(ctx, "run", "--rm", "--runtime", harness.Runtime, "--log-uri", tt.uri, image.Name, id,
+				"sh", "-c", "echo to-stdout; echo to-stderr >&2")
+			if r.Err != nil {
+				t.Fatalf("ctr run: %v %s", r.Err, r.Output())
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			var got string
+			for time.Now().Before(deadline) {
+				b, _ := os.ReadFile(tt.file)
+				got = string(b)
+				if containsAll(got, tt.want) {
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			t.Fatalf("log %s holds %q, want %q", tt.file, got, tt.want)
+		})
+	}
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestShimKilledIsCleanedUp kills the shim under a running container:
+// containerd's `delete` bootstrap must end the container and leave nothing.
+func TestShimKilledIsCleanedUp(t *testing.T) {
+	ctx := context.Background()
+	id := "shimkill"
+	cleanupTask(t, id)
+	before := map[int]bool{}
+	for _, pid := range cd.Shims() {
+		before[pid] = true
+	}
+	if r := cd.Ctr(ctx, "run", "-d", "--runtime", harness.Runtime, image.Name, id, "sleep", "1000"); r.Err != nil {
+		t.Fatalf("run -d: %v %s", r.Err, r.Output())
+	}
+	waitRunning(t, id)
+	var shim int
+	for _, pid := range cd.Shims() {
+		if !before[pid] {
+			shim = pid
+		}
+	}
+	if shim == 0 {
+		t.Fatal("no shim found for the container")
+	}
+	r := cd.Ctr(ctx, "task", "ps", id)
+	fields := strings.Fields(strings.Split(strings.TrimSpace(r.Stdout), "\n")[len(strings.Split(strings.TrimSpace(r.Stdout), "\n"))-1])
+	if len(fields) == 0 {
+		t.Fatalf("ps: %q", r.Output())
+	}
+	containerPid := fields[0]
+	if err := syscall.Kill(shim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if s := taskStatus(t, id); s == "" || s == "STOPPED" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for !processGone(containerPid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("container process %s outlived its shim's cleanup", containerPid)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cd.Ctr(ctx, "task", "rm", id)
+	if r := cd.Ctr(ctx, "container", "rm", id); r.Err != nil {
+		t.Fatalf("container rm: %v %s", r.Err, r.Output())
+	}
+	assertNoLeaks(t)
+}
+
+// processGone tells whether pid has exited; a zombie waiting for a reaper
+// that is not ours counts as gone.
+func processGone(pid string) bool {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return true
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "State:") {
+			return strings.Contains(l, "Z")
+		}
+	}
+	return false
 }
