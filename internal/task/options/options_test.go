@@ -1,0 +1,150 @@
+package options
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/containerd/containerd/api/types/runtimeoptions/v1"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/typeurl/v2"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	optionsv1 "github.com/winctr/winctr/protos/options/v1"
+)
+
+func anyOf(t *testing.T, v any) *anypb.Any {
+	t.Helper()
+	a, err := typeurl.MarshalAnyToProto(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestDecode(t *testing.T) {
+	dir := t.TempDir()
+	file := func(body string) string {
+		p := filepath.Join(dir, fmt.Sprintf("f%d.toml", len(body)))
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	full := `isolation = "Hypervisor"
+platform = "linux/amd64"
+boot_files_root_path = "/opt/winctr/lcow"
+vm_processor_count = 2
+vm_memory_size_in_mb = 512
+log_level = "debug"
+runc_binary = "/usr/sbin/runc"
+runc_root = "/run/x"
+[default_container_annotations]
+"a.b" = "c"
+`
+	tests := []struct {
+		name    string
+		in      *anypb.Any
+		check   func(*optionsv1.Options) bool
+		wantErr string // substring; empty means success
+	}{
+		{"nil", nil, func(o *optionsv1.Options) bool { return o.GetIsolation() == 0 }, ""},
+		{"empty any", &anypb.Any{}, func(o *optionsv1.Options) bool { return o.GetPlatform() == "" }, ""},
+		{"own type", anyOf(t, &optionsv1.Options{Isolation: optionsv1.Options_ISOLATION_PROCESS, VmProcessorCount: 3}),
+			func(o *optionsv1.Options) bool { return o.GetVmProcessorCount() == 3 }, ""},
+		{"config path, every field", anyOf(t, &runtimeoptions.Options{ConfigPath: file(full)}),
+			func(o *optionsv1.Options) bool {
+				return o.GetIsolation() == optionsv1.Options_ISOLATION_HYPERVISOR && o.GetVmMemorySizeInMb() == 512 &&
+					o.GetDefaultContainerAnnotations()["a.b"] == "c" && o.GetRuncRoot() == "/run/x" && o.GetLogLevel() == "debug"
+			}, ""},
+		{"CRI config body with CRI's own keys", anyOf(t, &runtimeoptions.Options{ConfigBody: []byte("TypeUrl = \"x\"\nisolation = \"process\"\n")}),
+			func(o *optionsv1.Options) bool { return o.GetIsolation() == optionsv1.Options_ISOLATION_PROCESS }, ""},
+		{"missing config file", anyOf(t, &runtimeoptions.Options{ConfigPath: filepath.Join(dir, "nope.toml")}), nil, "nope.toml"},
+		{"malformed TOML", anyOf(t, &runtimeoptions.Options{ConfigBody: []byte("isolation = \"process")}), nil, "malformed TOML"},
+		{"unknown key", anyOf(t, &runtimeoptions.Options{ConfigBody: []byte("isolaton = \"process\"\n")}), nil, `unknown field "isolaton"`},
+		{"unknown isolation", anyOf(t, &runtimeoptions.Options{ConfigBody: []byte("isolation = \"bogus\"\n")}), nil, `field "isolation": unknown value "bogus"`},
+		{"wrong type", anyOf(t, &runtimeoptions.Options{ConfigBody: []byte("vm_processor_count = \"two\"\n")}), nil, "vm_processor_count"},
+		{"CRI keys in a user's file", anyOf(t, &runtimeoptions.Options{ConfigPath: file("ConfigPath = \"/x\"\n")}), nil, "not winctr options"},
+		{"foreign type", anyOf(t, &emptypb.Empty{}), nil, "google.protobuf.Empty"},
+		{"undecodable", &anypb.Any{TypeUrl: "nobody.knows/this", Value: []byte{1, 2}}, nil, "nobody.knows/this"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := Decode(tt.in)
+			if tt.wantErr != "" {
+				if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want invalid argument mentioning %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(o) {
+				t.Fatalf("decoded %v", o)
+			}
+		})
+	}
+}
+
+func TestResolve(t *testing.T) {
+	base := &optionsv1.Options{
+		VmProcessorCount:            2,
+		VmMemorySizeInMb:            1024,
+		BootFilesRootPath:           "/opts",
+		DefaultContainerAnnotations: map[string]string{AnnotationIsolation: "hypervisor"},
+	}
+	tests := []struct {
+		name    string
+		opts    *optionsv1.Options
+		ann     map[string]string
+		check   func(*Config) bool
+		wantErr string
+	}{
+		{"defaults", nil, nil, func(c *Config) bool {
+			return c.Isolation == IsolationProcess && c.OS == runtime.GOOS && c.Arch == runtime.GOARCH
+		}, ""},
+		{"options only", base, nil, func(c *Config) bool {
+			return c.VMProcessorCount == 2 && c.VMMemoryMB == 1024 && c.BootFilesRootPath == "/opts" && c.Isolation == IsolationProcess
+		}, ""},
+		{"default annotations apply", base, WithDefaultAnnotations(base, nil), func(c *Config) bool { return c.Isolation == IsolationHypervisor }, ""},
+		{"spec annotation beats default", base, WithDefaultAnnotations(base, map[string]string{AnnotationIsolation: "process"}),
+			func(c *Config) bool { return c.Isolation == IsolationProcess }, ""},
+		{"hcsshim keys", base, map[string]string{HCSAnnotationProcessorCount: "4", HCSAnnotationMemoryMB: "256", HCSAnnotationBootFiles: "/hcs"},
+			func(c *Config) bool { return c.VMProcessorCount == 4 && c.VMMemoryMB == 256 && c.BootFilesRootPath == "/hcs" }, ""},
+		{"winctr key beats hcsshim's", nil, map[string]string{HCSAnnotationProcessorCount: "4", AnnotationProcessorCount: "8"},
+			func(c *Config) bool { return c.VMProcessorCount == 8 }, ""},
+		{"platform", nil, map[string]string{AnnotationPlatform: "windows/amd64"}, func(c *Config) bool { return c.OS == "windows" && c.Arch == "amd64" }, ""},
+		{"platform os only", &optionsv1.Options{Platform: "Linux"}, nil, func(c *Config) bool { return c.OS == "linux" }, ""},
+		{"bad isolation annotation", nil, map[string]string{AnnotationIsolation: "bogus"}, nil, `"io.winctr.isolation": unknown value "bogus"`},
+		{"bad isolation enum", &optionsv1.Options{Isolation: 42}, nil, nil, `"isolation"`},
+		{"non-numeric count", nil, map[string]string{AnnotationProcessorCount: "many"}, nil, "io.winctr.vm.processor-count"},
+		{"negative memory", nil, map[string]string{AnnotationMemoryMB: "-5"}, nil, "memory -5 MB"},
+		{"tiny memory", &optionsv1.Options{VmMemorySizeInMb: 8}, nil, nil, "memory 8 MB"},
+		{"huge cpu count", &optionsv1.Options{VmProcessorCount: 100000}, nil, nil, "processor count 100000"},
+		{"bad os", &optionsv1.Options{Platform: "plan9/amd64"}, nil, nil, `OS "plan9"`},
+		{"bad arch", nil, map[string]string{AnnotationPlatform: "linux/z80"}, nil, `architecture "z80"`},
+		{"bad log level", &optionsv1.Options{LogLevel: "loud"}, nil, nil, `"log_level"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Resolve(tt.opts, tt.ann)
+			if tt.wantErr != "" {
+				if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want invalid argument mentioning %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(c) {
+				t.Fatalf("config %+v", c)
+			}
+		})
+	}
+}
