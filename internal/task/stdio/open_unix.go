@@ -93,7 +93,7 @@ func parseURI(s string) (*url.URL, error) {
 	case "fifo", "":
 		return nil, nil
 	case "file", "binary":
-		if !filepath.IsAbs(u.Path) {
+		if u.Host != "" || !filepath.IsAbs(u.Path) {
 			return nil, fmt.Errorf("stdio %q: %s:// needs an absolute path: %w", s, u.Scheme, errdefs.ErrInvalidArgument)
 		}
 		return u, nil
