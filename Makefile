@@ -7,7 +7,7 @@ BIN := bin
 SHIM := $(BIN)/containerd-shim-winctr-v1
 E2E_TIMEOUT ?= 30m
 
-.PHONY: all build deps demo unit e2e fuzz test vet protos clean
+.PHONY: all build deps demo unit e2e e2e-compat fuzz test vet protos clean
 
 all: build
 
@@ -26,13 +26,19 @@ unit:
 e2e: deps build
 	$(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./test/e2e/...
 
+# The same suite against containerd 2.2, which starts shims with the
+# protocol that containerd 2.0-2.2 use.
+e2e-compat: deps build
+	WINCTR_CONTAINERD=$(CURDIR)/_output/tools/compat/bin/containerd \
+		$(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./test/e2e/...
+
 FUZZTIME ?= 15s
 
 # Bounded fuzzing of what containerd's input passes through.
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeAndResolve -fuzztime $(FUZZTIME) ./internal/task/options/
 
-test: vet unit fuzz e2e
+test: vet unit fuzz e2e e2e-compat
 
 vet:
 	$(GO) vet ./...

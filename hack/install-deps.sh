@@ -30,4 +30,14 @@ for tool in containerd ctr; do
     (cd / && GOBIN="$TOOLS_BIN" GOFLAGS=-mod=mod go install "github.com/containerd/containerd/v2/cmd/$tool@$CONTAINERD_VERSION")
   fi
 done
+# An older containerd that still starts shims with the pre-2.3 protocol
+# (flags, env, options on stdin), to test the shim's compatibility path.
+COMPAT_VERSION="${COMPAT_CONTAINERD_VERSION:-v2.2.9}"
+COMPAT_BIN="$(pwd)/_output/tools/compat/bin"
+if ! "$COMPAT_BIN/containerd" --version 2>/dev/null | grep -q "${COMPAT_VERSION#v}"; then
+  echo "install-deps: building containerd $COMPAT_VERSION (compatibility tests)"
+  mkdir -p "$COMPAT_BIN"
+  (cd / && GOBIN="$COMPAT_BIN" GOFLAGS=-mod=mod go install "github.com/containerd/containerd/v2/cmd/containerd@$COMPAT_VERSION")
+fi
+
 echo "install-deps: runc $(runc --version | head -1 | awk '{print $3}'), busybox, containerd/ctr in $TOOLS_BIN"

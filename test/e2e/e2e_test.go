@@ -470,15 +470,6 @@ func TestBadInputIsRefusedClearly(t *testing.T) {
 	})
 }
 
-// TestZZNoLeaks runs last (go test runs tests in source order) and checks
-// that the whole suite left nothing behind.
-func TestZZNoLeaks(t *testing.T) {
-	r := cd.Ctr(context.Background(), "task", "ls", "-q")
-	if strings.TrimSpace(r.Stdout) != "" {
-		t.Fatalf("tasks left: %q", r.Stdout)
-	}
-	assertNoLeaks(t)
-}
 
 func TestLogURIs(t *testing.T) {
 	ctx := context.Background()

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,9 +29,32 @@ func TestMain(m *testing.M) {
 	}
 	cd = c
 	code := m.Run()
+	if code == 0 {
+		// After the whole suite: no task, shim, mount, FIFO or state left.
+		if leaks := finalLeaks(); len(leaks) > 0 {
+			fmt.Fprintln(os.Stderr, "e2e: the suite left behind:", leaks)
+			code = 1
+		}
+	}
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "containerd log tail:\n%s\n", cd.LogTail(60))
 	}
 	cd.Close()
 	os.Exit(code)
+}
+
+func finalLeaks() []string {
+	var leaks []string
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		leaks = cd.Leaks()
+		if r := cd.Ctr(context.Background(), "task", "ls", "-q"); strings.TrimSpace(r.Stdout) != "" {
+			leaks = append(leaks, "tasks "+strings.Join(strings.Fields(r.Stdout), ","))
+		}
+		if len(leaks) == 0 {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return leaks
 }

@@ -108,9 +108,13 @@ func Start(ctx context.Context) (*Containerd, error) {
 	if _, err := os.Stat(shim); err != nil {
 		return nil, fmt.Errorf("%s missing (run `make build`): %w", shim, err)
 	}
-	containerd, err := tool(repo, "containerd")
-	if err != nil {
-		return nil, err
+	// WINCTR_CONTAINERD picks another containerd build, e.g. an older
+	// release to check the shim's compatibility with its start protocol.
+	containerd := os.Getenv("WINCTR_CONTAINERD")
+	if containerd == "" {
+		if containerd, err = tool(repo, "containerd"); err != nil {
+			return nil, err
+		}
 	}
 	ctr, err := tool(repo, "ctr")
 	if err != nil {
