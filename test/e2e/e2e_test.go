@@ -470,7 +470,6 @@ func TestBadInputIsRefusedClearly(t *testing.T) {
 	})
 }
 
-
 func TestLogURIs(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
