@@ -35,7 +35,7 @@ func newManager(name string) shim.Shim { return &manager{name: name} }
 func (m *manager) Name() string { return m.name }
 
 // groupingKey is the pod's sandbox id for a CRI container, else the task id:
-// one shim serves one pod.
+// one shim serves one pod. start runs in the bundle, so bundle is "." there.
 func groupingKey(bundle, id string) (string, error) {
 	f, err := os.Open(filepath.Join(bundle, "config.json"))
 	if err != nil {

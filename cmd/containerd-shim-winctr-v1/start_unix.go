@@ -25,11 +25,7 @@ func detachedProcAttr() *syscall.SysProcAttr {
 // one when none is alive for the grouping key.
 func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (_ *bootapi.BootstrapResult, retErr error) {
 	id := params.GetInstanceID()
-	cwd, err := os.Getwd()
-	if err != nil {
-		return nil, err
-	}
-	group, err := groupingKey(cwd, id)
+	group, err := groupingKey(".", id)
 	if err != nil {
 		return nil, err
 	}

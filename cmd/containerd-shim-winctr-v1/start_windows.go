@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"syscall"
 	"time"
 
@@ -21,11 +20,7 @@ func detachedProcAttr() *syscall.SysProcAttr { return nil }
 // containerd's shim package waits until it can connect.
 func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*bootapi.BootstrapResult, error) {
 	id := params.GetInstanceID()
-	cwd, err := os.Getwd()
-	if err != nil {
-		return nil, err
-	}
-	group, err := groupingKey(cwd, id)
+	group, err := groupingKey(".", id)
 	if err != nil {
 		return nil, err
 	}

@@ -76,44 +76,22 @@ func (c *container) ioOwner() (int, int) {
 }
 
 // create runs `runc create` for the init process.
-func (c *container) create(ctx context.Context) (retErr error) {
-	uid, gid := c.ioOwner()
-	p := c.init
-	sock, err := p.openIO(uid, gid)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if retErr != nil {
-			if sock != nil {
-				sock.Close()
-			}
-			if p.rio != nil {
-				p.rio.Close()
-			}
+func (c *container) create(ctx context.Context) error {
+	pidFile := filepath.Join(c.bundle, initPidFile)
+	err := c.init.launch(ctx, pidFile, func(rio runc.IO, sock *runc.Socket) error {
+		opts := &runc.CreateOpts{PidFile: pidFile, IO: rio}
+		if sock != nil {
+			opts.ConsoleSocket = sock
 		}
-	}()
-	opts := &runc.CreateOpts{PidFile: filepath.Join(c.bundle, initPidFile), IO: p.rio}
-	if sock != nil {
-		opts.ConsoleSocket = sock
-	}
-	w := c.h.exits.begin()
-	pid := 0
-	defer func() { p.setExitCh(c.h.exits.claim(w, pid)) }()
-	if err := c.runc.Create(ctx, c.id, c.bundle, opts); err != nil {
-		return runcError("runc create", withRuncLog(err, c.runc.Log))
-	}
-	pid, err = runc.ReadPidFile(opts.PidFile)
+		if err := c.runc.Create(ctx, c.id, c.bundle, opts); err != nil {
+			return runcError("runc create", withRuncLog(err, c.runc.Log))
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("read init pid: %w", err)
-	}
-	p.mu.Lock()
-	p.pid = pid
-	p.mu.Unlock()
-	if err := p.attachIO(ctx, sock); err != nil {
 		return err
 	}
-	c.loadCgroup(ctx, pid)
+	c.loadCgroup(ctx, c.init.Pid())
 	return nil
 }
 

@@ -114,7 +114,25 @@ func (p *process) Start(ctx context.Context) error {
 	return p.startExec(ctx)
 }
 
-func (p *process) startExec(ctx context.Context) (retErr error) {
+func (p *process) startExec(ctx context.Context) error {
+	pidFile := filepath.Join(p.c.bundle, "exec-"+p.execID+".pid")
+	defer os.Remove(pidFile)
+	return p.launch(ctx, pidFile, func(rio runc.IO, sock *runc.Socket) error {
+		opts := &runc.ExecOpts{PidFile: pidFile, Detach: true, IO: rio}
+		if sock != nil {
+			opts.ConsoleSocket = sock
+		}
+		if err := p.c.runc.Exec(ctx, p.c.id, *p.spec, opts); err != nil {
+			return runcError("runc exec", withRuncLog(err, p.c.runc.Log))
+		}
+		return nil
+	})
+}
+
+// launch makes the host process through one runc call (create or exec):
+// it prepares stdio, watches for an exit that may come before the pid is
+// known, reads the pid runc wrote to pidFile and attaches stdio.
+func (p *process) launch(ctx context.Context, pidFile string, call func(runc.IO, *runc.Socket) error) (retErr error) {
 	uid, gid := p.c.ioOwner()
 	sock, err := p.openIO(uid, gid)
 	if err != nil {
@@ -130,21 +148,14 @@ func (p *process) startExec(ctx context.Context) (retErr error) {
 			}
 		}
 	}()
-	pidFile := filepath.Join(p.c.bundle, "exec-"+p.execID+".pid")
-	defer os.Remove(pidFile)
-	opts := &runc.ExecOpts{PidFile: pidFile, Detach: true, IO: p.rio}
-	if sock != nil {
-		opts.ConsoleSocket = sock
-	}
 	w := p.c.h.exits.begin()
 	pid := 0
 	defer func() { p.setExitCh(p.c.h.exits.claim(w, pid)) }()
-	if err := p.c.runc.Exec(ctx, p.c.id, *p.spec, opts); err != nil {
-		return runcError("runc exec", withRuncLog(err, p.c.runc.Log))
+	if err := call(p.rio, sock); err != nil {
+		return err
 	}
-	pid, err = runc.ReadPidFile(pidFile)
-	if err != nil {
-		return fmt.Errorf("read exec pid: %w", err)
+	if pid, err = runc.ReadPidFile(pidFile); err != nil {
+		return fmt.Errorf("read pid: %w", err)
 	}
 	p.mu.Lock()
 	p.pid = pid
