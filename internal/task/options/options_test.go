@@ -115,7 +115,9 @@ func TestResolve(t *testing.T) {
 		{"spec annotation beats default", base, WithDefaultAnnotations(base, map[string]string{AnnotationIsolation: "process"}),
 			func(c *Config) bool { return c.Isolation == IsolationProcess }, ""},
 		{"hcsshim keys", base, map[string]string{HCSAnnotationProcessorCount: "4", HCSAnnotationMemoryMB: "256", HCSAnnotationBootFiles: "/hcs"},
-			func(c *Config) bool { return c.VMProcessorCount == 4 && c.VMMemoryMB == 256 && c.BootFilesRootPath == "/hcs" }, ""},
+			func(c *Config) bool {
+				return c.VMProcessorCount == 4 && c.VMMemoryMB == 256 && c.BootFilesRootPath == "/hcs"
+			}, ""},
 		{"winctr key beats hcsshim's", nil, map[string]string{HCSAnnotationProcessorCount: "4", AnnotationProcessorCount: "8"},
 			func(c *Config) bool { return c.VMProcessorCount == 8 }, ""},
 		{"platform", nil, map[string]string{AnnotationPlatform: "windows/amd64"}, func(c *Config) bool { return c.OS == "windows" && c.Arch == "amd64" }, ""},
