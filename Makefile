@@ -5,14 +5,23 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 BIN := bin
 SHIM := $(BIN)/containerd-shim-winctr-v1
+AGENT := $(BIN)/winctr-gcs
+PREFIX ?= /usr/local
+BOOTFILES_DIR ?= $(PREFIX)/share/winctr/lcow
 E2E_TIMEOUT ?= 30m
 
-.PHONY: all build deps demo unit e2e e2e-compat fuzz test vet protos clean
+.PHONY: all build bootfiles deps demo unit e2e e2e-compat fuzz test vet protos clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(SHIM) ./cmd/containerd-shim-winctr-v1
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -o $(AGENT) ./cmd/winctr-gcs
+
+# The utility VM's kernel (Debian's cloud kernel, installed if missing) and
+# initrd (our agent as /init, and the kernel modules it loads).
+bootfiles: deps build
+	$(GO) run ./cmd/winctr-bootfiles -agent $(AGENT) -out $(BOOTFILES_DIR)
 
 deps:
 	./hack/install-deps.sh

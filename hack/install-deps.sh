@@ -9,7 +9,9 @@ CONTAINERD_VERSION="${CONTAINERD_VERSION:-v2.4.2}"
 TOOLS_BIN="$(pwd)/_output/tools/bin"
 
 need_pkgs=()
-for pkg in runc busybox-static; do
+# qemu-system-x86 (QEMU and virtiofsd) and the cloud kernel are for the
+# utility VM: the boot files and the VM tests.
+for pkg in runc busybox-static qemu-system-x86 linux-image-cloud-amd64; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
 if [ "${#need_pkgs[@]}" -gt 0 ]; then

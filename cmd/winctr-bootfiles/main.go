@@ -1,0 +1,29 @@
+// Command winctr-bootfiles builds an LCOW utility VM's boot files: the
+// kernel of Debian's linux-image-cloud-amd64 and an initrd with winctr's
+// guest agent as /init. `make bootfiles` runs it.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/winctr/winctr/internal/lcow/bootfiles"
+)
+
+func main() {
+	var o bootfiles.Options
+	var modules string
+	flag.StringVar(&o.Agent, "agent", "bin/winctr-gcs", "static guest agent binary (becomes /init)")
+	flag.StringVar(&o.Out, "out", "/usr/local/share/winctr/lcow", "directory for kernel and initrd.img")
+	flag.StringVar(&o.KernelRelease, "kernel-release", "", "kernel release under /boot and /lib/modules (default: newest cloud kernel)")
+	flag.StringVar(&modules, "modules", strings.Join(bootfiles.DefaultModules, ","), "kernel modules to include, with their dependencies")
+	flag.Parse()
+	o.Modules = strings.Split(modules, ",")
+	if err := bootfiles.Build(o); err != nil {
+		fmt.Fprintln(os.Stderr, "winctr-bootfiles:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("boot files in %s\n", o.Out)
+}

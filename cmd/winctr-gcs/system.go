@@ -1,0 +1,112 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// mountSystem mounts what a PID 1 needs before anything else works.
+func mountSystem() error {
+	mounts := []struct {
+		source, target, fstype string
+		flags                  uintptr
+		data                   string
+	}{
+		{"proc", "/proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+		{"sysfs", "/sys", "sysfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+		{"devtmpfs", "/dev", "devtmpfs", unix.MS_NOSUID, "mode=0755"},
+		{"tmpfs", "/run", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=0755"},
+		{"tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, ""},
+	}
+	for _, m := range mounts {
+		if err := os.MkdirAll(m.target, 0o755); err != nil {
+			return err
+		}
+		if err := unix.Mount(m.source, m.target, m.fstype, m.flags, m.data); err != nil && !errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err)
+		}
+	}
+	// The kernel gave PID 1 the console before /dev existed; reopen it
+	// so that what the agent writes reaches the serial log.
+	if con, err := os.OpenFile("/dev/console", os.O_RDWR, 0); err == nil {
+		_ = unix.Dup2(int(con.Fd()), 1)
+		_ = unix.Dup2(int(con.Fd()), 2)
+	}
+	return nil
+}
+
+// reapZombies waits for orphans reparented to PID 1.
+func reapZombies() {
+	for {
+		var ws unix.WaitStatus
+		if _, err := unix.Wait4(-1, &ws, 0, nil); errors.Is(err, unix.ECHILD) {
+			time.Sleep(time.Second)
+		}
+	}
+}
+
+// loadModules loads the listed .ko files in order. A module the kernel
+// already has (built in, or loaded) is not an error.
+func loadModules(list string) ([]string, error) {
+	f, err := os.Open(list)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var loaded []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		path := strings.TrimSpace(sc.Text())
+		if path == "" {
+			continue
+		}
+		if err := loadModule(path); err != nil {
+			return loaded, err
+		}
+		loaded = append(loaded, strings.TrimSuffix(filepath.Base(path), ".ko"))
+	}
+	return loaded, sc.Err()
+}
+
+func loadModule(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.FinitModule(int(f.Fd()), "", 0); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("load module %s: %w", path, err)
+	}
+	return nil
+}
+
+// findPort returns the device of the virtio-serial port with the given
+// name, waiting for the driver to create it.
+func findPort(name string, wait time.Duration) (string, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		entries, _ := os.ReadDir("/sys/class/virtio-ports")
+		for _, e := range entries {
+			b, err := os.ReadFile(filepath.Join("/sys/class/virtio-ports", e.Name(), "name"))
+			if err == nil && strings.TrimSpace(string(b)) == name {
+				return "/dev/" + e.Name(), nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("no virtio-serial port named %q after %s", name, wait)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,251 @@
+// Package bootfiles builds what an LCOW utility VM boots: the kernel from
+// Debian's linux-image-cloud-amd64 and an initrd (cpio newc) holding
+// winctr's guest agent as /init and the kernel modules it loads.
+package bootfiles
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cavaliergopher/cpio"
+)
+
+// Names of the files in a boot files directory.
+const (
+	KernelFile = "kernel"
+	InitrdFile = "initrd.img"
+)
+
+// DefaultModules are what an LCOW guest needs that the cloud kernel builds
+// as modules: virtio over PCI and MMIO, the serial port to the host,
+// virtio-fs, vsock and overlay.
+var DefaultModules = []string{
+	"virtio_pci", "virtio_mmio", "virtio_console", "virtiofs",
+	"vmw_vsock_virtio_transport", "overlay",
+}
+
+// ModulesListPath is where, inside the initrd, the agent finds the modules
+// to load, one path a line, in load order.
+const ModulesListPath = "etc/winctr/modules"
+
+// Options says what to build.
+type Options struct {
+	// KernelRelease selects /boot/vmlinuz-<release> and
+	// /lib/modules/<release>; empty picks the newest cloud kernel installed.
+	KernelRelease string
+	// Root is where /boot and /lib/modules are looked up ("/" normally).
+	Root string
+	// Agent is the static winctr-gcs binary that becomes /init.
+	Agent string
+	// Modules are module names to include with their dependencies.
+	Modules []string
+	// Out is the directory that receives kernel and initrd.img.
+	Out string
+}
+
+// Build writes Out/kernel and Out/initrd.img.
+func Build(o Options) error {
+	if o.Root == "" {
+		o.Root = "/"
+	}
+	if o.Modules == nil {
+		o.Modules = DefaultModules
+	}
+	release := o.KernelRelease
+	if release == "" {
+		var err error
+		if release, err = NewestCloudKernel(o.Root); err != nil {
+			return err
+		}
+	}
+	modDir := filepath.Join(o.Root, "lib", "modules", release)
+	order, err := ResolveModules(filepath.Join(modDir, "modules.dep"), o.Modules)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return err
+	}
+	if err := copyFile(filepath.Join(o.Root, "boot", "vmlinuz-"+release), filepath.Join(o.Out, KernelFile)); err != nil {
+		return fmt.Errorf("kernel (apt-get install linux-image-cloud-amd64): %w", err)
+	}
+	tmp := filepath.Join(o.Out, InitrdFile+".tmp")
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if err := writeInitrd(f, o.Agent, modDir, order); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(o.Out, InitrdFile))
+}
+
+// NewestCloudKernel returns the newest release that has both a kernel
+// image and modules under root.
+func NewestCloudKernel(root string) (string, error) {
+	entries, err := os.ReadDir(filepath.Join(root, "lib", "modules"))
+	if err != nil {
+		return "", fmt.Errorf("no kernel modules (apt-get install linux-image-cloud-amd64): %w", err)
+	}
+	var releases []string
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), "-cloud-amd64") {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(root, "boot", "vmlinuz-"+e.Name())); err == nil {
+			releases = append(releases, e.Name())
+		}
+	}
+	if len(releases) == 0 {
+		return "", errors.New("no cloud kernel installed (apt-get install linux-image-cloud-amd64)")
+	}
+	sort.Strings(releases)
+	return releases[len(releases)-1], nil
+}
+
+// moduleName normalises a module file or name: the kernel treats - and _
+// alike.
+func moduleName(s string) string {
+	s = filepath.Base(s)
+	for _, ext := range []string{".xz", ".zst", ".gz", ".ko"} {
+		s = strings.TrimSuffix(s, ext)
+	}
+	return strings.ReplaceAll(s, "-", "_")
+}
+
+// ResolveModules reads modules.dep and returns the files (relative to the
+// modules directory) of the named modules and everything they depend on,
+// each after its dependencies.
+func ResolveModules(depFile string, names []string) ([]string, error) {
+	f, err := os.Open(depFile)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	files := map[string]string{}  // name -> file
+	deps := map[string][]string{} // name -> dependency names
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		file, rest, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		name := moduleName(file)
+		files[name] = file
+		for _, d := range strings.Fields(rest) {
+			deps[name] = append(deps[name], moduleName(d))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	var order []string
+	state := map[string]int{} // 1 visiting, 2 done
+	var visit func(string) error
+	visit = func(n string) error {
+		switch state[n] {
+		case 1:
+			return fmt.Errorf("module dependency cycle at %s", n)
+		case 2:
+			return nil
+		}
+		file, ok := files[n]
+		if !ok {
+			return fmt.Errorf("module %s is not in %s", n, depFile)
+		}
+		state[n] = 1
+		for _, d := range deps[n] {
+			if err := visit(d); err != nil {
+				return err
+			}
+		}
+		state[n] = 2
+		order = append(order, file)
+		return nil
+	}
+	for _, n := range names {
+		if err := visit(moduleName(n)); err != nil {
+			return nil, err
+		}
+	}
+	return order, nil
+}
+
+// epoch keeps the initrd reproducible.
+var epoch = time.Unix(0, 0)
+
+func writeInitrd(w io.Writer, agent, modDir string, modules []string) error {
+	cw := cpio.NewWriter(w)
+	dir := func(name string) error {
+		return cw.WriteHeader(&cpio.Header{Name: name, Mode: cpio.TypeDir | 0o755, ModTime: epoch, Links: 2})
+	}
+	file := func(name string, mode cpio.FileMode, data []byte) error {
+		if err := cw.WriteHeader(&cpio.Header{Name: name, Mode: cpio.TypeReg | mode, Size: int64(len(data)), ModTime: epoch}); err != nil {
+			return err
+		}
+		_, err := cw.Write(data)
+		return err
+	}
+	for _, d := range []string{"dev", "proc", "sys", "run", "tmp", "etc", "etc/winctr", "lib", "lib/modules"} {
+		if err := dir(d); err != nil {
+			return err
+		}
+	}
+	bin, err := os.ReadFile(agent)
+	if err != nil {
+		return fmt.Errorf("guest agent: %w", err)
+	}
+	if err := file("init", 0o755, bin); err != nil {
+		return err
+	}
+	var list strings.Builder
+	for _, m := range modules {
+		data, err := os.ReadFile(filepath.Join(modDir, m))
+		if err != nil {
+			return fmt.Errorf("module %s: %w", m, err)
+		}
+		name := "lib/modules/" + filepath.Base(m)
+		if err := file(name, 0o644, data); err != nil {
+			return err
+		}
+		list.WriteString("/" + name + "\n")
+	}
+	if err := file(ModulesListPath, 0o644, []byte(list.String())); err != nil {
+		return err
+	}
+	return cw.Close()
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".tmp"
+	out, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
+}

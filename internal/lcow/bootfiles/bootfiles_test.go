@@ -1,0 +1,80 @@
+package bootfiles
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestResolveModulesOrdersDependenciesFirst(t *testing.T) {
+	dep := filepath.Join(t.TempDir(), "modules.dep")
+	body := `kernel/drivers/virtio/virtio_ring.ko:
+kernel/drivers/virtio/virtio.ko:
+kernel/drivers/virtio/virtio_pci_modern_dev.ko:
+kernel/drivers/virtio/virtio_pci.ko: kernel/drivers/virtio/virtio_pci_legacy_dev.ko kernel/drivers/virtio/virtio_pci_modern_dev.ko kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
+kernel/drivers/virtio/virtio_pci_legacy_dev.ko:
+kernel/fs/fuse/virtiofs.ko: kernel/fs/fuse/fuse.ko kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
+kernel/fs/fuse/fuse.ko:
+kernel/drivers/char/virtio_console.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
+`
+	if err := os.WriteFile(dep, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		want    []string
+		wantErr string
+	}{
+		{"virtio_pci", []string{"virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio", "virtio_ring", "virtio_pci"}, ""},
+		{"virtiofs", []string{"fuse", "virtio", "virtio_ring", "virtiofs"}, ""},
+		{"virtio-console", []string{"virtio", "virtio_ring", "virtio_console"}, ""},
+		{"nope", nil, "module nope is not in"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ResolveModules(dep, []string{tt.name})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, f := range got {
+				names = append(names, moduleName(f))
+			}
+			// Every module must come after all of its dependencies.
+			pos := map[string]int{}
+			for i, n := range names {
+				pos[n] = i
+			}
+			if len(names) != len(tt.want) {
+				t.Fatalf("got %v, want the set %v", names, tt.want)
+			}
+			for _, w := range tt.want {
+				if _, ok := pos[w]; !ok {
+					t.Fatalf("got %v, missing %s", names, w)
+				}
+			}
+			if pos[moduleName(tt.name)] != len(names)-1 {
+				t.Fatalf("got %v: %s is not last", names, tt.name)
+			}
+		})
+	}
+	// Shared dependencies appear once.
+	got, err := ResolveModules(dep, []string{"virtio_pci", "virtiofs", "virtio_console"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, f := range got {
+		if seen[f] {
+			t.Fatalf("%s listed twice: %v", f, got)
+		}
+		seen[f] = true
+	}
+}

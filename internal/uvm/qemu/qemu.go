@@ -1,0 +1,211 @@
+//go:build linux
+
+// Package qemu is the UVM driver for Linux hosts: QEMU with direct kernel
+// boot, KVM when /dev/kvm is usable and TCG emulation otherwise, QMP for
+// control, and the agent channel on a virtio-serial port.
+package qemu
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+	"github.com/digitalocean/go-qemu/qmp"
+	"golang.org/x/sys/unix"
+
+	"github.com/winctr/winctr/internal/uvm"
+)
+
+// Defaults for a VM whose size is not given.
+const (
+	DefaultCPUs     = 1
+	DefaultMemoryMB = 512
+)
+
+// agentPort is the virtio-serial port name the guest agent looks for.
+const agentPort = "agent"
+
+// Binary is the QEMU system emulator to run.
+var Binary = "qemu-system-x86_64"
+
+// VM is one running QEMU.
+type VM struct {
+	cfg     uvm.Config
+	cmd     *exec.Cmd
+	qmpPath string
+	session *uvm.Session
+	exited  chan struct{}
+	waitErr error
+}
+
+// KVM tells whether this host can run VMs with KVM; without it QEMU
+// emulates the CPU (TCG), which works everywhere but is slow.
+func KVM() bool {
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
+// args builds QEMU's command line. The agent channel is a client-mode
+// chardev: QEMU connects to the shim's socket before the guest runs, so
+// the guest's port is connected from its first read.
+func args(cfg uvm.Config, kvm bool, agentSock, qmpSock string) []string {
+	cpus, mem := cfg.CPUs, cfg.MemoryMB
+	if cpus <= 0 {
+		cpus = DefaultCPUs
+	}
+	if mem <= 0 {
+		mem = DefaultMemoryMB
+	}
+	machine, cpu := "q35,accel=tcg", "max"
+	if kvm {
+		machine, cpu = "q35,accel=kvm", "host"
+	}
+	return []string{
+		"-name", "winctr-" + cfg.ID,
+		"-machine", machine, "-cpu", cpu,
+		"-smp", strconv.Itoa(cpus), "-m", strconv.Itoa(mem),
+		"-nodefaults", "-nographic", "-no-reboot", "-no-user-config",
+		"-serial", "stdio",
+		"-kernel", cfg.Kernel, "-initrd", cfg.Initrd,
+		"-append", "console=ttyS0 panic=-1 quiet",
+		"-qmp", "unix:" + qmpSock + ",server=on,wait=off",
+		"-device", "virtio-serial-pci",
+		"-chardev", "socket,id=agent,path=" + agentSock,
+		"-device", "virtserialport,chardev=agent,name=" + agentPort,
+	}
+}
+
+// Start boots a VM and returns once QEMU has connected the agent channel.
+// The guest is still booting then; Session's first stream waits for it.
+func Start(ctx context.Context, cfg uvm.Config) (_ *VM, retErr error) {
+	for _, f := range []string{cfg.Kernel, cfg.Initrd} {
+		if _, err := os.Stat(f); err != nil {
+			return nil, fmt.Errorf("boot file %s: %v (build them with `make bootfiles`): %w", f, err, errdefs.ErrFailedPrecondition)
+		}
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, err
+	}
+	agentSock := filepath.Join(cfg.StateDir, "agent.sock")
+	qmpSock := filepath.Join(cfg.StateDir, "qmp.sock")
+	_ = os.Remove(agentSock)
+	ln, err := net.Listen("unix", agentSock)
+	if err != nil {
+		return nil, fmt.Errorf("agent socket: %w", err)
+	}
+	defer ln.Close()
+
+	kvm := KVM()
+	log.G(ctx).WithField("vm", cfg.ID).WithField("kvm", kvm).Info("starting QEMU")
+	cmd := exec.Command(Binary, args(cfg, kvm, agentSock, qmpSock)...)
+	cmd.Stdout = cfg.Console
+	cmd.Stderr = cfg.Console
+	// The VM must not outlive the shim that owns it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", Binary, err)
+	}
+	vm := &VM{cfg: cfg, cmd: cmd, qmpPath: qmpSock, exited: make(chan struct{})}
+	go func() {
+		vm.waitErr = cmd.Wait()
+		close(vm.exited)
+	}()
+	defer func() {
+		if retErr != nil {
+			vm.kill()
+		}
+	}()
+
+	accepted := make(chan net.Conn, 1)
+	acceptErr := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			acceptErr <- err
+			return
+		}
+		accepted <- c
+	}()
+	select {
+	case c := <-accepted:
+		s, err := uvm.NewSession(c)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		vm.session = s
+		return vm, nil
+	case err := <-acceptErr:
+		return nil, fmt.Errorf("agent channel: %w", err)
+	case <-vm.exited:
+		return nil, fmt.Errorf("QEMU exited at start: %v", vm.waitErr)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("QEMU did not connect the agent channel: %w", ctx.Err())
+	}
+}
+
+// Session is the transport to the guest agent.
+func (vm *VM) Session() *uvm.Session { return vm.session }
+
+// Pid is QEMU's pid.
+func (vm *VM) Pid() int { return vm.cmd.Process.Pid }
+
+// Exited is closed when QEMU has exited.
+func (vm *VM) Exited() <-chan struct{} { return vm.exited }
+
+// qmpRun sends one QMP command.
+func (vm *VM) qmpRun(cmd string) error {
+	mon, err := qmp.NewSocketMonitor("unix", vm.qmpPath, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	if err := mon.Connect(); err != nil {
+		return err
+	}
+	defer mon.Disconnect()
+	_, err = mon.Run([]byte(`{"execute":"` + cmd + `"}`))
+	return err
+}
+
+// Stop ends the VM: QMP quit, then SIGKILL if QEMU is still there when ctx
+// ends. It returns once QEMU has exited.
+func (vm *VM) Stop(ctx context.Context) error {
+	if vm.session != nil {
+		vm.session.Close()
+	}
+	select {
+	case <-vm.exited:
+		return nil
+	default:
+	}
+	if err := vm.qmpRun("quit"); err != nil {
+		log.G(ctx).WithError(err).WithField("vm", vm.cfg.ID).Warn("QMP quit; killing QEMU")
+		vm.kill()
+		return nil
+	}
+	select {
+	case <-vm.exited:
+		return nil
+	case <-ctx.Done():
+		vm.kill()
+		return fmt.Errorf("QEMU did not quit in time; killed: %w", ctx.Err())
+	}
+}
+
+// kill ends QEMU at once and waits for it.
+func (vm *VM) kill() {
+	_ = vm.cmd.Process.Signal(unix.SIGKILL)
+	<-vm.exited
+}

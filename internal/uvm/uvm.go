@@ -1,0 +1,60 @@
+// Package uvm is the utility VM of a hypervisor-isolated pod: its
+// configuration, and the host side of the host<->guest transport. Drivers
+// per hypervisor live in subpackages (qemu on Linux hosts).
+package uvm
+
+import (
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/hashicorp/yamux"
+)
+
+// Config is what a driver needs to boot a UVM.
+type Config struct {
+	// ID names the VM in logs and state paths.
+	ID string
+	// StateDir holds the VM's sockets; the caller removes it.
+	StateDir string
+	// Kernel and Initrd are the boot files.
+	Kernel, Initrd string
+	// CPUs and MemoryMB size the VM; 0 takes the driver's default.
+	CPUs     int
+	MemoryMB int
+	// Console receives the guest's serial console (the shim's log).
+	Console io.Writer
+}
+
+// Session is the host end of the multiplexed channel to the guest agent:
+// one stream for the agent API, one per stdio pipe of every process.
+type Session struct {
+	s *yamux.Session
+}
+
+// NewSession starts the host (client) side of the transport on conn: a
+// virtio-serial port's socket where the host has no vhost-vsock.
+func NewSession(conn io.ReadWriteCloser) (*Session, error) {
+	cfg := yamux.DefaultConfig()
+	cfg.LogOutput = io.Discard
+	s, err := yamux.Client(conn, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("transport: %w", err)
+	}
+	return &Session{s: s}, nil
+}
+
+// Open opens a new stream to the guest.
+func (s *Session) Open() (net.Conn, error) {
+	c, err := s.s.Open()
+	if err != nil {
+		return nil, fmt.Errorf("open stream to guest: %w", err)
+	}
+	return c, nil
+}
+
+// Close ends the session and every stream on it.
+func (s *Session) Close() error { return s.s.Close() }
+
+// Done is closed when the session ends (the VM died or the agent left).
+func (s *Session) Done() <-chan struct{} { return s.s.CloseChan() }
