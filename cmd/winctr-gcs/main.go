@@ -39,7 +39,14 @@ func main() {
 }
 
 func run() error {
+	if os.Getenv("PATH") == "" {
+		// The kernel starts init with no PATH; runc and its hooks need one.
+		os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	}
 	if os.Getpid() == 1 {
+		if err := switchRoot(); err != nil {
+			return err
+		}
 		if err := mountSystem(); err != nil {
 			return err
 		}
@@ -49,6 +56,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	shared := mountShare()
 	port, err := findPort(portName, 10*time.Second)
 	if err != nil {
 		return err
@@ -57,7 +65,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	agent.RegisterAgentService(srv, &service{modules: loaded})
+	agent.RegisterAgentService(srv, &service{modules: loaded, shareMounted: shared})
 	// The port reads EOF while no host end is connected, and the shim may
 	// reconnect (a restarted shim, say): serve one session after another.
 	for {

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -14,7 +15,8 @@ import (
 
 // service implements the agent API.
 type service struct {
-	modules []string
+	modules      []string
+	shareMounted bool
 }
 
 // Ping reports the guest kernel, uptime and loaded modules.
@@ -25,9 +27,14 @@ func (s *service) Ping(ctx context.Context, r *agent.PingRequest) (*agent.PingRe
 	}
 	var info unix.Sysinfo_t
 	_ = unix.Sysinfo(&info)
-	return &agent.PingResponse{
+	resp := &agent.PingResponse{
 		KernelRelease: strings.TrimRight(string(u.Release[:]), "\x00"),
 		UptimeMs:      (time.Duration(info.Uptime) * time.Second).Milliseconds(),
 		ModulesLoaded: s.modules,
-	}, nil
+		ShareMounted:  s.shareMounted,
+	}
+	if out, err := exec.CommandContext(ctx, "runc", "--version").Output(); err == nil {
+		resp.RuncVersion, _, _ = strings.Cut(string(out), "\n")
+	}
+	return resp, nil
 }

@@ -26,6 +26,7 @@ func mountSystem() error {
 		{"devtmpfs", "/dev", "devtmpfs", unix.MS_NOSUID, "mode=0755"},
 		{"tmpfs", "/run", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=0755"},
 		{"tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, ""},
+		{"cgroup2", "/sys/fs/cgroup", "cgroup2", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
 	}
 	for _, m := range mounts {
 		if err := os.MkdirAll(m.target, 0o755); err != nil {
@@ -109,4 +110,17 @@ func findPort(name string, wait time.Duration) (string, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// shareDir is where the pod's virtio-fs share (tag "share") is mounted:
+// containers' rootfs and volumes, placed there by the shim.
+const shareDir = "/run/winctr/share"
+
+// mountShare mounts the share when the VM has one; a VM without it (a
+// plain boot test) is not an error.
+func mountShare() bool {
+	if err := os.MkdirAll(shareDir, 0o755); err != nil {
+		return false
+	}
+	return unix.Mount("share", shareDir, "virtiofs", 0, "") == nil
 }

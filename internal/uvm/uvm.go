@@ -22,6 +22,9 @@ type Config struct {
 	// CPUs and MemoryMB size the VM; 0 takes the driver's default.
 	CPUs     int
 	MemoryMB int
+	// ShareDir, when set, is shared into the guest with virtio-fs under
+	// the tag "share": the pod's containers' rootfs and volumes.
+	ShareDir string
 	// Console receives the guest's serial console (the shim's log).
 	Console io.Writer
 }

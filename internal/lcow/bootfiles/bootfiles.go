@@ -46,9 +46,15 @@ type Options struct {
 	Agent string
 	// Modules are module names to include with their dependencies.
 	Modules []string
+	// Binaries are host executables the guest needs (runc), copied to the
+	// same paths with the shared libraries they load.
+	Binaries []string
 	// Out is the directory that receives kernel and initrd.img.
 	Out string
 }
+
+// DefaultBinaries are what the agent runs in the guest.
+var DefaultBinaries = []string{"/usr/sbin/runc"}
 
 // Build writes Out/kernel and Out/initrd.img.
 func Build(o Options) error {
@@ -57,6 +63,17 @@ func Build(o Options) error {
 	}
 	if o.Modules == nil {
 		o.Modules = DefaultModules
+	}
+	if o.Binaries == nil {
+		o.Binaries = DefaultBinaries
+	}
+	var extra []string
+	for _, b := range o.Binaries {
+		files, err := WithLibraries(o.Root, b)
+		if err != nil {
+			return fmt.Errorf("guest binary (apt-get install runc): %w", err)
+		}
+		extra = append(extra, files...)
 	}
 	release := o.KernelRelease
 	if release == "" {
@@ -81,7 +98,7 @@ func Build(o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := writeInitrd(f, o.Agent, modDir, order); err != nil {
+	if err := writeInitrd(f, o.Agent, modDir, order, o.Root, extra); err != nil {
 		f.Close()
 		os.Remove(tmp)
 		return err
@@ -187,9 +204,18 @@ func ResolveModules(depFile string, names []string) ([]string, error) {
 // epoch keeps the initrd reproducible.
 var epoch = time.Unix(0, 0)
 
-func writeInitrd(w io.Writer, agent, modDir string, modules []string) error {
+func writeInitrd(w io.Writer, agent, modDir string, modules []string, root string, extra []string) error {
 	cw := cpio.NewWriter(w)
-	dir := func(name string) error {
+	dirs := map[string]bool{}
+	var dir func(name string) error
+	dir = func(name string) error {
+		if name == "." || name == "/" || name == "" || dirs[name] {
+			return nil
+		}
+		if err := dir(filepath.Dir(name)); err != nil {
+			return err
+		}
+		dirs[name] = true
 		return cw.WriteHeader(&cpio.Header{Name: name, Mode: cpio.TypeDir | 0o755, ModTime: epoch, Links: 2})
 	}
 	file := func(name string, mode cpio.FileMode, data []byte) error {
@@ -199,7 +225,7 @@ func writeInitrd(w io.Writer, agent, modDir string, modules []string) error {
 		_, err := cw.Write(data)
 		return err
 	}
-	for _, d := range []string{"dev", "proc", "sys", "run", "tmp", "etc", "etc/winctr", "lib", "lib/modules"} {
+	for _, d := range []string{"dev", "proc", "sys", "run", "tmp", "etc", "etc/winctr", "lib", "lib/modules", "newroot"} {
 		if err := dir(d); err != nil {
 			return err
 		}
@@ -225,6 +251,20 @@ func writeInitrd(w io.Writer, agent, modDir string, modules []string) error {
 	}
 	if err := file(ModulesListPath, 0o644, []byte(list.String())); err != nil {
 		return err
+	}
+	for _, p := range extra {
+		// Symlinks are followed: the guest gets the file at each path.
+		data, err := os.ReadFile(filepath.Join(root, p))
+		if err != nil {
+			return err
+		}
+		name := strings.TrimPrefix(filepath.Clean(p), "/")
+		if err := dir(filepath.Dir(name)); err != nil {
+			return err
+		}
+		if err := file(name, 0o755, data); err != nil {
+			return err
+		}
 	}
 	return cw.Close()
 }

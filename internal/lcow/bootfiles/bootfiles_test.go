@@ -78,3 +78,18 @@ kernel/drivers/char/virtio_console.ko: kernel/drivers/virtio/virtio.ko kernel/dr
 		seen[f] = true
 	}
 }
+
+func TestWithLibrariesFindsLoaderAndLibc(t *testing.T) {
+	// The test binary's own toolchain is not dynamic; /bin/ls is on
+	// every Debian machine and links libc through the loader.
+	files, err := WithLibraries("/", "/bin/ls")
+	if err != nil {
+		t.Skip(err)
+	}
+	joined := strings.Join(files, " ")
+	for _, want := range []string{"/bin/ls", "ld-linux", "libc.so"} {
+		if !strings.Contains(joined, want) {
+			t.Fatalf("%v lacks %s", files, want)
+		}
+	}
+}

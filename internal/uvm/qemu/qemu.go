@@ -8,6 +8,7 @@ package qemu
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -36,10 +37,15 @@ const agentPort = "agent"
 // Binary is the QEMU system emulator to run.
 var Binary = "qemu-system-x86_64"
 
+// Virtiofsd is the virtio-fs daemon Debian's QEMU package ships.
+var Virtiofsd = "/usr/lib/qemu/virtiofsd"
+
 // VM is one running QEMU.
 type VM struct {
 	cfg     uvm.Config
 	cmd     *exec.Cmd
+	fsd     *exec.Cmd // virtiofsd, when the VM has a share
+	fsdDone chan struct{}
 	qmpPath string
 	session *uvm.Session
 	exited  chan struct{}
@@ -60,7 +66,7 @@ func KVM() bool {
 // args builds QEMU's command line. The agent channel is a client-mode
 // chardev: QEMU connects to the shim's socket before the guest runs, so
 // the guest's port is connected from its first read.
-func args(cfg uvm.Config, kvm bool, agentSock, qmpSock string) []string {
+func args(cfg uvm.Config, kvm bool, agentSock, qmpSock, fsSock string) []string {
 	cpus, mem := cfg.CPUs, cfg.MemoryMB
 	if cpus <= 0 {
 		cpus = DefaultCPUs
@@ -72,7 +78,7 @@ func args(cfg uvm.Config, kvm bool, agentSock, qmpSock string) []string {
 	if kvm {
 		machine, cpu = "q35,accel=kvm", "host"
 	}
-	return []string{
+	a := []string{
 		"-name", "winctr-" + cfg.ID,
 		"-machine", machine, "-cpu", cpu,
 		"-smp", strconv.Itoa(cpus), "-m", strconv.Itoa(mem),
@@ -84,6 +90,46 @@ func args(cfg uvm.Config, kvm bool, agentSock, qmpSock string) []string {
 		"-device", "virtio-serial-pci",
 		"-chardev", "socket,id=agent,path=" + agentSock,
 		"-device", "virtserialport,chardev=agent,name=" + agentPort,
+	}
+	if fsSock != "" {
+		// virtio-fs maps guest memory into virtiofsd: it must be shared.
+		a = append(a,
+			"-object", fmt.Sprintf("memory-backend-memfd,id=mem,size=%dM,share=on", mem),
+			"-numa", "node,memdev=mem",
+			"-chardev", "socket,id=vfs,path="+fsSock,
+			"-device", "vhost-user-fs-pci,chardev=vfs,tag=share",
+		)
+	}
+	return a
+}
+
+// startVirtiofsd serves dir on sock and waits until the socket exists.
+func startVirtiofsd(ctx context.Context, dir, sock string, console io.Writer) (*exec.Cmd, chan struct{}, error) {
+	_ = os.Remove(sock)
+	cmd := exec.Command(Virtiofsd, "--socket-path="+sock, "-o", "source="+dir, "-o", "cache=none")
+	cmd.Stdout, cmd.Stderr = console, console
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start %s: %w", Virtiofsd, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			return cmd, done, nil
+		}
+		select {
+		case <-done:
+			return nil, nil, fmt.Errorf("virtiofsd exited at start")
+		case <-ctx.Done():
+			_ = cmd.Process.Kill()
+			<-done
+			return nil, nil, fmt.Errorf("virtiofsd socket: %w", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
 
@@ -107,9 +153,27 @@ func Start(ctx context.Context, cfg uvm.Config) (_ *VM, retErr error) {
 	}
 	defer ln.Close()
 
+	var (
+		fsd     *exec.Cmd
+		fsdDone chan struct{}
+		fsSock  string
+	)
+	if cfg.ShareDir != "" {
+		fsSock = filepath.Join(cfg.StateDir, "virtiofs.sock")
+		if fsd, fsdDone, err = startVirtiofsd(ctx, cfg.ShareDir, fsSock, cfg.Console); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if retErr != nil {
+				_ = fsd.Process.Kill()
+				<-fsdDone
+			}
+		}()
+	}
+
 	kvm := KVM()
 	log.G(ctx).WithField("vm", cfg.ID).WithField("kvm", kvm).Info("starting QEMU")
-	cmd := exec.Command(Binary, args(cfg, kvm, agentSock, qmpSock)...)
+	cmd := exec.Command(Binary, args(cfg, kvm, agentSock, qmpSock, fsSock)...)
 	cmd.Stdout = cfg.Console
 	cmd.Stderr = cfg.Console
 	// The VM must not outlive the shim that owns it.
@@ -117,9 +181,14 @@ func Start(ctx context.Context, cfg uvm.Config) (_ *VM, retErr error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", Binary, err)
 	}
-	vm := &VM{cfg: cfg, cmd: cmd, qmpPath: qmpSock, exited: make(chan struct{})}
+	vm := &VM{cfg: cfg, cmd: cmd, fsd: fsd, fsdDone: fsdDone, qmpPath: qmpSock, exited: make(chan struct{})}
 	go func() {
 		vm.waitErr = cmd.Wait()
+		// virtiofsd serves this VM only; it ends with it.
+		if vm.fsd != nil {
+			_ = vm.fsd.Process.Kill()
+			<-vm.fsdDone
+		}
 		close(vm.exited)
 	}()
 	defer func() {

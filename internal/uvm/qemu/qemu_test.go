@@ -65,11 +65,16 @@ func TestBootAndPingAgent(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	console := &syncBuffer{}
+	share := filepath.Join(dir, "share")
+	if err := os.MkdirAll(share, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	vm, err := Start(ctx, uvm.Config{
 		ID:       "test",
 		StateDir: filepath.Join(dir, "state"),
 		Kernel:   filepath.Join(boot, bootfiles.KernelFile),
 		Initrd:   filepath.Join(boot, bootfiles.InitrdFile),
+		ShareDir: share,
 		Console:  console,
 	})
 	if err != nil {
@@ -95,6 +100,12 @@ func TestBootAndPingAgent(t *testing.T) {
 			t.Fatalf("module %s not loaded: %v", m, resp.ModulesLoaded)
 		}
 	}
+	if !resp.ShareMounted {
+		t.Fatalf("virtio-fs share not mounted in the guest; console:\n%s", console.String())
+	}
+	if !strings.Contains(resp.RuncVersion, "runc version") {
+		t.Fatalf("runc does not run in the guest: %q", resp.RuncVersion)
+	}
 	t.Logf("guest %s answered at uptime %d ms (kvm=%v)", resp.KernelRelease, resp.UptimeMs, KVM())
 
 	stopCtx, stopCancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -106,6 +117,9 @@ func TestBootAndPingAgent(t *testing.T) {
 	case <-vm.Exited():
 	default:
 		t.Fatal("QEMU still running after Stop")
+	}
+	if vm.fsd != nil && vm.fsd.ProcessState == nil {
+		t.Fatal("virtiofsd still running after Stop")
 	}
 	if !strings.Contains(console.String(), "winctr-gcs: serving") {
 		t.Fatalf("agent never said it serves; console:\n%s", console.String())

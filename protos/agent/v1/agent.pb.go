@@ -68,6 +68,10 @@ type PingResponse struct {
 	UptimeMs int64 `protobuf:"varint,2,opt,name=uptime_ms,json=uptimeMs,proto3" json:"uptime_ms,omitempty"`
 	// modules_loaded lists the kernel modules the agent loaded at boot, in order.
 	ModulesLoaded []string `protobuf:"bytes,3,rep,name=modules_loaded,json=modulesLoaded,proto3" json:"modules_loaded,omitempty"`
+	// runc_version is the first line of the guest runc's --version.
+	RuncVersion string `protobuf:"bytes,4,opt,name=runc_version,json=runcVersion,proto3" json:"runc_version,omitempty"`
+	// share_mounted tells whether the pod's virtio-fs share is mounted.
+	ShareMounted  bool `protobuf:"varint,5,opt,name=share_mounted,json=shareMounted,proto3" json:"share_mounted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -123,16 +127,32 @@ func (x *PingResponse) GetModulesLoaded() []string {
 	return nil
 }
 
+func (x *PingResponse) GetRuncVersion() string {
+	if x != nil {
+		return x.RuncVersion
+	}
+	return ""
+}
+
+func (x *PingResponse) GetShareMounted() bool {
+	if x != nil {
+		return x.ShareMounted
+	}
+	return false
+}
+
 var File_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"\x14agent/v1/agent.proto\x12\x0fwinctr.agent.v1\"\r\n" +
-	"\vPingRequest\"y\n" +
+	"\vPingRequest\"\xc1\x01\n" +
 	"\fPingResponse\x12%\n" +
 	"\x0ekernel_release\x18\x01 \x01(\tR\rkernelRelease\x12\x1b\n" +
 	"\tuptime_ms\x18\x02 \x01(\x03R\buptimeMs\x12%\n" +
-	"\x0emodules_loaded\x18\x03 \x03(\tR\rmodulesLoaded2L\n" +
+	"\x0emodules_loaded\x18\x03 \x03(\tR\rmodulesLoaded\x12!\n" +
+	"\frunc_version\x18\x04 \x01(\tR\vruncVersion\x12#\n" +
+	"\rshare_mounted\x18\x05 \x01(\bR\fshareMounted2L\n" +
 	"\x05Agent\x12C\n" +
 	"\x04Ping\x12\x1c.winctr.agent.v1.PingRequest\x1a\x1d.winctr.agent.v1.PingResponseB0Z.github.com/winctr/winctr/protos/agent/v1;agentb\x06proto3"
 
