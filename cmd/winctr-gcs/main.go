@@ -61,15 +61,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	srv, err := ttrpc.NewServer()
-	if err != nil {
-		return err
-	}
-	agent.RegisterAgentService(srv, &service{modules: loaded, shareMounted: shared})
+	svc := &service{modules: loaded, shareMounted: shared, containers: newContainers(nil)}
 	// The port reads EOF while no host end is connected, and the shim may
 	// reconnect (a restarted shim, say): serve one session after another.
 	for {
-		if err := serveSession(srv, port); err != nil {
+		if err := serveSession(svc, port); err != nil {
 			fmt.Fprintf(os.Stderr, "winctr-gcs: session on %s: %v\n", port, err)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -78,7 +74,7 @@ func run() error {
 
 // serveSession serves the agent API on one yamux session over the port
 // until the host goes away.
-func serveSession(srv *ttrpc.Server, port string) error {
+func serveSession(svc *service, port string) error {
 	f, err := os.OpenFile(port, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
@@ -91,7 +87,24 @@ func serveSession(srv *ttrpc.Server, port string) error {
 		return err
 	}
 	defer session.Close()
+	srv, err := ttrpc.NewServer()
+	if err != nil {
+		return err
+	}
+	r := newRouter()
+	svc.containers.router = r
+	agent.RegisterAgentService(srv, svc)
+	go func() {
+		_ = srv.Serve(context.Background(), r)
+	}()
+	defer srv.Close()
+	defer r.Close()
 	fmt.Fprintf(os.Stderr, "winctr-gcs: serving on %s\n", port)
-	// A yamux session is a net.Listener of streams: one ttrpc connection a stream.
-	return srv.Serve(context.Background(), session)
+	for {
+		c, err := session.Accept()
+		if err != nil {
+			return err
+		}
+		go r.route(c)
+	}
 }

@@ -3,11 +3,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os/exec"
 	"strings"
 	"time"
 
+	"github.com/containerd/containerd/v2/pkg/sys/reaper"
 	"golang.org/x/sys/unix"
 
 	agent "github.com/winctr/winctr/protos/agent/v1"
@@ -15,6 +18,7 @@ import (
 
 // service implements the agent API.
 type service struct {
+	*containers
 	modules      []string
 	shareMounted bool
 }
@@ -33,8 +37,27 @@ func (s *service) Ping(ctx context.Context, r *agent.PingRequest) (*agent.PingRe
 		ModulesLoaded: s.modules,
 		ShareMounted:  s.shareMounted,
 	}
-	if out, err := exec.CommandContext(ctx, "runc", "--version").Output(); err == nil {
+	if out, err := runReaped(exec.CommandContext(ctx, "runc", "--version")); err == nil {
 		resp.RuncVersion, _, _ = strings.Cut(string(out), "\n")
 	}
 	return resp, nil
+}
+
+// runReaped runs cmd and returns its output. PID 1's reaper collects every
+// exit, so the exit status comes from it rather than from cmd.Wait.
+func runReaped(cmd *exec.Cmd) ([]byte, error) {
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	ec, err := reaper.Default.Start(cmd)
+	if err != nil {
+		return nil, err
+	}
+	status, err := reaper.Default.Wait(cmd, ec)
+	if err != nil {
+		return nil, err
+	}
+	if status != 0 {
+		return out.Bytes(), fmt.Errorf("%s exited with %d", cmd.Path, status)
+	}
+	return out.Bytes(), nil
 }

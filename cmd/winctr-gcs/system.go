@@ -9,8 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"os/signal"
 	"time"
 
+	"github.com/containerd/containerd/v2/pkg/sys/reaper"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,13 +47,13 @@ func mountSystem() error {
 	return nil
 }
 
-// reapZombies waits for orphans reparented to PID 1.
+// reapZombies reaps every child and orphan of PID 1 through containerd's
+// reaper, which also tells the runc host (and go-runc) their exit codes.
 func reapZombies() {
-	for {
-		var ws unix.WaitStatus
-		if _, err := unix.Wait4(-1, &ws, 0, nil); errors.Is(err, unix.ECHILD) {
-			time.Sleep(time.Second)
-		}
+	ch := make(chan os.Signal, 64)
+	signal.Notify(ch, unix.SIGCHLD)
+	for range ch {
+		_ = reaper.Reap()
 	}
 }
 

@@ -56,6 +56,31 @@ func (s *Session) Open() (net.Conn, error) {
 	return c, nil
 }
 
+// OpenAPI opens a stream for the agent API (ttrpc).
+func (s *Session) OpenAPI() (net.Conn, error) {
+	return s.openWithHeader("api\n")
+}
+
+// OpenStdio opens the stream for stdio pipe fd (0, 1 or 2) of the process
+// that the agent knows by key.
+func (s *Session) OpenStdio(key string, fd int) (net.Conn, error) {
+	return s.openWithHeader(fmt.Sprintf("stdio %s %d\n", key, fd))
+}
+
+// openWithHeader opens a stream and names what it is for, as the agent
+// API's comment describes.
+func (s *Session) openWithHeader(h string) (net.Conn, error) {
+	c, err := s.Open()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.WriteString(c, h); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("stream header: %w", err)
+	}
+	return c, nil
+}
+
 // Close ends the session and every stream on it.
 func (s *Session) Close() error { return s.s.Close() }
 

@@ -22,6 +22,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/winctr/winctr/internal/layers"
 	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/stdio"
 )
@@ -219,7 +220,7 @@ func (c *container) Delete(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	if c.rootfs != "" {
-		if err := unmountRootfs(c.rootfs); err != nil {
+		if err := layers.UnmountRootfs(c.rootfs); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	runc "github.com/containerd/go-runc"
 	"github.com/containerd/log"
 
+	"github.com/winctr/winctr/internal/layers"
 	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/task/stdio"
@@ -91,13 +92,13 @@ func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) 
 			os.Remove(filepath.Join(req.Bundle, stateFile))
 		}
 	}()
-	rootfs, err := mountRootfs(req.Bundle, req.Rootfs)
+	rootfs, err := layers.MountRootfs(filepath.Join(req.Bundle, "rootfs"), req.Rootfs)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		if retErr != nil && rootfs != "" {
-			if err := unmountRootfs(rootfs); err != nil {
+			if err := layers.UnmountRootfs(rootfs); err != nil {
 				log.G(ctx).WithError(err).Warn("unmount rootfs after failed create")
 			}
 		}

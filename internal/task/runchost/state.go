@@ -13,6 +13,8 @@ import (
 
 	runc "github.com/containerd/go-runc"
 	"github.com/containerd/log"
+
+	"github.com/winctr/winctr/internal/layers"
 )
 
 // stateFile records, in the bundle, what the delete bootstrap needs to clean
@@ -54,7 +56,7 @@ func Cleanup(ctx context.Context, bundle, ns, id string) (int, error) {
 	if err := r.Delete(ctx, id, &runc.DeleteOpts{Force: true}); err != nil && !isNotExist(err) {
 		errs = append(errs, fmt.Errorf("runc delete: %w", err))
 	}
-	if err := unmountRootfs(filepath.Join(bundle, "rootfs")); err != nil {
+	if err := layers.UnmountRootfs(filepath.Join(bundle, "rootfs")); err != nil {
 		errs = append(errs, err)
 	}
 	pid, err := runc.ReadPidFile(filepath.Join(bundle, initPidFile))

@@ -25,6 +25,9 @@ const loggerGrace = 5 * time.Second
 // Open prepares containerd's side of one process's stdio. ns and id name
 // the process for a binary:// logger.
 func Open(ctx context.Context, ns, id string, cfg Config) (_ *Pipes, retErr error) {
+	if cfg.Pipes != nil {
+		return cfg.Pipes, nil
+	}
 	p := newPipes()
 	defer func() {
 		if retErr != nil {

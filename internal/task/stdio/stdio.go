@@ -16,6 +16,23 @@ import (
 type Config struct {
 	Stdin, Stdout, Stderr string
 	Terminal              bool
+	// Pipes, when set, are already open (a guest agent's streams from the
+	// host); Open returns them instead of opening paths.
+	Pipes *Pipes
+}
+
+// FromStreams makes Pipes of streams that are already open; nil ones are
+// not connected.
+func FromStreams(stdin io.ReadCloser, stdout, stderr io.WriteCloser) *Pipes {
+	p := newPipes()
+	p.stdin = stdin
+	if stdout != nil {
+		p.stdout = &output{w: stdout}
+	}
+	if stderr != nil {
+		p.stderr = &output{w: stderr}
+	}
+	return p
 }
 
 // Pipes is the containerd-side ends of one process's stdio and the copies

@@ -82,7 +82,7 @@ func TestBootAndPingAgent(t *testing.T) {
 	}
 	defer vm.Stop(context.Background())
 
-	conn, err := vm.Session().Open()
+	conn, err := vm.Session().OpenAPI()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ package agent
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	anypb "google.golang.org/protobuf/types/known/anypb"
+	emptypb "google.golang.org/protobuf/types/known/emptypb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -24,6 +26,683 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Stdio says which stdio streams a process has and how to find them.
+type Stdio struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Stdin         bool                   `protobuf:"varint,2,opt,name=stdin,proto3" json:"stdin,omitempty"`
+	Stdout        bool                   `protobuf:"varint,3,opt,name=stdout,proto3" json:"stdout,omitempty"`
+	Stderr        bool                   `protobuf:"varint,4,opt,name=stderr,proto3" json:"stderr,omitempty"`
+	Terminal      bool                   `protobuf:"varint,5,opt,name=terminal,proto3" json:"terminal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Stdio) Reset() {
+	*x = Stdio{}
+	mi := &file_agent_v1_agent_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Stdio) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Stdio) ProtoMessage() {}
+
+func (x *Stdio) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Stdio.ProtoReflect.Descriptor instead.
+func (*Stdio) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Stdio) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Stdio) GetStdin() bool {
+	if x != nil {
+		return x.Stdin
+	}
+	return false
+}
+
+func (x *Stdio) GetStdout() bool {
+	if x != nil {
+		return x.Stdout
+	}
+	return false
+}
+
+func (x *Stdio) GetStderr() bool {
+	if x != nil {
+		return x.Stderr
+	}
+	return false
+}
+
+func (x *Stdio) GetTerminal() bool {
+	if x != nil {
+		return x.Terminal
+	}
+	return false
+}
+
+type CreateContainerRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	// spec_json is the OCI spec with paths already inside the guest.
+	SpecJson      []byte `protobuf:"bytes,2,opt,name=spec_json,json=specJson,proto3" json:"spec_json,omitempty"`
+	Stdio         *Stdio `protobuf:"bytes,3,opt,name=stdio,proto3" json:"stdio,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateContainerRequest) Reset() {
+	*x = CreateContainerRequest{}
+	mi := &file_agent_v1_agent_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateContainerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateContainerRequest) ProtoMessage() {}
+
+func (x *CreateContainerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateContainerRequest.ProtoReflect.Descriptor instead.
+func (*CreateContainerRequest) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateContainerRequest) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *CreateContainerRequest) GetSpecJson() []byte {
+	if x != nil {
+		return x.SpecJson
+	}
+	return nil
+}
+
+func (x *CreateContainerRequest) GetStdio() *Stdio {
+	if x != nil {
+		return x.Stdio
+	}
+	return nil
+}
+
+type ExecProcessRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	ExecId      string                 `protobuf:"bytes,2,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	// process_json is the OCI process spec.
+	ProcessJson   []byte `protobuf:"bytes,3,opt,name=process_json,json=processJson,proto3" json:"process_json,omitempty"`
+	Stdio         *Stdio `protobuf:"bytes,4,opt,name=stdio,proto3" json:"stdio,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecProcessRequest) Reset() {
+	*x = ExecProcessRequest{}
+	mi := &file_agent_v1_agent_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecProcessRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecProcessRequest) ProtoMessage() {}
+
+func (x *ExecProcessRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecProcessRequest.ProtoReflect.Descriptor instead.
+func (*ExecProcessRequest) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ExecProcessRequest) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *ExecProcessRequest) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
+func (x *ExecProcessRequest) GetProcessJson() []byte {
+	if x != nil {
+		return x.ProcessJson
+	}
+	return nil
+}
+
+func (x *ExecProcessRequest) GetStdio() *Stdio {
+	if x != nil {
+		return x.Stdio
+	}
+	return nil
+}
+
+type ProcessRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	// exec_id is empty for the init process.
+	ExecId        string `protobuf:"bytes,2,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessRequest) Reset() {
+	*x = ProcessRequest{}
+	mi := &file_agent_v1_agent_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessRequest) ProtoMessage() {}
+
+func (x *ProcessRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessRequest.ProtoReflect.Descriptor instead.
+func (*ProcessRequest) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ProcessRequest) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *ProcessRequest) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
+type ContainerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainerRequest) Reset() {
+	*x = ContainerRequest{}
+	mi := &file_agent_v1_agent_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainerRequest) ProtoMessage() {}
+
+func (x *ContainerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainerRequest.ProtoReflect.Descriptor instead.
+func (*ContainerRequest) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ContainerRequest) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+type PidResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pid           uint32                 `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PidResponse) Reset() {
+	*x = PidResponse{}
+	mi := &file_agent_v1_agent_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PidResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PidResponse) ProtoMessage() {}
+
+func (x *PidResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PidResponse.ProtoReflect.Descriptor instead.
+func (*PidResponse) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PidResponse) GetPid() uint32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+type SignalProcessRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	ExecId        string                 `protobuf:"bytes,2,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	Signal        uint32                 `protobuf:"varint,3,opt,name=signal,proto3" json:"signal,omitempty"`
+	All           bool                   `protobuf:"varint,4,opt,name=all,proto3" json:"all,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignalProcessRequest) Reset() {
+	*x = SignalProcessRequest{}
+	mi := &file_agent_v1_agent_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignalProcessRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignalProcessRequest) ProtoMessage() {}
+
+func (x *SignalProcessRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignalProcessRequest.ProtoReflect.Descriptor instead.
+func (*SignalProcessRequest) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SignalProcessRequest) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *SignalProcessRequest) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
+func (x *SignalProcessRequest) GetSignal() uint32 {
+	if x != nil {
+		return x.Signal
+	}
+	return 0
+}
+
+func (x *SignalProcessRequest) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+type WaitProcessResponse struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	ExitStatus       uint32                 `protobuf:"varint,1,opt,name=exit_status,json=exitStatus,proto3" json:"exit_status,omitempty"`
+	ExitedAtUnixNano int64                  `protobuf:"varint,2,opt,name=exited_at_unix_nano,json=exitedAtUnixNano,proto3" json:"exited_at_unix_nano,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *WaitProcessResponse) Reset() {
+	*x = WaitProcessResponse{}
+	mi := &file_agent_v1_agent_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitProcessResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitProcessResponse) ProtoMessage() {}
+
+func (x *WaitProcessResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitProcessResponse.ProtoReflect.Descriptor instead.
+func (*WaitProcessResponse) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *WaitProcessResponse) GetExitStatus() uint32 {
+	if x != nil {
+		return x.ExitStatus
+	}
+	return 0
+}
+
+func (x *WaitProcessResponse) GetExitedAtUnixNano() int64 {
+	if x != nil {
+		return x.ExitedAtUnixNano
+	}
+	return 0
+}
+
+type ResizeTTYRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	ExecId        string                 `protobuf:"bytes,2,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	Width         uint32                 `protobuf:"varint,3,opt,name=width,proto3" json:"width,omitempty"`
+	Height        uint32                 `protobuf:"varint,4,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResizeTTYRequest) Reset() {
+	*x = ResizeTTYRequest{}
+	mi := &file_agent_v1_agent_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResizeTTYRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResizeTTYRequest) ProtoMessage() {}
+
+func (x *ResizeTTYRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResizeTTYRequest.ProtoReflect.Descriptor instead.
+func (*ResizeTTYRequest) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ResizeTTYRequest) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *ResizeTTYRequest) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
+func (x *ResizeTTYRequest) GetWidth() uint32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *ResizeTTYRequest) GetHeight() uint32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+type UpdateContainerRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	// resources is what containerd sent (LinuxResources).
+	Resources     *anypb.Any `protobuf:"bytes,2,opt,name=resources,proto3" json:"resources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateContainerRequest) Reset() {
+	*x = UpdateContainerRequest{}
+	mi := &file_agent_v1_agent_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateContainerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateContainerRequest) ProtoMessage() {}
+
+func (x *UpdateContainerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateContainerRequest.ProtoReflect.Descriptor instead.
+func (*UpdateContainerRequest) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *UpdateContainerRequest) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *UpdateContainerRequest) GetResources() *anypb.Any {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+type StatsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stats         *anypb.Any             `protobuf:"bytes,1,opt,name=stats,proto3" json:"stats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsResponse) Reset() {
+	*x = StatsResponse{}
+	mi := &file_agent_v1_agent_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsResponse) ProtoMessage() {}
+
+func (x *StatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
+func (*StatsResponse) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *StatsResponse) GetStats() *anypb.Any {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+type PidsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pids          []uint32               `protobuf:"varint,1,rep,packed,name=pids,proto3" json:"pids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PidsResponse) Reset() {
+	*x = PidsResponse{}
+	mi := &file_agent_v1_agent_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PidsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PidsResponse) ProtoMessage() {}
+
+func (x *PidsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PidsResponse.ProtoReflect.Descriptor instead.
+func (*PidsResponse) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *PidsResponse) GetPids() []uint32 {
+	if x != nil {
+		return x.Pids
+	}
+	return nil
+}
+
 type PingRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -32,7 +711,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_agent_v1_agent_proto_msgTypes[0]
+	mi := &file_agent_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -44,7 +723,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_agent_proto_msgTypes[0]
+	mi := &file_agent_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -57,7 +736,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_agent_v1_agent_proto_rawDescGZIP(), []int{0}
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 type PingResponse struct {
@@ -78,7 +757,7 @@ type PingResponse struct {
 
 func (x *PingResponse) Reset() {
 	*x = PingResponse{}
-	mi := &file_agent_v1_agent_proto_msgTypes[1]
+	mi := &file_agent_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -90,7 +769,7 @@ func (x *PingResponse) String() string {
 func (*PingResponse) ProtoMessage() {}
 
 func (x *PingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_agent_proto_msgTypes[1]
+	mi := &file_agent_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -103,7 +782,7 @@ func (x *PingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingResponse.ProtoReflect.Descriptor instead.
 func (*PingResponse) Descriptor() ([]byte, []int) {
-	return file_agent_v1_agent_proto_rawDescGZIP(), []int{1}
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PingResponse) GetKernelRelease() string {
@@ -145,16 +824,74 @@ var File_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x14agent/v1/agent.proto\x12\x0fwinctr.agent.v1\"\r\n" +
+	"\x14agent/v1/agent.proto\x12\x0fwinctr.agent.v1\x1a\x19google/protobuf/any.proto\x1a\x1bgoogle/protobuf/empty.proto\"{\n" +
+	"\x05Stdio\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05stdin\x18\x02 \x01(\bR\x05stdin\x12\x16\n" +
+	"\x06stdout\x18\x03 \x01(\bR\x06stdout\x12\x16\n" +
+	"\x06stderr\x18\x04 \x01(\bR\x06stderr\x12\x1a\n" +
+	"\bterminal\x18\x05 \x01(\bR\bterminal\"\x86\x01\n" +
+	"\x16CreateContainerRequest\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x1b\n" +
+	"\tspec_json\x18\x02 \x01(\fR\bspecJson\x12,\n" +
+	"\x05stdio\x18\x03 \x01(\v2\x16.winctr.agent.v1.StdioR\x05stdio\"\xa1\x01\n" +
+	"\x12ExecProcessRequest\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x17\n" +
+	"\aexec_id\x18\x02 \x01(\tR\x06execId\x12!\n" +
+	"\fprocess_json\x18\x03 \x01(\fR\vprocessJson\x12,\n" +
+	"\x05stdio\x18\x04 \x01(\v2\x16.winctr.agent.v1.StdioR\x05stdio\"L\n" +
+	"\x0eProcessRequest\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x17\n" +
+	"\aexec_id\x18\x02 \x01(\tR\x06execId\"5\n" +
+	"\x10ContainerRequest\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\"\x1f\n" +
+	"\vPidResponse\x12\x10\n" +
+	"\x03pid\x18\x01 \x01(\rR\x03pid\"|\n" +
+	"\x14SignalProcessRequest\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x17\n" +
+	"\aexec_id\x18\x02 \x01(\tR\x06execId\x12\x16\n" +
+	"\x06signal\x18\x03 \x01(\rR\x06signal\x12\x10\n" +
+	"\x03all\x18\x04 \x01(\bR\x03all\"e\n" +
+	"\x13WaitProcessResponse\x12\x1f\n" +
+	"\vexit_status\x18\x01 \x01(\rR\n" +
+	"exitStatus\x12-\n" +
+	"\x13exited_at_unix_nano\x18\x02 \x01(\x03R\x10exitedAtUnixNano\"|\n" +
+	"\x10ResizeTTYRequest\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x17\n" +
+	"\aexec_id\x18\x02 \x01(\tR\x06execId\x12\x14\n" +
+	"\x05width\x18\x03 \x01(\rR\x05width\x12\x16\n" +
+	"\x06height\x18\x04 \x01(\rR\x06height\"o\n" +
+	"\x16UpdateContainerRequest\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x122\n" +
+	"\tresources\x18\x02 \x01(\v2\x14.google.protobuf.AnyR\tresources\";\n" +
+	"\rStatsResponse\x12*\n" +
+	"\x05stats\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\x05stats\"\"\n" +
+	"\fPidsResponse\x12\x12\n" +
+	"\x04pids\x18\x01 \x03(\rR\x04pids\"\r\n" +
 	"\vPingRequest\"\xc1\x01\n" +
 	"\fPingResponse\x12%\n" +
 	"\x0ekernel_release\x18\x01 \x01(\tR\rkernelRelease\x12\x1b\n" +
 	"\tuptime_ms\x18\x02 \x01(\x03R\buptimeMs\x12%\n" +
 	"\x0emodules_loaded\x18\x03 \x03(\tR\rmodulesLoaded\x12!\n" +
 	"\frunc_version\x18\x04 \x01(\tR\vruncVersion\x12#\n" +
-	"\rshare_mounted\x18\x05 \x01(\bR\fshareMounted2L\n" +
+	"\rshare_mounted\x18\x05 \x01(\bR\fshareMounted2\x93\t\n" +
 	"\x05Agent\x12C\n" +
-	"\x04Ping\x12\x1c.winctr.agent.v1.PingRequest\x1a\x1d.winctr.agent.v1.PingResponseB0Z.github.com/winctr/winctr/protos/agent/v1;agentb\x06proto3"
+	"\x04Ping\x12\x1c.winctr.agent.v1.PingRequest\x1a\x1d.winctr.agent.v1.PingResponse\x12X\n" +
+	"\x0fCreateContainer\x12'.winctr.agent.v1.CreateContainerRequest\x1a\x1c.winctr.agent.v1.PidResponse\x12J\n" +
+	"\vExecProcess\x12#.winctr.agent.v1.ExecProcessRequest\x1a\x16.google.protobuf.Empty\x12M\n" +
+	"\fStartProcess\x12\x1f.winctr.agent.v1.ProcessRequest\x1a\x1c.winctr.agent.v1.PidResponse\x12N\n" +
+	"\rSignalProcess\x12%.winctr.agent.v1.SignalProcessRequest\x1a\x16.google.protobuf.Empty\x12T\n" +
+	"\vWaitProcess\x12\x1f.winctr.agent.v1.ProcessRequest\x1a$.winctr.agent.v1.WaitProcessResponse\x12F\n" +
+	"\tResizeTTY\x12!.winctr.agent.v1.ResizeTTYRequest\x1a\x16.google.protobuf.Empty\x12E\n" +
+	"\n" +
+	"CloseStdin\x12\x1f.winctr.agent.v1.ProcessRequest\x1a\x16.google.protobuf.Empty\x12H\n" +
+	"\rDeleteProcess\x12\x1f.winctr.agent.v1.ProcessRequest\x1a\x16.google.protobuf.Empty\x12L\n" +
+	"\x0fDeleteContainer\x12!.winctr.agent.v1.ContainerRequest\x1a\x16.google.protobuf.Empty\x12K\n" +
+	"\x0ePauseContainer\x12!.winctr.agent.v1.ContainerRequest\x1a\x16.google.protobuf.Empty\x12L\n" +
+	"\x0fResumeContainer\x12!.winctr.agent.v1.ContainerRequest\x1a\x16.google.protobuf.Empty\x12R\n" +
+	"\x0fUpdateContainer\x12'.winctr.agent.v1.UpdateContainerRequest\x1a\x16.google.protobuf.Empty\x12J\n" +
+	"\x05Stats\x12!.winctr.agent.v1.ContainerRequest\x1a\x1e.winctr.agent.v1.StatsResponse\x12H\n" +
+	"\x04Pids\x12!.winctr.agent.v1.ContainerRequest\x1a\x1d.winctr.agent.v1.PidsResponseB0Z.github.com/winctr/winctr/protos/agent/v1;agentb\x06proto3"
 
 var (
 	file_agent_v1_agent_proto_rawDescOnce sync.Once
@@ -168,19 +905,65 @@ func file_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_agent_v1_agent_proto_rawDescData
 }
 
-var file_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_agent_v1_agent_proto_goTypes = []any{
-	(*PingRequest)(nil),  // 0: winctr.agent.v1.PingRequest
-	(*PingResponse)(nil), // 1: winctr.agent.v1.PingResponse
+	(*Stdio)(nil),                  // 0: winctr.agent.v1.Stdio
+	(*CreateContainerRequest)(nil), // 1: winctr.agent.v1.CreateContainerRequest
+	(*ExecProcessRequest)(nil),     // 2: winctr.agent.v1.ExecProcessRequest
+	(*ProcessRequest)(nil),         // 3: winctr.agent.v1.ProcessRequest
+	(*ContainerRequest)(nil),       // 4: winctr.agent.v1.ContainerRequest
+	(*PidResponse)(nil),            // 5: winctr.agent.v1.PidResponse
+	(*SignalProcessRequest)(nil),   // 6: winctr.agent.v1.SignalProcessRequest
+	(*WaitProcessResponse)(nil),    // 7: winctr.agent.v1.WaitProcessResponse
+	(*ResizeTTYRequest)(nil),       // 8: winctr.agent.v1.ResizeTTYRequest
+	(*UpdateContainerRequest)(nil), // 9: winctr.agent.v1.UpdateContainerRequest
+	(*StatsResponse)(nil),          // 10: winctr.agent.v1.StatsResponse
+	(*PidsResponse)(nil),           // 11: winctr.agent.v1.PidsResponse
+	(*PingRequest)(nil),            // 12: winctr.agent.v1.PingRequest
+	(*PingResponse)(nil),           // 13: winctr.agent.v1.PingResponse
+	(*anypb.Any)(nil),              // 14: google.protobuf.Any
+	(*emptypb.Empty)(nil),          // 15: google.protobuf.Empty
 }
 var file_agent_v1_agent_proto_depIdxs = []int32{
-	0, // 0: winctr.agent.v1.Agent.Ping:input_type -> winctr.agent.v1.PingRequest
-	1, // 1: winctr.agent.v1.Agent.Ping:output_type -> winctr.agent.v1.PingResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	0,  // 0: winctr.agent.v1.CreateContainerRequest.stdio:type_name -> winctr.agent.v1.Stdio
+	0,  // 1: winctr.agent.v1.ExecProcessRequest.stdio:type_name -> winctr.agent.v1.Stdio
+	14, // 2: winctr.agent.v1.UpdateContainerRequest.resources:type_name -> google.protobuf.Any
+	14, // 3: winctr.agent.v1.StatsResponse.stats:type_name -> google.protobuf.Any
+	12, // 4: winctr.agent.v1.Agent.Ping:input_type -> winctr.agent.v1.PingRequest
+	1,  // 5: winctr.agent.v1.Agent.CreateContainer:input_type -> winctr.agent.v1.CreateContainerRequest
+	2,  // 6: winctr.agent.v1.Agent.ExecProcess:input_type -> winctr.agent.v1.ExecProcessRequest
+	3,  // 7: winctr.agent.v1.Agent.StartProcess:input_type -> winctr.agent.v1.ProcessRequest
+	6,  // 8: winctr.agent.v1.Agent.SignalProcess:input_type -> winctr.agent.v1.SignalProcessRequest
+	3,  // 9: winctr.agent.v1.Agent.WaitProcess:input_type -> winctr.agent.v1.ProcessRequest
+	8,  // 10: winctr.agent.v1.Agent.ResizeTTY:input_type -> winctr.agent.v1.ResizeTTYRequest
+	3,  // 11: winctr.agent.v1.Agent.CloseStdin:input_type -> winctr.agent.v1.ProcessRequest
+	3,  // 12: winctr.agent.v1.Agent.DeleteProcess:input_type -> winctr.agent.v1.ProcessRequest
+	4,  // 13: winctr.agent.v1.Agent.DeleteContainer:input_type -> winctr.agent.v1.ContainerRequest
+	4,  // 14: winctr.agent.v1.Agent.PauseContainer:input_type -> winctr.agent.v1.ContainerRequest
+	4,  // 15: winctr.agent.v1.Agent.ResumeContainer:input_type -> winctr.agent.v1.ContainerRequest
+	9,  // 16: winctr.agent.v1.Agent.UpdateContainer:input_type -> winctr.agent.v1.UpdateContainerRequest
+	4,  // 17: winctr.agent.v1.Agent.Stats:input_type -> winctr.agent.v1.ContainerRequest
+	4,  // 18: winctr.agent.v1.Agent.Pids:input_type -> winctr.agent.v1.ContainerRequest
+	13, // 19: winctr.agent.v1.Agent.Ping:output_type -> winctr.agent.v1.PingResponse
+	5,  // 20: winctr.agent.v1.Agent.CreateContainer:output_type -> winctr.agent.v1.PidResponse
+	15, // 21: winctr.agent.v1.Agent.ExecProcess:output_type -> google.protobuf.Empty
+	5,  // 22: winctr.agent.v1.Agent.StartProcess:output_type -> winctr.agent.v1.PidResponse
+	15, // 23: winctr.agent.v1.Agent.SignalProcess:output_type -> google.protobuf.Empty
+	7,  // 24: winctr.agent.v1.Agent.WaitProcess:output_type -> winctr.agent.v1.WaitProcessResponse
+	15, // 25: winctr.agent.v1.Agent.ResizeTTY:output_type -> google.protobuf.Empty
+	15, // 26: winctr.agent.v1.Agent.CloseStdin:output_type -> google.protobuf.Empty
+	15, // 27: winctr.agent.v1.Agent.DeleteProcess:output_type -> google.protobuf.Empty
+	15, // 28: winctr.agent.v1.Agent.DeleteContainer:output_type -> google.protobuf.Empty
+	15, // 29: winctr.agent.v1.Agent.PauseContainer:output_type -> google.protobuf.Empty
+	15, // 30: winctr.agent.v1.Agent.ResumeContainer:output_type -> google.protobuf.Empty
+	15, // 31: winctr.agent.v1.Agent.UpdateContainer:output_type -> google.protobuf.Empty
+	10, // 32: winctr.agent.v1.Agent.Stats:output_type -> winctr.agent.v1.StatsResponse
+	11, // 33: winctr.agent.v1.Agent.Pids:output_type -> winctr.agent.v1.PidsResponse
+	19, // [19:34] is the sub-list for method output_type
+	4,  // [4:19] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_agent_v1_agent_proto_init() }
@@ -194,7 +977,7 @@ func file_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_v1_agent_proto_rawDesc), len(file_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -5,10 +5,25 @@ package agent
 import (
 	context "context"
 	ttrpc "github.com/containerd/ttrpc"
+	emptypb "google.golang.org/protobuf/types/known/emptypb"
 )
 
 type AgentService interface {
 	Ping(context.Context, *PingRequest) (*PingResponse, error)
+	CreateContainer(context.Context, *CreateContainerRequest) (*PidResponse, error)
+	ExecProcess(context.Context, *ExecProcessRequest) (*emptypb.Empty, error)
+	StartProcess(context.Context, *ProcessRequest) (*PidResponse, error)
+	SignalProcess(context.Context, *SignalProcessRequest) (*emptypb.Empty, error)
+	WaitProcess(context.Context, *ProcessRequest) (*WaitProcessResponse, error)
+	ResizeTTY(context.Context, *ResizeTTYRequest) (*emptypb.Empty, error)
+	CloseStdin(context.Context, *ProcessRequest) (*emptypb.Empty, error)
+	DeleteProcess(context.Context, *ProcessRequest) (*emptypb.Empty, error)
+	DeleteContainer(context.Context, *ContainerRequest) (*emptypb.Empty, error)
+	PauseContainer(context.Context, *ContainerRequest) (*emptypb.Empty, error)
+	ResumeContainer(context.Context, *ContainerRequest) (*emptypb.Empty, error)
+	UpdateContainer(context.Context, *UpdateContainerRequest) (*emptypb.Empty, error)
+	Stats(context.Context, *ContainerRequest) (*StatsResponse, error)
+	Pids(context.Context, *ContainerRequest) (*PidsResponse, error)
 }
 
 func RegisterAgentService(srv *ttrpc.Server, svc AgentService) {
@@ -20,6 +35,104 @@ func RegisterAgentService(srv *ttrpc.Server, svc AgentService) {
 					return nil, err
 				}
 				return svc.Ping(ctx, &req)
+			},
+			"CreateContainer": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req CreateContainerRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.CreateContainer(ctx, &req)
+			},
+			"ExecProcess": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req ExecProcessRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.ExecProcess(ctx, &req)
+			},
+			"StartProcess": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req ProcessRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.StartProcess(ctx, &req)
+			},
+			"SignalProcess": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req SignalProcessRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.SignalProcess(ctx, &req)
+			},
+			"WaitProcess": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req ProcessRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.WaitProcess(ctx, &req)
+			},
+			"ResizeTTY": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req ResizeTTYRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.ResizeTTY(ctx, &req)
+			},
+			"CloseStdin": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req ProcessRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.CloseStdin(ctx, &req)
+			},
+			"DeleteProcess": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req ProcessRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.DeleteProcess(ctx, &req)
+			},
+			"DeleteContainer": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req ContainerRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.DeleteContainer(ctx, &req)
+			},
+			"PauseContainer": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req ContainerRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.PauseContainer(ctx, &req)
+			},
+			"ResumeContainer": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req ContainerRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.ResumeContainer(ctx, &req)
+			},
+			"UpdateContainer": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req UpdateContainerRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.UpdateContainer(ctx, &req)
+			},
+			"Stats": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req ContainerRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.Stats(ctx, &req)
+			},
+			"Pids": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req ContainerRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.Pids(ctx, &req)
 			},
 		},
 	})
@@ -38,6 +151,118 @@ func NewAgentClient(client *ttrpc.Client) AgentService {
 func (c *agentClient) Ping(ctx context.Context, req *PingRequest) (*PingResponse, error) {
 	var resp PingResponse
 	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "Ping", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) CreateContainer(ctx context.Context, req *CreateContainerRequest) (*PidResponse, error) {
+	var resp PidResponse
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "CreateContainer", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) ExecProcess(ctx context.Context, req *ExecProcessRequest) (*emptypb.Empty, error) {
+	var resp emptypb.Empty
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "ExecProcess", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) StartProcess(ctx context.Context, req *ProcessRequest) (*PidResponse, error) {
+	var resp PidResponse
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "StartProcess", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) SignalProcess(ctx context.Context, req *SignalProcessRequest) (*emptypb.Empty, error) {
+	var resp emptypb.Empty
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "SignalProcess", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) WaitProcess(ctx context.Context, req *ProcessRequest) (*WaitProcessResponse, error) {
+	var resp WaitProcessResponse
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "WaitProcess", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) ResizeTTY(ctx context.Context, req *ResizeTTYRequest) (*emptypb.Empty, error) {
+	var resp emptypb.Empty
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "ResizeTTY", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) CloseStdin(ctx context.Context, req *ProcessRequest) (*emptypb.Empty, error) {
+	var resp emptypb.Empty
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "CloseStdin", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) DeleteProcess(ctx context.Context, req *ProcessRequest) (*emptypb.Empty, error) {
+	var resp emptypb.Empty
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "DeleteProcess", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) DeleteContainer(ctx context.Context, req *ContainerRequest) (*emptypb.Empty, error) {
+	var resp emptypb.Empty
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "DeleteContainer", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) PauseContainer(ctx context.Context, req *ContainerRequest) (*emptypb.Empty, error) {
+	var resp emptypb.Empty
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "PauseContainer", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) ResumeContainer(ctx context.Context, req *ContainerRequest) (*emptypb.Empty, error) {
+	var resp emptypb.Empty
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "ResumeContainer", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) UpdateContainer(ctx context.Context, req *UpdateContainerRequest) (*emptypb.Empty, error) {
+	var resp emptypb.Empty
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "UpdateContainer", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) Stats(ctx context.Context, req *ContainerRequest) (*StatsResponse, error) {
+	var resp StatsResponse
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "Stats", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) Pids(ctx context.Context, req *ContainerRequest) (*PidsResponse, error) {
+	var resp PidsResponse
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "Pids", req, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil

@@ -1,25 +1,24 @@
-//go:build linux
-
-package runchost
+// Package layers turns what containerd prepared for a container (its rootfs
+// mounts) into a directory a runtime can use, on the host or in a share
+// that a utility VM sees.
+package layers
 
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/errdefs"
 )
 
-// mountRootfs mounts containerd's rootfs mounts on <bundle>/rootfs and
-// returns that path, or "" when there was nothing to mount (the bundle
-// brought its own rootfs).
-func mountRootfs(bundle string, mounts []*types.Mount) (string, error) {
+// MountRootfs mounts containerd's rootfs mounts on target and returns
+// target, or "" when there was nothing to mount (the bundle brought its own
+// rootfs).
+func MountRootfs(target string, mounts []*types.Mount) (string, error) {
 	if len(mounts) == 0 {
 		return "", nil
 	}
-	target := filepath.Join(bundle, "rootfs")
 	if err := os.MkdirAll(target, 0o711); err != nil {
 		return "", fmt.Errorf("rootfs dir: %w", err)
 	}
@@ -37,8 +36,8 @@ func mountRootfs(bundle string, mounts []*types.Mount) (string, error) {
 	return target, nil
 }
 
-// unmountRootfs undoes mountRootfs, including anything mounted below it.
-func unmountRootfs(target string) error {
+// UnmountRootfs undoes MountRootfs, including anything mounted below it.
+func UnmountRootfs(target string) error {
 	if err := mount.UnmountRecursive(target, 0); err != nil {
 		return fmt.Errorf("unmount rootfs %s: %w", target, err)
 	}

@@ -1,0 +1,337 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/winctr/winctr/internal/task"
+	"github.com/winctr/winctr/internal/task/options"
+	"github.com/winctr/winctr/internal/task/runchost"
+	"github.com/winctr/winctr/internal/task/stdio"
+	agent "github.com/winctr/winctr/protos/agent/v1"
+)
+
+// guestNamespace is the runc state namespace inside the guest: a VM serves
+// one pod, so one is enough.
+const guestNamespace = "winctr"
+
+// bundlesDir holds the guest's bundles (config.json); rootfs are in the share.
+const bundlesDir = "/run/winctr/bundles"
+
+// streamWait bounds how long a process waits for its stdio streams.
+const streamWait = 10 * time.Second
+
+// containers runs the pod's containers in the guest with runc, through the
+// same runc Host the shim uses on Linux hosts.
+type containers struct {
+	router *router
+
+	mu    sync.Mutex
+	host  *runchost.Host
+	conts map[string]*guestContainer
+}
+
+type guestContainer struct {
+	c     task.Container
+	procs map[string]task.Process // "" is the init
+}
+
+func newContainers(r *router) *containers {
+	return &containers{router: r, conts: map[string]*guestContainer{}}
+}
+
+// rpcError maps errdefs errors onto ttrpc status codes for the host.
+func rpcError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return errgrpc.ToGRPC(err)
+}
+
+// pipes collects the stdio streams the host opened for a process.
+func (s *containers) pipes(ctx context.Context, io *agent.Stdio) (*stdio.Pipes, error) {
+	if io == nil {
+		return stdio.FromStreams(nil, nil, nil), nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, streamWait)
+	defer cancel()
+	var streams [3]net.Conn
+	for fd, want := range []bool{io.Stdin, io.Stdout, io.Stderr && !io.Terminal} {
+		if !want {
+			continue
+		}
+		c, err := s.router.take(ctx, io.Key, fd)
+		if err != nil {
+			for _, st := range streams {
+				if st != nil {
+					st.Close()
+				}
+			}
+			return nil, err
+		}
+		streams[fd] = c
+	}
+	return stdio.FromStreams(readerOrNil(streams[0]), writerOrNil(streams[1]), writerOrNil(streams[2])), nil
+}
+
+// readerOrNil and writerOrNil keep a nil stream a nil interface.
+func readerOrNil(c net.Conn) io.ReadCloser {
+	if c == nil {
+		return nil
+	}
+	return c
+}
+
+func writerOrNil(c net.Conn) io.WriteCloser {
+	if c == nil {
+		return nil
+	}
+	return c
+}
+
+func (s *containers) hostFor(ctx context.Context) (*runchost.Host, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.host == nil {
+		h, err := runchost.New(ctx, guestNamespace, &options.Config{Isolation: options.IsolationProcess, OS: "linux", RuncRoot: "/run/runc"})
+		if err != nil {
+			return nil, err
+		}
+		s.host = h
+	}
+	return s.host, nil
+}
+
+func (s *containers) get(id string) (*guestContainer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.conts[id]
+	if !ok {
+		return nil, fmt.Errorf("container %q: %w", id, errdefs.ErrNotFound)
+	}
+	return c, nil
+}
+
+func (s *containers) proc(id, execID string) (task.Process, *guestContainer, error) {
+	c, err := s.get(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := c.procs[execID]
+	if !ok {
+		return nil, nil, fmt.Errorf("exec %q of %q: %w", execID, id, errdefs.ErrNotFound)
+	}
+	return p, c, nil
+}
+
+func (s *containers) CreateContainer(ctx context.Context, r *agent.CreateContainerRequest) (*agent.PidResponse, error) {
+	var spec specs.Spec
+	if err := json.Unmarshal(r.SpecJson, &spec); err != nil {
+		return nil, rpcError(fmt.Errorf("spec: %v: %w", err, errdefs.ErrInvalidArgument))
+	}
+	if err := task.CheckSpec(&spec); err != nil {
+		return nil, rpcError(err)
+	}
+	bundle := filepath.Join(bundlesDir, r.ContainerId)
+	if err := os.MkdirAll(bundle, 0o711); err != nil {
+		return nil, rpcError(err)
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), r.SpecJson, 0o600); err != nil {
+		return nil, rpcError(err)
+	}
+	h, err := s.hostFor(ctx)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	pipes, err := s.pipes(ctx, r.Stdio)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	c, err := h.CreateContainer(ctx, &task.ContainerRequest{
+		Namespace: guestNamespace,
+		ID:        r.ContainerId,
+		Bundle:    bundle,
+		Spec:      &spec,
+		Stdio:     stdio.Config{Terminal: r.Stdio.GetTerminal(), Pipes: pipes},
+		Config:    &options.Config{},
+	})
+	if err != nil {
+		pipes.Close()
+		return nil, rpcError(err)
+	}
+	s.mu.Lock()
+	s.conts[r.ContainerId] = &guestContainer{c: c, procs: map[string]task.Process{"": c.Init()}}
+	s.mu.Unlock()
+	return &agent.PidResponse{Pid: uint32(c.Init().Pid())}, nil
+}
+
+func (s *containers) ExecProcess(ctx context.Context, r *agent.ExecProcessRequest) (*emptypb.Empty, error) {
+	c, err := s.get(r.ContainerId)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	var ps specs.Process
+	if err := json.Unmarshal(r.ProcessJson, &ps); err != nil {
+		return nil, rpcError(fmt.Errorf("process spec: %v: %w", err, errdefs.ErrInvalidArgument))
+	}
+	pipes, err := s.pipes(ctx, r.Stdio)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	p, err := c.c.Exec(ctx, r.ExecId, &ps, stdio.Config{Terminal: r.Stdio.GetTerminal(), Pipes: pipes})
+	if err != nil {
+		pipes.Close()
+		return nil, rpcError(err)
+	}
+	s.mu.Lock()
+	c.procs[r.ExecId] = p
+	s.mu.Unlock()
+	return &emptypb.Empty{}, nil
+}
+
+func (s *containers) StartProcess(ctx context.Context, r *agent.ProcessRequest) (*agent.PidResponse, error) {
+	p, _, err := s.proc(r.ContainerId, r.ExecId)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	if err := p.Start(ctx); err != nil {
+		return nil, rpcError(err)
+	}
+	return &agent.PidResponse{Pid: uint32(p.Pid())}, nil
+}
+
+func (s *containers) SignalProcess(ctx context.Context, r *agent.SignalProcessRequest) (*emptypb.Empty, error) {
+	p, _, err := s.proc(r.ContainerId, r.ExecId)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	return &emptypb.Empty{}, rpcError(p.Kill(ctx, syscall.Signal(r.Signal), r.All))
+}
+
+func (s *containers) WaitProcess(ctx context.Context, r *agent.ProcessRequest) (*agent.WaitProcessResponse, error) {
+	p, _, err := s.proc(r.ContainerId, r.ExecId)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	e, err := p.Wait(ctx)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	return &agent.WaitProcessResponse{ExitStatus: uint32(e.Status), ExitedAtUnixNano: e.At.UnixNano()}, nil
+}
+
+func (s *containers) ResizeTTY(ctx context.Context, r *agent.ResizeTTYRequest) (*emptypb.Empty, error) {
+	p, _, err := s.proc(r.ContainerId, r.ExecId)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	return &emptypb.Empty{}, rpcError(p.ResizeTTY(ctx, r.Width, r.Height))
+}
+
+func (s *containers) CloseStdin(ctx context.Context, r *agent.ProcessRequest) (*emptypb.Empty, error) {
+	p, _, err := s.proc(r.ContainerId, r.ExecId)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	return &emptypb.Empty{}, rpcError(p.CloseStdin(ctx))
+}
+
+func (s *containers) DeleteProcess(ctx context.Context, r *agent.ProcessRequest) (*emptypb.Empty, error) {
+	p, c, err := s.proc(r.ContainerId, r.ExecId)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	if err := p.Delete(ctx); err != nil {
+		return nil, rpcError(err)
+	}
+	if r.ExecId != "" {
+		s.mu.Lock()
+		delete(c.procs, r.ExecId)
+		s.mu.Unlock()
+	}
+	return &emptypb.Empty{}, nil
+}
+
+func (s *containers) DeleteContainer(ctx context.Context, r *agent.ContainerRequest) (*emptypb.Empty, error) {
+	c, err := s.get(r.ContainerId)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	if err := c.c.Delete(ctx); err != nil {
+		return nil, rpcError(err)
+	}
+	s.mu.Lock()
+	delete(s.conts, r.ContainerId)
+	s.mu.Unlock()
+	_ = os.RemoveAll(filepath.Join(bundlesDir, r.ContainerId))
+	return &emptypb.Empty{}, nil
+}
+
+func (s *containers) PauseContainer(ctx context.Context, r *agent.ContainerRequest) (*emptypb.Empty, error) {
+	c, err := s.get(r.ContainerId)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	return &emptypb.Empty{}, rpcError(c.c.Pause(ctx))
+}
+
+func (s *containers) ResumeContainer(ctx context.Context, r *agent.ContainerRequest) (*emptypb.Empty, error) {
+	c, err := s.get(r.ContainerId)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	return &emptypb.Empty{}, rpcError(c.c.Resume(ctx))
+}
+
+func (s *containers) UpdateContainer(ctx context.Context, r *agent.UpdateContainerRequest) (*emptypb.Empty, error) {
+	c, err := s.get(r.ContainerId)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	return &emptypb.Empty{}, rpcError(c.c.Update(ctx, r.Resources))
+}
+
+func (s *containers) Stats(ctx context.Context, r *agent.ContainerRequest) (*agent.StatsResponse, error) {
+	c, err := s.get(r.ContainerId)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	st, err := c.c.Stats(ctx)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	return &agent.StatsResponse{Stats: st}, nil
+}
+
+func (s *containers) Pids(ctx context.Context, r *agent.ContainerRequest) (*agent.PidsResponse, error) {
+	c, err := s.get(r.ContainerId)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	ps, err := c.c.Pids(ctx)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	out := &agent.PidsResponse{}
+	for _, p := range ps {
+		out.Pids = append(out.Pids, p.Pid)
+	}
+	return out, nil
+}

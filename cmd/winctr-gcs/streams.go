@@ -1,0 +1,123 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// router sorts the streams the host opens by their header line: API
+// streams go to the ttrpc server, stdio streams wait for their process.
+type router struct {
+	api     chan net.Conn
+	closed  chan struct{}
+	once    sync.Once
+	mu      sync.Mutex
+	pending map[string]net.Conn // "<key> <fd>" -> stream
+	arrived *sync.Cond
+}
+
+func newRouter() *router {
+	r := &router{api: make(chan net.Conn), closed: make(chan struct{}), pending: map[string]net.Conn{}}
+	r.arrived = sync.NewCond(&r.mu)
+	return r
+}
+
+// bufferedConn keeps the bytes read past the header.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// route reads a stream's header and hands the stream on.
+func (r *router) route(c net.Conn) {
+	br := bufio.NewReader(c)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := br.ReadString('\n')
+	_ = c.SetReadDeadline(time.Time{})
+	if err != nil {
+		c.Close()
+		return
+	}
+	conn := bufferedConn{Conn: c, r: br}
+	fields := strings.Fields(line)
+	switch {
+	case len(fields) == 1 && fields[0] == "api":
+		select {
+		case r.api <- conn:
+		case <-r.closed:
+			c.Close()
+		}
+	case len(fields) == 3 && fields[0] == "stdio":
+		if fd, err := strconv.Atoi(fields[2]); err != nil || fd < 0 || fd > 2 {
+			c.Close()
+			return
+		}
+		r.mu.Lock()
+		if old, ok := r.pending[fields[1]+" "+fields[2]]; ok {
+			old.Close()
+		}
+		r.pending[fields[1]+" "+fields[2]] = conn
+		r.arrived.Broadcast()
+		r.mu.Unlock()
+	default:
+		c.Close()
+	}
+}
+
+// take waits for the stdio stream fd of key.
+func (r *router) take(ctx context.Context, key string, fd int) (net.Conn, error) {
+	k := key + " " + strconv.Itoa(fd)
+	stop := context.AfterFunc(ctx, func() {
+		r.mu.Lock()
+		r.arrived.Broadcast()
+		r.mu.Unlock()
+	})
+	defer stop()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		if c, ok := r.pending[k]; ok {
+			delete(r.pending, k)
+			return c, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("stdio stream %d of %s never came: %w", fd, key, ctx.Err())
+		}
+		r.arrived.Wait()
+	}
+}
+
+// Accept makes the router the ttrpc server's listener of API streams.
+func (r *router) Accept() (net.Conn, error) {
+	select {
+	case c := <-r.api:
+		return c, nil
+	case <-r.closed:
+		return nil, io.EOF
+	}
+}
+
+// Close stops handing out API streams.
+func (r *router) Close() error {
+	r.once.Do(func() { close(r.closed) })
+	return nil
+}
+
+// Addr is required by net.Listener.
+func (r *router) Addr() net.Addr { return routerAddr{} }
+
+type routerAddr struct{}
+
+func (routerAddr) Network() string { return "yamux" }
+func (routerAddr) String() string  { return "agent" }
