@@ -7,6 +7,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 
+	"github.com/winctr/winctr/internal/lcow"
 	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/task/runchost"
@@ -26,7 +27,7 @@ func hostFactory(ctx context.Context) task.HostFactory {
 		case options.IsolationProcess:
 			return runchost.New(ctx, ns, cfg)
 		case options.IsolationHypervisor:
-			return nil, fmt.Errorf("hypervisor isolation (a utility VM per pod) is not available in this build yet: %w", errdefs.ErrNotImplemented)
+			return lcow.New(ctx, ns, cfg)
 		}
 		return nil, fmt.Errorf("isolation %s: %w", cfg.Isolation, errdefs.ErrInvalidArgument)
 	}
@@ -34,5 +35,10 @@ func hostFactory(ctx context.Context) task.HostFactory {
 
 // cleanupTask removes what a dead shim left of a task, from its bundle.
 func cleanupTask(ctx context.Context, bundle, ns, id string) (int, error) {
+	// A VM container's processes died with the VM; only its rootfs mount
+	// in the VM's share is left.
+	if vm, err := lcow.Cleanup(ctx, bundle); vm {
+		return 0, err
+	}
 	return runchost.Cleanup(ctx, bundle, ns, id)
 }

@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
-	"os/signal"
 	"time"
 
 	"github.com/containerd/containerd/v2/pkg/sys/reaper"

@@ -106,7 +106,9 @@ func args(cfg uvm.Config, kvm bool, agentSock, qmpSock, fsSock string) []string 
 // startVirtiofsd serves dir on sock and waits until the socket exists.
 func startVirtiofsd(ctx context.Context, dir, sock string, console io.Writer) (*exec.Cmd, chan struct{}, error) {
 	_ = os.Remove(sock)
-	cmd := exec.Command(Virtiofsd, "--socket-path="+sock, "-o", "source="+dir, "-o", "cache=none")
+	// sandbox=chroot: virtiofsd stays in the host's mount namespace, so
+	// each container's rootfs mounted into the share later is visible.
+	cmd := exec.Command(Virtiofsd, "--socket-path="+sock, "-o", "source="+dir, "-o", "cache=none", "-o", "sandbox=chroot")
 	cmd.Stdout, cmd.Stderr = console, console
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {

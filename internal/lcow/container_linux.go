@@ -1,0 +1,239 @@
+package lcow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	apitask "github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/winctr/winctr/internal/layers"
+	"github.com/winctr/winctr/internal/task"
+	"github.com/winctr/winctr/internal/task/stdio"
+	agent "github.com/winctr/winctr/protos/agent/v1"
+)
+
+type stdioConfig = stdio.Config
+
+func openStdio(ctx context.Context, ns, id string, cfg stdio.Config) (*stdio.Pipes, error) {
+	p, err := stdio.Open(ctx, ns, id, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open stdio: %w", err)
+	}
+	return p, nil
+}
+
+// drainTimeout bounds how long an exit waits for output still in flight.
+const drainTimeout = 10 * time.Second
+
+// container is one container in the VM.
+type container struct {
+	h      *Host
+	id     string
+	bundle string
+	rootfs string
+	init   *process
+}
+
+var _ task.Container = (*container)(nil)
+
+func (c *container) Init() task.Process { return c.init }
+
+// OOM is not reported from the guest yet.
+func (c *container) OOM() <-chan struct{} { return nil }
+
+func (c *container) Exec(ctx context.Context, id string, spec *specs.Process, io stdio.Config) (task.Process, error) {
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return nil, fmt.Errorf("process spec: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	io.Terminal = io.Terminal || spec.Terminal
+	p, req, err := c.h.newProcess(ctx, c, id, io)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.h.agent.ExecProcess(ctx, &agent.ExecProcessRequest{ContainerId: c.id, ExecId: id, ProcessJson: b, Stdio: req}); err != nil {
+		p.release()
+		return nil, fmt.Errorf("guest: %w", native(err))
+	}
+	return p, nil
+}
+
+func (c *container) Pause(ctx context.Context) error {
+	_, err := c.h.agent.PauseContainer(ctx, &agent.ContainerRequest{ContainerId: c.id})
+	return native(err)
+}
+
+func (c *container) Resume(ctx context.Context) error {
+	_, err := c.h.agent.ResumeContainer(ctx, &agent.ContainerRequest{ContainerId: c.id})
+	return native(err)
+}
+
+func (c *container) Update(ctx context.Context, resources *anypb.Any) error {
+	_, err := c.h.agent.UpdateContainer(ctx, &agent.UpdateContainerRequest{ContainerId: c.id, Resources: resources})
+	return native(err)
+}
+
+func (c *container) Stats(ctx context.Context) (*anypb.Any, error) {
+	r, err := c.h.agent.Stats(ctx, &agent.ContainerRequest{ContainerId: c.id})
+	if err != nil {
+		return nil, native(err)
+	}
+	return r.Stats, nil
+}
+
+func (c *container) Pids(ctx context.Context) ([]*apitask.ProcessInfo, error) {
+	r, err := c.h.agent.Pids(ctx, &agent.ContainerRequest{ContainerId: c.id})
+	if err != nil {
+		return nil, native(err)
+	}
+	out := make([]*apitask.ProcessInfo, 0, len(r.Pids))
+	for _, p := range r.Pids {
+		out = append(out, &apitask.ProcessInfo{Pid: p})
+	}
+	return out, nil
+}
+
+// Delete removes the container in the guest (when the VM is still there)
+// and its rootfs from the share.
+func (c *container) Delete(ctx context.Context) error {
+	var errs []error
+	if !c.h.gone() {
+		if _, err := c.h.agent.DeleteContainer(ctx, &agent.ContainerRequest{ContainerId: c.id}); err != nil && !errdefs.IsNotFound(native(err)) {
+			errs = append(errs, fmt.Errorf("guest: %w", native(err)))
+		}
+	}
+	c.init.release()
+	errs = append(errs, layers.UnmountRootfs(c.rootfs))
+	errs = append(errs, os.RemoveAll(filepath.Dir(c.rootfs)))
+	errs = append(errs, removeState(c.bundle))
+	return errors.Join(errs...)
+}
+
+// gone tells whether the VM has died.
+func (h *Host) gone() bool {
+	select {
+	case <-h.vm.Exited():
+		return true
+	case <-h.vm.Session().Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// process is one process in the VM.
+type process struct {
+	h       *Host
+	c       *container
+	execID  string
+	pipes   *stdio.Pipes
+	streams []net.Conn
+	pid     atomic.Int64
+	deleted atomic.Bool
+}
+
+var _ task.Process = (*process)(nil)
+
+func (p *process) Pid() int { return int(p.pid.Load()) }
+
+func (p *process) req() *agent.ProcessRequest {
+	return &agent.ProcessRequest{ContainerId: p.c.id, ExecId: p.execID}
+}
+
+func (p *process) Start(ctx context.Context) error {
+	r, err := p.h.agent.StartProcess(ctx, p.req())
+	if err != nil {
+		return fmt.Errorf("guest: %w", native(err))
+	}
+	p.pid.Store(int64(r.Pid))
+	return nil
+}
+
+func (p *process) Kill(ctx context.Context, sig syscall.Signal, all bool) error {
+	if p.h.gone() {
+		return fmt.Errorf("utility VM is gone: %w", errdefs.ErrNotFound)
+	}
+	_, err := p.h.agent.SignalProcess(ctx, &agent.SignalProcessRequest{ContainerId: p.c.id, ExecId: p.execID, Signal: uint32(sig), All: all})
+	return native(err)
+}
+
+func (p *process) ResizeTTY(ctx context.Context, width, height uint32) error {
+	_, err := p.h.agent.ResizeTTY(ctx, &agent.ResizeTTYRequest{ContainerId: p.c.id, ExecId: p.execID, Width: width, Height: height})
+	return native(err)
+}
+
+// CloseStdin ends the stdin stream; the agent closes the process's stdin
+// when the stream ends.
+func (p *process) CloseStdin(ctx context.Context) error {
+	return p.pipes.CloseStdin()
+}
+
+// Wait returns the exit the agent reports, or an error when the VM dies
+// first; then it waits for the output streams to drain.
+func (p *process) Wait(ctx context.Context) (task.Exit, error) {
+	type result struct {
+		r   *agent.WaitProcessResponse
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		r, err := p.h.agent.WaitProcess(ctx, p.req())
+		ch <- result{r, err}
+	}()
+	var res result
+	select {
+	case res = <-ch:
+	case <-p.h.vm.Exited():
+		return task.Exit{}, errors.New("utility VM exited")
+	case <-ctx.Done():
+		return task.Exit{}, ctx.Err()
+	}
+	if res.err != nil {
+		return task.Exit{}, fmt.Errorf("guest: %w", native(res.err))
+	}
+	dctx, cancel := context.WithTimeout(ctx, drainTimeout)
+	defer cancel()
+	if err := p.pipes.Wait(dctx); err != nil {
+		log.G(ctx).WithError(err).Warn("output still open after exit; not waiting longer")
+	}
+	return task.Exit{Status: int(res.r.ExitStatus), At: time.Unix(0, res.r.ExitedAtUnixNano)}, nil
+}
+
+func (p *process) Delete(ctx context.Context) error {
+	if p.deleted.Load() {
+		return nil
+	}
+	var err error
+	if !p.h.gone() {
+		if _, e := p.h.agent.DeleteProcess(ctx, p.req()); e != nil && !errdefs.IsNotFound(native(e)) {
+			err = fmt.Errorf("guest: %w", native(e))
+		}
+	}
+	p.release()
+	return err
+}
+
+// release closes this side of the process's stdio.
+func (p *process) release() {
+	if p.deleted.Swap(true) {
+		return
+	}
+	for _, s := range p.streams {
+		if s != nil {
+			s.Close()
+		}
+	}
+	p.pipes.Close()
+}

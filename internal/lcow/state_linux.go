@@ -1,0 +1,57 @@
+package lcow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/winctr/winctr/internal/layers"
+)
+
+// stateFile records in a container's bundle where its rootfs was mounted
+// in the VM's share, for the delete bootstrap after a shim died.
+const stateFile = "winctr-lcow.json"
+
+type state struct {
+	Rootfs string `json:"rootfs"`
+}
+
+func writeState(bundle, rootfs string) error {
+	b, err := json.Marshal(state{Rootfs: rootfs})
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(bundle, stateFile), b, 0o600); err != nil {
+		return fmt.Errorf("write shim state: %w", err)
+	}
+	return nil
+}
+
+func removeState(bundle string) error {
+	if err := os.Remove(filepath.Join(bundle, stateFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Cleanup undoes what a dead shim left of a VM container: its rootfs mount
+// in the share. The VM itself died with the shim (parent-death signal).
+// It reports whether the bundle belonged to a VM container.
+func Cleanup(ctx context.Context, bundle string) (bool, error) {
+	b, err := os.ReadFile(filepath.Join(bundle, stateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return true, err
+	}
+	var s state
+	if err := json.Unmarshal(b, &s); err != nil {
+		return true, err
+	}
+	errs := []error{layers.UnmountRootfs(s.Rootfs), os.RemoveAll(filepath.Dir(s.Rootfs)), removeState(bundle)}
+	return true, errors.Join(errs...)
+}
