@@ -32,12 +32,12 @@ demo: deps build
 unit:
 	$(GO) test -count=1 ./...
 
-e2e: deps build
+e2e: deps build bootfiles
 	$(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./test/e2e/...
 
 # The same suite against containerd 2.2, which starts shims with the
 # protocol that containerd 2.0-2.2 use.
-e2e-compat: deps build
+e2e-compat: deps build bootfiles
 	WINCTR_CONTAINERD=$(CURDIR)/_output/tools/compat/bin/containerd \
 		$(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./test/e2e/...
 

@@ -22,8 +22,8 @@ import (
 	"github.com/containerd/ttrpc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/internal/layers"
+	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/uvm"

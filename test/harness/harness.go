@@ -310,12 +310,34 @@ func (c *Containerd) Shims() []int {
 	return pids
 }
 
+// vmProcesses lists QEMU and virtiofsd processes of this harness's VMs:
+// their command lines name the VM state directory of its namespace.
+func (c *Containerd) vmProcesses() []int {
+	var pids []int
+	marker := filepath.Join("/run/containerd/winctr/vm", Namespace) + "/"
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(b), marker) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
 // Leaks lists what winctr left behind: live shims, mounts under the
 // harness dir, task state directories, FIFOs and runc state.
 func (c *Containerd) Leaks() []string {
 	var leaks []string
 	for _, pid := range c.Shims() {
 		leaks = append(leaks, fmt.Sprintf("shim process %d", pid))
+	}
+	for _, pid := range c.vmProcesses() {
+		leaks = append(leaks, fmt.Sprintf("VM process (qemu or virtiofsd) %d", pid))
 	}
 	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
 		sc := bufio.NewScanner(f)
@@ -339,6 +361,12 @@ func (c *Containerd) Leaks() []string {
 		}
 		return nil
 	})
+	vmDir := filepath.Join("/run/containerd/winctr/vm", Namespace)
+	if entries, err := os.ReadDir(vmDir); err == nil {
+		for _, e := range entries {
+			leaks = append(leaks, "VM state "+filepath.Join(vmDir, e.Name()))
+		}
+	}
 	runcDir := filepath.Join("/run/containerd/winctr/runc", Namespace)
 	if entries, err := os.ReadDir(runcDir); err == nil {
 		for _, e := range entries {
