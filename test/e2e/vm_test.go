@@ -6,9 +6,14 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/test/harness"
@@ -54,8 +59,6 @@ func TestVMRunsGuestKernel(t *testing.T) {
 func TestVMExecStdinKill(t *testing.T) {
 	requireBootFiles(t)
 	ctx := context.Background()
-	vmArgs := []string{"--runtime", harness.Runtime, "--annotation", "io.winctr.isolation=hypervisor"}
-
 	in := "through the VM\n"
 	r := cd.CtrInput(ctx, in, append(append([]string{"run", "--rm"}, vmArgs...), image.Name, "vm-cat", "cat")...)
 	if r.Err != nil || r.Stdout != in {
@@ -92,6 +95,120 @@ func TestVMExecStdinKill(t *testing.T) {
 	}
 	if r := cd.Ctr(ctx, "container", "rm", id); r.Err != nil {
 		t.Fatalf("container rm: %v %s", r.Err, r.Output())
+	}
+	assertNoLeaks(t)
+}
+
+var vmArgs = []string{"--runtime", harness.Runtime, "--annotation", "io.winctr.isolation=hypervisor"}
+
+func TestVMTTYAndMetrics(t *testing.T) {
+	requireBootFiles(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	id := "vm-tty"
+	cleanupTask(t, id)
+	args := append(append([]string{"run", "--rm", "-t"}, vmArgs...), image.Name, id,
+		"sh", "-c", "sleep 1; stty size; read line; echo got:$line")
+	cmd := cd.CtrCmd(ctx, args...)
+	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 33, Cols: 99})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	var mu sync.Mutex
+	var out strings.Builder
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := ptmx.Read(buf)
+			mu.Lock()
+			out.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	seen := func(s string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(out.String(), s)
+	}
+	for !seen("33 99") {
+		if ctx.Err() != nil {
+			t.Fatalf("no terminal size from the VM; output %q", out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// While the container waits for input, its metrics come from the guest.
+	r := cd.Ctr(ctx, "task", "metrics", id)
+	if r.Err != nil || !strings.Contains(r.Stdout, "memory") {
+		t.Fatalf("metrics from the VM: %v %q", r.Err, r.Output())
+	}
+	if _, err := ptmx.Write([]byte("vm\r")); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("ctr run -t: %v; output %q", err, out.String())
+	}
+	if !seen("got:vm") {
+		t.Fatalf("input did not reach the VM; output %q", out.String())
+	}
+}
+
+// TestVMQEMUKilled kills the VM under a running container: the task must
+// exit non-zero within seconds and be removable with nothing left.
+func TestVMQEMUKilled(t *testing.T) {
+	requireBootFiles(t)
+	ctx := context.Background()
+	id := "vm-qemukill"
+	cleanupTask(t, id)
+	if r := cd.Ctr(ctx, append(append([]string{"run", "-d"}, vmArgs...), image.Name, id, "sleep", "1000")...); r.Err != nil {
+		t.Fatalf("run -d: %v %s", r.Err, r.Output())
+	}
+	waitRunning(t, id)
+	var qemuPid int
+	for _, pid := range cd.VMProcesses() {
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err == nil && strings.Contains(string(b), "qemu-system") {
+			qemuPid = pid
+		}
+	}
+	if qemuPid == 0 {
+		t.Fatal("no QEMU process found")
+	}
+	killed := time.Now()
+	if err := syscall.Kill(qemuPid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for taskStatus(t, id) != "STOPPED" {
+		if time.Since(killed) > 10*time.Second {
+			t.Fatalf("task still %s 10s after QEMU died", taskStatus(t, id))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("task stopped %v after QEMU was killed", time.Since(killed).Round(time.Millisecond))
+	if r := cd.Ctr(ctx, "task", "rm", id); r.Err != nil {
+		t.Fatalf("task rm: %v %s", r.Err, r.Output())
+	}
+	if r := cd.Ctr(ctx, "container", "rm", id); r.Err != nil {
+		t.Fatalf("container rm: %v %s", r.Err, r.Output())
+	}
+	assertNoLeaks(t)
+}
+
+func TestVMBootFilesMissing(t *testing.T) {
+	ctx := context.Background()
+	id := "vm-nobootfiles"
+	cleanupTask(t, id)
+	r := cd.Ctr(ctx, append(append([]string{"run", "--rm"}, vmArgs...),
+		"--annotation", "io.microsoft.virtualmachine.bootfilesrootpath=/nonexistent/lcow", image.Name, id, "true")...)
+	if r.Err == nil {
+		t.Fatal("ctr run without boot files succeeded")
+	}
+	for _, want := range []string{"/nonexistent/lcow", "make bootfiles"} {
+		if !strings.Contains(r.Stderr, want) {
+			t.Fatalf("error %q does not mention %q", r.Stderr, want)
+		}
 	}
 	assertNoLeaks(t)
 }

@@ -310,9 +310,9 @@ func (c *Containerd) Shims() []int {
 	return pids
 }
 
-// vmProcesses lists QEMU and virtiofsd processes of this harness's VMs:
+// VMProcesses lists QEMU and virtiofsd processes of this harness's VMs:
 // their command lines name the VM state directory of its namespace.
-func (c *Containerd) vmProcesses() []int {
+func (c *Containerd) VMProcesses() []int {
 	var pids []int
 	marker := filepath.Join("/run/containerd/winctr/vm", Namespace) + "/"
 	entries, _ := os.ReadDir("/proc")
@@ -336,7 +336,7 @@ func (c *Containerd) Leaks() []string {
 	for _, pid := range c.Shims() {
 		leaks = append(leaks, fmt.Sprintf("shim process %d", pid))
 	}
-	for _, pid := range c.vmProcesses() {
+	for _, pid := range c.VMProcesses() {
 		leaks = append(leaks, fmt.Sprintf("VM process (qemu or virtiofsd) %d", pid))
 	}
 	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
