@@ -194,7 +194,7 @@ func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) 
 			_ = os.RemoveAll(dir)
 		}
 	}()
-	if err := writeState(req.Bundle, rootfs); err != nil {
+	if err := writeState(req.Bundle, rootfs, h.stateDir); err != nil {
 		return nil, err
 	}
 	c := &container{h: h, id: req.ID, bundle: req.Bundle, rootfs: rootfs}

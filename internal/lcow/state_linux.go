@@ -17,10 +17,12 @@ const stateFile = "winctr-lcow.json"
 
 type state struct {
 	Rootfs string `json:"rootfs"`
+	// VMDir is the VM's state directory, removed with its last container.
+	VMDir string `json:"vm_dir"`
 }
 
-func writeState(bundle, rootfs string) error {
-	b, err := json.Marshal(state{Rootfs: rootfs})
+func writeState(bundle, rootfs, vmDir string) error {
+	b, err := json.Marshal(state{Rootfs: rootfs, VMDir: vmDir})
 	if err != nil {
 		return err
 	}
@@ -53,5 +55,12 @@ func Cleanup(ctx context.Context, bundle string) (bool, error) {
 		return true, err
 	}
 	errs := []error{layers.UnmountRootfs(s.Rootfs), os.RemoveAll(filepath.Dir(s.Rootfs)), removeState(bundle)}
+	// The VM died with its shim; the last of its containers to be cleaned
+	// up takes the VM's directory (sockets, share) with it.
+	if s.VMDir != "" {
+		if entries, err := os.ReadDir(filepath.Join(s.VMDir, "share")); err == nil && len(entries) == 0 {
+			errs = append(errs, os.RemoveAll(s.VMDir))
+		}
+	}
 	return true, errors.Join(errs...)
 }

@@ -212,3 +212,44 @@ func TestVMBootFilesMissing(t *testing.T) {
 	}
 	assertNoLeaks(t)
 }
+
+// TestVMShimKilled kills the shim of a VM pod: QEMU and virtiofsd die with
+// it, and containerd's delete bootstrap unmounts the rootfs from the share.
+func TestVMShimKilled(t *testing.T) {
+	requireBootFiles(t)
+	ctx := context.Background()
+	id := "vm-shimkill"
+	cleanupTask(t, id)
+	before := map[int]bool{}
+	for _, pid := range cd.Shims() {
+		before[pid] = true
+	}
+	if r := cd.Ctr(ctx, append(append([]string{"run", "-d"}, vmArgs...), image.Name, id, "sleep", "1000")...); r.Err != nil {
+		t.Fatalf("run -d: %v %s", r.Err, r.Output())
+	}
+	waitRunning(t, id)
+	shim := 0
+	for _, pid := range cd.Shims() {
+		if !before[pid] {
+			shim = pid
+		}
+	}
+	if shim == 0 {
+		t.Fatal("no shim found")
+	}
+	if err := syscall.Kill(shim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if s := taskStatus(t, id); s == "" || s == "STOPPED" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cd.Ctr(ctx, "task", "rm", id)
+	if r := cd.Ctr(ctx, "container", "rm", id); r.Err != nil {
+		t.Fatalf("container rm: %v %s", r.Err, r.Output())
+	}
+	assertNoLeaks(t)
+}
