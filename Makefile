@@ -10,7 +10,7 @@ PREFIX ?= /usr/local
 BOOTFILES_DIR ?= $(PREFIX)/share/winctr/lcow
 E2E_TIMEOUT ?= 30m
 
-.PHONY: all build bootfiles deps demo unit e2e e2e-compat fuzz test vet protos clean
+.PHONY: all build bootfiles bench-uvm deps demo unit e2e e2e-compat fuzz test vet protos clean
 
 all: build
 
@@ -40,6 +40,11 @@ e2e: deps build bootfiles
 e2e-compat: deps build bootfiles
 	WINCTR_CONTAINERD=$(CURDIR)/_output/tools/compat/bin/containerd \
 		$(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./test/e2e/...
+
+# Median ctr run -> first line of a VM container against a bare boot of the
+# same kernel, interleaved in one run.
+bench-uvm: deps build bootfiles
+	$(GO) run ./test/bench/uvm
 
 FUZZTIME ?= 15s
 

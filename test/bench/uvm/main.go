@@ -1,0 +1,134 @@
+//go:build linux
+
+// Command uvm is `make bench-uvm`: in one run, interleaved, the median time
+// from `ctr run` to the first output line of a container in a utility VM,
+// and the median boot of QEMU with the same kernel and a minimal init that
+// powers off at once (the floor on this machine), and their ratio.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/winctr/winctr/internal/lcow/bootfiles"
+	"github.com/winctr/winctr/internal/uvm/qemu"
+	"github.com/winctr/winctr/test/harness"
+	"github.com/winctr/winctr/test/image"
+)
+
+func main() {
+	runs := flag.Int("runs", 5, "measurements of each figure")
+	boot := flag.String("bootfiles", "/usr/local/share/winctr/lcow", "boot files of the UVM")
+	flag.Parse()
+	if err := run(*runs, *boot); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-uvm:", err)
+		os.Exit(1)
+	}
+}
+
+func run(runs int, boot string) error {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "winctr-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	floor, err := floorBootFiles(dir)
+	if err != nil {
+		return err
+	}
+	c, err := harness.Start(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	var vmRun, bare []time.Duration
+	for i := 0; i < runs; i++ {
+		d, err := firstLine(ctx, c, fmt.Sprintf("bench-%d", i))
+		if err != nil {
+			return err
+		}
+		vmRun = append(vmRun, d)
+		d, err = bareBoot(ctx, filepath.Join(boot, bootfiles.KernelFile), floor)
+		if err != nil {
+			return err
+		}
+		bare = append(bare, d)
+	}
+	a, b := median(vmRun), median(bare)
+	fmt.Printf("KVM: %v (TCG emulation otherwise)\n", qemu.KVM())
+	fmt.Printf("%-52s %10s\n", "figure (median of "+fmt.Sprint(runs)+", interleaved)", "time")
+	fmt.Printf("%-52s %10v\n", "ctr run -> first output line, container in a new UVM", a.Round(time.Millisecond))
+	fmt.Printf("%-52s %10v\n", "bare QEMU boot of the same kernel, init powers off", b.Round(time.Millisecond))
+	fmt.Printf("%-52s %10.2f\n", "ratio", float64(a)/float64(b))
+	return nil
+}
+
+// floorBootFiles builds an initrd whose init only powers off.
+func floorBootFiles(dir string) (string, error) {
+	bin := filepath.Join(dir, "poweroff")
+	build := exec.Command("go", "build", "-o", bin, "./test/bench/poweroff")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build poweroff: %v: %s", err, out)
+	}
+	out := filepath.Join(dir, "floor")
+	if err := bootfiles.Build(bootfiles.Options{Agent: bin, Out: out, Modules: []string{}, Binaries: []string{}}); err != nil {
+		return "", err
+	}
+	return filepath.Join(out, bootfiles.InitrdFile), nil
+}
+
+// firstLine times `ctr run` of a VM container until its first output line.
+func firstLine(ctx context.Context, c *harness.Containerd, id string) (time.Duration, error) {
+	cmd := c.CtrCmd(ctx, "run", "--rm", "--runtime", harness.Runtime, "--annotation", "io.winctr.isolation=hypervisor",
+		image.Name, id, "echo", "ready")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() {
+		_ = cmd.Wait()
+		return 0, fmt.Errorf("no output from the VM container; containerd log:\n%s", c.LogTail(20))
+	}
+	d := time.Since(start)
+	for sc.Scan() {
+	}
+	return d, cmd.Wait()
+}
+
+// bareBoot times QEMU from start to exit with the floor initrd, with the
+// machine flags the driver uses.
+func bareBoot(ctx context.Context, kernel, initrd string) (time.Duration, error) {
+	machine, cpu := "q35,accel=tcg", "max"
+	if qemu.KVM() {
+		machine, cpu = "q35,accel=kvm", "host"
+	}
+	cmd := exec.CommandContext(ctx, qemu.Binary, "-machine", machine, "-cpu", cpu, "-m", "512",
+		"-nodefaults", "-nographic", "-no-reboot", "-no-user-config", "-serial", "null",
+		"-kernel", kernel, "-initrd", initrd, "-append", "console=ttyS0 panic=-1 quiet")
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("bare boot: %v: %s", err, out)
+	}
+	return time.Since(start), nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
