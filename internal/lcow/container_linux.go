@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"syscall"
@@ -18,7 +17,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/winctr/winctr/internal/layers"
 	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/stdio"
 	agent "github.com/winctr/winctr/protos/agent/v1"
@@ -115,8 +113,7 @@ func (c *container) Delete(ctx context.Context) error {
 		}
 	}
 	c.init.release()
-	errs = append(errs, layers.UnmountRootfs(c.rootfs))
-	errs = append(errs, os.RemoveAll(filepath.Dir(c.rootfs)))
+	errs = append(errs, removeContainerDir(filepath.Dir(c.rootfs)))
 	errs = append(errs, removeState(c.bundle))
 	return errors.Join(errs...)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/containerd/log"
 	"github.com/containerd/ttrpc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/winctr/winctr/internal/layers"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
@@ -141,27 +142,73 @@ func native(err error) error {
 	return errgrpc.ToNative(err)
 }
 
-// guestSpec rewrites a container's spec for the guest: its root in the
-// share. What cannot cross into the VM yet is refused, not ignored.
-func guestSpec(spec *specs.Spec, id string) ([]byte, error) {
+// guestSpec rewrites a container's spec for the guest: its root and its
+// bind mounts' sources in the share (binds lists, per mount index, the
+// host source to bind into <share>/<id>/mounts/<index>). What cannot cross
+// into the VM is refused, not ignored.
+func guestSpec(spec *specs.Spec, id string) ([]byte, map[int]string, error) {
 	s := *spec
 	root := *spec.Root
 	root.Path = filepath.Join(guestShare, id, "rootfs")
 	s.Root = &root
-	for _, m := range s.Mounts {
+	binds := map[int]string{}
+	s.Mounts = append([]specs.Mount(nil), spec.Mounts...)
+	for i, m := range s.Mounts {
 		if m.Type == "bind" || hasOption(m.Options, "bind") || hasOption(m.Options, "rbind") {
-			return nil, fmt.Errorf("bind mount %s into a utility VM: %w", m.Destination, errdefs.ErrNotImplemented)
+			if !filepath.IsAbs(m.Source) {
+				return nil, nil, fmt.Errorf("bind mount source %q is not an absolute path: %w", m.Source, errdefs.ErrInvalidArgument)
+			}
+			binds[i] = m.Source
+			s.Mounts[i].Source = filepath.Join(guestShare, id, "mounts", strconv.Itoa(i))
 		}
 	}
 	if s.Linux != nil {
 		for _, ns := range s.Linux.Namespaces {
 			if ns.Path != "" {
-				return nil, fmt.Errorf("joining the host's %s namespace from a utility VM: %w", ns.Type, errdefs.ErrInvalidArgument)
+				return nil, nil, fmt.Errorf("joining the host's %s namespace from a utility VM: %w", ns.Type, errdefs.ErrInvalidArgument)
 			}
 		}
 	}
 	s.Hooks = nil
-	return json.Marshal(&s)
+	b, err := json.Marshal(&s)
+	return b, binds, err
+}
+
+// bindIntoShare binds each host source to <dir>/mounts/<index>, where the
+// guest finds it through the share.
+func bindIntoShare(dir string, binds map[int]string) error {
+	for i, src := range binds {
+		fi, err := os.Stat(src)
+		if err != nil {
+			return fmt.Errorf("bind mount source: %v: %w", err, errdefs.ErrInvalidArgument)
+		}
+		target := filepath.Join(dir, "mounts", strconv.Itoa(i))
+		if err := os.MkdirAll(filepath.Dir(target), 0o711); err != nil {
+			return err
+		}
+		if fi.IsDir() {
+			err = os.Mkdir(target, 0o755)
+		} else {
+			err = os.WriteFile(target, nil, 0o644)
+		}
+		if err != nil {
+			return err
+		}
+		if err := unix.Mount(src, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind %s into the VM share: %w", src, err)
+		}
+	}
+	return nil
+}
+
+// removeContainerDir unmounts everything under a container's directory in
+// the share and only then removes it: removing through a live bind mount
+// would delete the host's files.
+func removeContainerDir(dir string) error {
+	if err := layers.UnmountRootfs(dir); err != nil {
+		return err
+	}
+	return os.RemoveAll(dir)
 }
 
 func hasOption(opts []string, o string) bool {
@@ -179,7 +226,7 @@ func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) 
 	if len(req.Rootfs) == 0 {
 		return nil, fmt.Errorf("a container in a utility VM needs its rootfs from containerd's snapshotter: %w", errdefs.ErrNotImplemented)
 	}
-	specJSON, err := guestSpec(req.Spec, req.ID)
+	specJSON, binds, err := guestSpec(req.Spec, req.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -190,10 +237,14 @@ func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) 
 	}
 	defer func() {
 		if retErr != nil {
-			_ = layers.UnmountRootfs(rootfs)
-			_ = os.RemoveAll(dir)
+			if err := removeContainerDir(dir); err != nil {
+				log.G(ctx).WithError(err).Warn("clean up after failed create")
+			}
 		}
 	}()
+	if err := bindIntoShare(dir, binds); err != nil {
+		return nil, err
+	}
 	if err := writeState(req.Bundle, rootfs, h.stateDir); err != nil {
 		return nil, err
 	}

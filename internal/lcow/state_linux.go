@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"github.com/winctr/winctr/internal/layers"
 )
 
 // stateFile records in a container's bundle where its rootfs was mounted
@@ -54,7 +52,7 @@ func Cleanup(ctx context.Context, bundle string) (bool, error) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return true, err
 	}
-	errs := []error{layers.UnmountRootfs(s.Rootfs), os.RemoveAll(filepath.Dir(s.Rootfs)), removeState(bundle)}
+	errs := []error{removeContainerDir(filepath.Dir(s.Rootfs)), removeState(bundle)}
 	// The VM died with its shim; the last of its containers to be cleaned
 	// up takes the VM's directory (sockets, share) with it.
 	if s.VMDir != "" {

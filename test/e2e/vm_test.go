@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -250,6 +251,42 @@ func TestVMShimKilled(t *testing.T) {
 	cd.Ctr(ctx, "task", "rm", id)
 	if r := cd.Ctr(ctx, "container", "rm", id); r.Err != nil {
 		t.Fatalf("container rm: %v %s", r.Err, r.Output())
+	}
+	assertNoLeaks(t)
+}
+
+// TestVMBindMountAndSize checks that a bind mount from the host reaches
+// the container in the VM both ways, and that hcsshim's processor-count
+// and winctr's memory annotations size the VM.
+func TestVMBindMountAndSize(t *testing.T) {
+	requireBootFiles(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "in"), []byte("from-host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"run", "--rm"}, vmArgs...)
+	args = append(args,
+		"--annotation", "io.microsoft.virtualmachine.computetopology.processor.count=2",
+		"--annotation", "io.winctr.vm.memory-mb=384",
+		"--mount", "type=bind,src="+dir+",dst=/data,options=rbind:rw",
+		image.Name, "vm-bind", "sh", "-c",
+		"cat /data/in; echo from-vm > /data/out; grep -c ^processor /proc/cpuinfo; grep MemTotal /proc/meminfo")
+	r := cd.Ctr(ctx, args...)
+	if r.Err != nil {
+		t.Fatalf("ctr run: %v %s", r.Err, r.Output())
+	}
+	lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
+	if len(lines) != 3 || lines[0] != "from-host" || lines[1] != "2" {
+		t.Fatalf("output %q: want the host file, then 2 processors", r.Stdout)
+	}
+	var kb int
+	if _, err := fmt.Sscanf(strings.Join(strings.Fields(lines[2])[1:2], ""), "%d", &kb); err != nil || kb < 250*1024 || kb > 384*1024 {
+		t.Fatalf("guest memory %q, want about 384 MB", lines[2])
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "out"))
+	if err != nil || string(b) != "from-vm\n" {
+		t.Fatalf("file written in the VM: %q %v", b, err)
 	}
 	assertNoLeaks(t)
 }
