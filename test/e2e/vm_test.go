@@ -290,3 +290,54 @@ func TestVMBindMountAndSize(t *testing.T) {
 	}
 	assertNoLeaks(t)
 }
+
+// TestVMPodSharesOneVM puts two containers with the same sandbox id in one
+// shim and one VM: they see the same guest (boot id), and the VM goes when
+// the last of them is removed.
+func TestVMPodSharesOneVM(t *testing.T) {
+	requireBootFiles(t)
+	ctx := context.Background()
+	pod := []string{"--annotation", "io.kubernetes.cri.sandbox-id=vm-pod"}
+	ids := []string{"vm-pod-a", "vm-pod-b"}
+	for _, id := range ids {
+		cleanupTask(t, id)
+		args := append(append(append([]string{"run", "-d"}, vmArgs...), pod...), image.Name, id, "sleep", "1000")
+		if r := cd.Ctr(ctx, args...); r.Err != nil {
+			t.Fatalf("run -d %s: %v %s", id, r.Err, r.Output())
+		}
+		waitRunning(t, id)
+	}
+	var bootIDs []string
+	for _, id := range ids {
+		r := cd.Ctr(ctx, "task", "exec", "--exec-id", "boot", id, "cat", "/proc/sys/kernel/random/boot_id")
+		if r.Err != nil {
+			t.Fatalf("exec in %s: %v %s", id, r.Err, r.Output())
+		}
+		bootIDs = append(bootIDs, strings.TrimSpace(r.Stdout))
+	}
+	if bootIDs[0] != bootIDs[1] || bootIDs[0] == "" {
+		t.Fatalf("containers of one pod in different guests: %v", bootIDs)
+	}
+	qemus := 0
+	for _, pid := range cd.VMProcesses() {
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err == nil && strings.Contains(string(b), "qemu-system") {
+			qemus++
+		}
+	}
+	if qemus != 1 {
+		t.Fatalf("%d QEMU processes for one pod", qemus)
+	}
+	for _, id := range ids {
+		cd.Ctr(ctx, "task", "kill", "-s", "9", id)
+		for i := 0; i < 200 && taskStatus(t, id) != "STOPPED"; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if r := cd.Ctr(ctx, "task", "rm", id); r.Err != nil {
+			t.Fatalf("task rm %s: %v %s", id, r.Err, r.Output())
+		}
+		if r := cd.Ctr(ctx, "container", "rm", id); r.Err != nil {
+			t.Fatalf("container rm %s: %v %s", id, r.Err, r.Output())
+		}
+	}
+	assertNoLeaks(t)
+}
