@@ -179,6 +179,7 @@ func (s *containers) CreateContainer(ctx context.Context, r *agent.CreateContain
 	s.mu.Lock()
 	s.conts[r.ContainerId] = &guestContainer{c: c, procs: map[string]task.Process{"": c.Init()}}
 	s.mu.Unlock()
+	logf("created container %s, init pid %d", r.ContainerId, c.Init().Pid())
 	return &agent.PidResponse{Pid: uint32(c.Init().Pid())}, nil
 }
 
@@ -214,6 +215,7 @@ func (s *containers) StartProcess(ctx context.Context, r *agent.ProcessRequest) 
 	if err := p.Start(ctx); err != nil {
 		return nil, rpcError(err)
 	}
+	logf("started %s exec %q, pid %d", r.ContainerId, r.ExecId, p.Pid())
 	return &agent.PidResponse{Pid: uint32(p.Pid())}, nil
 }
 
@@ -234,6 +236,7 @@ func (s *containers) WaitProcess(ctx context.Context, r *agent.ProcessRequest) (
 	if err != nil {
 		return nil, rpcError(err)
 	}
+	logf("%s exec %q exited with status %d", r.ContainerId, r.ExecId, e.Status)
 	return &agent.WaitProcessResponse{ExitStatus: uint32(e.Status), ExitedAtUnixNano: e.At.UnixNano()}, nil
 }
 
@@ -281,6 +284,7 @@ func (s *containers) DeleteContainer(ctx context.Context, r *agent.ContainerRequ
 	delete(s.conts, r.ContainerId)
 	s.mu.Unlock()
 	_ = os.RemoveAll(filepath.Join(bundlesDir, r.ContainerId))
+	logf("deleted container %s", r.ContainerId)
 	return &emptypb.Empty{}, nil
 }
 

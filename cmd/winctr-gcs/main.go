@@ -56,17 +56,16 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	shared := mountShare()
 	port, err := findPort(portName, 10*time.Second)
 	if err != nil {
 		return err
 	}
-	svc := &service{modules: loaded, shareMounted: shared, containers: newContainers(nil)}
+	svc := &service{modules: loaded, containers: newContainers(nil)}
 	// The port reads EOF while no host end is connected, and the shim may
 	// reconnect (a restarted shim, say): serve one session after another.
 	for {
 		if err := serveSession(svc, port); err != nil {
-			fmt.Fprintf(os.Stderr, "winctr-gcs: session on %s: %v\n", port, err)
+			logf("session on %s: %v", port, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -81,7 +80,7 @@ func serveSession(svc *service, port string) error {
 	}
 	defer f.Close()
 	cfg := yamux.DefaultConfig()
-	cfg.LogOutput = os.Stderr
+	cfg.LogOutput = guestLogWriter{}
 	session, err := yamux.Server(f, cfg)
 	if err != nil {
 		return err
@@ -99,7 +98,7 @@ func serveSession(svc *service, port string) error {
 	}()
 	defer srv.Close()
 	defer r.Close()
-	fmt.Fprintf(os.Stderr, "winctr-gcs: serving on %s\n", port)
+	logf("serving on %s", port)
 	for {
 		c, err := session.Accept()
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/containerd/containerd/v2/pkg/sys/reaper"
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
@@ -19,8 +20,7 @@ import (
 // service implements the agent API.
 type service struct {
 	*containers
-	modules      []string
-	shareMounted bool
+	modules []string
 }
 
 // Ping reports the guest kernel, uptime and loaded modules.
@@ -35,7 +35,6 @@ func (s *service) Ping(ctx context.Context, r *agent.PingRequest) (*agent.PingRe
 		KernelRelease: strings.TrimRight(string(u.Release[:]), "\x00"),
 		UptimeMs:      (time.Duration(info.Uptime) * time.Second).Milliseconds(),
 		ModulesLoaded: s.modules,
-		ShareMounted:  s.shareMounted,
 	}
 	if out, err := runReaped(exec.CommandContext(ctx, "runc", "--version")); err == nil {
 		resp.RuncVersion, _, _ = strings.Cut(string(out), "\n")
@@ -60,4 +59,15 @@ func runReaped(cmd *exec.Cmd) ([]byte, error) {
 		return out.Bytes(), fmt.Errorf("%s exited with %d", cmd.Path, status)
 	}
 	return out.Bytes(), nil
+}
+
+// Shutdown powers the VM off after answering, so that the host sees a
+// clean stop instead of having to pull the plug.
+func (s *service) Shutdown(ctx context.Context, _ *emptypb.Empty) (*emptypb.Empty, error) {
+	go func() {
+		time.Sleep(50 * time.Millisecond) // let the answer leave first
+		unix.Sync()
+		_ = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+	}()
+	return &emptypb.Empty{}, nil
 }

@@ -58,6 +58,8 @@ func (r *router) route(c net.Conn) {
 		case <-r.closed:
 			c.Close()
 		}
+	case len(fields) == 1 && fields[0] == "logs":
+		guestLog.attach(conn)
 	case len(fields) == 3 && fields[0] == "stdio":
 		if fd, err := strconv.Atoi(fields[2]); err != nil || fd < 0 || fd > 2 {
 			c.Close()

@@ -113,16 +113,3 @@ func findPort(name string, wait time.Duration) (string, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
-// shareDir is where the pod's virtio-fs share (tag "share") is mounted:
-// containers' rootfs and volumes, placed there by the shim.
-const shareDir = "/run/winctr/share"
-
-// mountShare mounts the share when the VM has one; a VM without it (a
-// plain boot test) is not an error.
-func mountShare() bool {
-	if err := os.MkdirAll(shareDir, 0o755); err != nil {
-		return false
-	}
-	return unix.Mount("share", shareDir, "virtiofs", 0, "") == nil
-}

@@ -3,6 +3,7 @@
 package lcow
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"github.com/containerd/ttrpc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/winctr/winctr/internal/layers"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
@@ -109,16 +111,46 @@ func New(ctx context.Context, ns string, cfg *options.Config) (_ *Host, retErr e
 	if err != nil {
 		return nil, fmt.Errorf("guest agent did not answer: %w; console tail:\n%s", err, h.console.String())
 	}
-	if !resp.ShareMounted {
-		return nil, fmt.Errorf("guest could not mount the pod's share; console tail:\n%s", h.console.String())
+	if logs, err := h.vm.Session().OpenLogs(); err == nil {
+		go copyGuestLogs(log.G(ctx).WithField("vm", filepath.Base(stateDir)), logs)
+	}
+	if _, err := h.agent.Mount(ctx, &agent.MountRequest{Type: "virtiofs", Source: "share", Target: guestShare}); err != nil {
+		return nil, fmt.Errorf("mount the pod's share in the guest: %w; console tail:\n%s", native(err), h.console.String())
 	}
 	log.G(ctx).WithField("kernel", resp.KernelRelease).WithField("uptime_ms", resp.UptimeMs).Info("utility VM ready")
 	return h, nil
 }
 
+// copyGuestLogs puts the agent's log lines into the shim's log until the
+// stream ends with the VM.
+func copyGuestLogs(l *log.Entry, r io.ReadCloser) {
+	defer r.Close()
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		l.Info(sc.Text())
+	}
+}
+
 // Close stops the VM and removes its state.
 func (h *Host) Close(ctx context.Context) error {
 	var errs []error
+	if h.agent != nil && h.vm != nil && !h.gone() {
+		// A clean power-off first; Stop's QMP quit and kill remain for a
+		// guest that does not go.
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		// Unmount the share first: the guest lets go of virtiofsd's files
+		// before the power goes.
+		if _, err := h.agent.Unmount(sctx, &agent.UnmountRequest{Target: guestShare}); err != nil {
+			log.G(ctx).WithError(native(err)).Warn("unmount the share in the guest")
+		}
+		if _, err := h.agent.Shutdown(sctx, &emptypb.Empty{}); err == nil {
+			select {
+			case <-h.vm.Exited():
+			case <-time.After(5 * time.Second):
+			}
+		}
+		cancel()
+	}
 	if h.client != nil {
 		h.client.Close()
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/winctr/winctr/internal/uvm/qemu"
 )
 
 // stateFile records in a container's bundle where its rootfs was mounted
@@ -51,6 +53,10 @@ func Cleanup(ctx context.Context, bundle string) (bool, error) {
 	var s state
 	if err := json.Unmarshal(b, &s); err != nil {
 		return true, err
+	}
+	// The shim is gone, so nothing owns the VM any more.
+	if s.VMDir != "" {
+		qemu.KillLeftovers(s.VMDir)
 	}
 	errs := []error{removeContainerDir(filepath.Dir(s.Rootfs)), removeState(bundle)}
 	// The VM died with its shim; the last of its containers to be cleaned

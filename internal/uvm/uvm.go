@@ -67,6 +67,11 @@ func (s *Session) OpenStdio(key string, fd int) (net.Conn, error) {
 	return s.openWithHeader(fmt.Sprintf("stdio %s %d\n", key, fd))
 }
 
+// OpenLogs opens the stream on which the agent writes its log lines.
+func (s *Session) OpenLogs() (net.Conn, error) {
+	return s.openWithHeader("logs\n")
+}
+
 // openWithHeader opens a stream and names what it is for, as the agent
 // API's comment describes.
 func (s *Session) openWithHeader(h string) (net.Conn, error) {

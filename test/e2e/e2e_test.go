@@ -307,11 +307,18 @@ func (e *events) topics(id string) []string {
 }
 
 func TestEventOrder(t *testing.T) {
+	checkEventOrder(t, "events", "--runtime", harness.Runtime)
+}
+
+// checkEventOrder runs a container with runArgs, two execs (one still
+// running when the task is killed) and checks the order of its events.
+func checkEventOrder(t *testing.T, id string, runArgs ...string) {
+	t.Helper()
 	ctx := context.Background()
 	ev := watchEvents(t)
-	id := "events"
 	cleanupTask(t, id)
-	if r := cd.Ctr(ctx, "run", "-d", "--runtime", harness.Runtime, image.Name, id, "sleep", "1000"); r.Err != nil {
+	args := append(append([]string{"run", "-d"}, runArgs...), image.Name, id, "sleep", "1000")
+	if r := cd.Ctr(ctx, args...); r.Err != nil {
 		t.Fatalf("run -d: %v %s", r.Err, r.Output())
 	}
 	waitRunning(t, id)
@@ -323,7 +330,9 @@ func TestEventOrder(t *testing.T) {
 	if err := bg.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
+	for i := 0; i < 300 && countOf(ev.topics(id), "/tasks/exec-started") < 2; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
 	cd.Ctr(ctx, "task", "kill", "-s", "9", id)
 	_ = bg.Wait()
 	deadline := time.Now().Add(20 * time.Second)
@@ -349,6 +358,16 @@ func TestEventOrder(t *testing.T) {
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("events\n got %v\nwant %v", got, want)
 	}
+}
+
+func countOf(list []string, s string) int {
+	n := 0
+	for _, x := range list {
+		if x == s {
+			n++
+		}
+	}
+	return n
 }
 
 func TestManyContainersLeaveNothing(t *testing.T) {

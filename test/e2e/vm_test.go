@@ -52,6 +52,16 @@ func TestVMRunsGuestKernel(t *testing.T) {
 	if strings.TrimSpace(r.Stdout) != release {
 		t.Fatalf("container saw kernel %q, want the guest's %q", strings.TrimSpace(r.Stdout), release)
 	}
+	// The agent's own log reaches the shim's (containerd's) log.
+	b, err := os.ReadFile(cd.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"winctr-gcs: created container vm-uname", "winctr-gcs: mounted share (virtiofs)"} {
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("containerd's log lacks the guest's %q", want)
+		}
+	}
 }
 
 // TestVMExecStdinKill drives one container in a VM through the calls the
@@ -298,7 +308,8 @@ func TestVMPodSharesOneVM(t *testing.T) {
 	requireBootFiles(t)
 	ctx := context.Background()
 	pod := []string{"--annotation", "io.kubernetes.cri.sandbox-id=vm-pod"}
-	ids := []string{"vm-pod-a", "vm-pod-b"}
+	// Five containers, as the host-kernel suite's leak test runs.
+	ids := []string{"vm-pod-a", "vm-pod-b", "vm-pod-c", "vm-pod-d", "vm-pod-e"}
 	for _, id := range ids {
 		cleanupTask(t, id)
 		args := append(append(append([]string{"run", "-d"}, vmArgs...), pod...), image.Name, id, "sleep", "1000")
@@ -315,8 +326,10 @@ func TestVMPodSharesOneVM(t *testing.T) {
 		}
 		bootIDs = append(bootIDs, strings.TrimSpace(r.Stdout))
 	}
-	if bootIDs[0] != bootIDs[1] || bootIDs[0] == "" {
-		t.Fatalf("containers of one pod in different guests: %v", bootIDs)
+	for _, b := range bootIDs {
+		if b != bootIDs[0] || b == "" {
+			t.Fatalf("containers of one pod in different guests: %v", bootIDs)
+		}
 	}
 	qemus := 0
 	for _, pid := range cd.VMProcesses() {
@@ -339,5 +352,93 @@ func TestVMPodSharesOneVM(t *testing.T) {
 			t.Fatalf("container rm %s: %v %s", id, r.Err, r.Output())
 		}
 	}
+	assertNoLeaks(t)
+}
+
+func TestVMEventOrder(t *testing.T) {
+	requireBootFiles(t)
+	checkEventOrder(t, "vm-events", vmArgs...)
+	assertNoLeaks(t)
+}
+
+// TestVMFromRuntimeOptions asks for the VM in the runtime options (what
+// CRI's runtime table carries) instead of an annotation.
+func TestVMFromRuntimeOptions(t *testing.T) {
+	requireBootFiles(t)
+	release, err := bootfiles.NewestCloudKernel("/")
+	if err != nil {
+		t.Skip(err)
+	}
+	opts := filepath.Join(t.TempDir(), "winctr.toml")
+	if err := os.WriteFile(opts, []byte("isolation = \"hypervisor\"\nvm_memory_size_in_mb = 320\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := cd.Ctr(context.Background(), "run", "--rm", "--runtime", harness.Runtime, "--runtime-config-path", opts,
+		image.Name, "vm-options", "sh", "-c", "uname -r; grep MemTotal /proc/meminfo")
+	if r.Err != nil {
+		t.Fatalf("run: %v %s", r.Err, r.Output())
+	}
+	lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
+	if len(lines) != 2 || lines[0] != release {
+		t.Fatalf("output %q, want the guest kernel %q and its memory", r.Stdout, release)
+	}
+	var kb int
+	if _, err := fmt.Sscanf(strings.TrimPrefix(lines[1], "MemTotal:"), "%d", &kb); err != nil || kb > 320*1024 || kb < 200*1024 {
+		t.Fatalf("guest memory %q, want about 320 MiB", lines[1])
+	}
+	assertNoLeaks(t)
+}
+
+// TestVMBootFails boots the real kernel with an initrd that is not one:
+// the guest panics, and the task fails with the console's tail, leaving
+// no QEMU, virtiofsd or state behind.
+func TestVMBootFails(t *testing.T) {
+	requireBootFiles(t)
+	dir := t.TempDir()
+	src := os.Getenv("WINCTR_BOOTFILES")
+	if src == "" {
+		src = "/usr/local/share/winctr/lcow"
+	}
+	if err := os.Symlink(filepath.Join(src, bootfiles.KernelFile), filepath.Join(dir, bootfiles.KernelFile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, bootfiles.InitrdFile), []byte("not a cpio archive\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id := "vm-badboot"
+	cleanupTask(t, id)
+	r := cd.Ctr(context.Background(), append(append([]string{"run", "--rm"}, vmArgs...),
+		"--annotation", "io.microsoft.virtualmachine.bootfilesrootpath="+dir, image.Name, id, "true")...)
+	if r.Err == nil {
+		t.Fatal("ctr run with a broken initrd succeeded")
+	}
+	for _, want := range []string{"console tail", "Kernel panic"} {
+		if !strings.Contains(r.Stderr, want) {
+			t.Fatalf("error %q does not mention %q", r.Stderr, want)
+		}
+	}
+	cd.Ctr(context.Background(), "container", "rm", id)
+	assertNoLeaks(t)
+}
+
+// TestVMRefusesHostNamespaces: a container in a VM cannot join a
+// namespace of the host; that is refused by name, and the VM it booted
+// for is torn down.
+func TestVMRefusesHostNamespaces(t *testing.T) {
+	requireBootFiles(t)
+	ctx := context.Background()
+	id := "vm-hostns"
+	cleanupTask(t, id)
+	r := cd.Ctr(ctx, append(append([]string{"run", "--rm"}, vmArgs...),
+		"--with-ns", "network:/proc/1/ns/net", image.Name, id, "true")...)
+	if r.Err == nil {
+		t.Fatal("ctr run joining the host's network namespace in a VM succeeded")
+	}
+	for _, want := range []string{"network namespace", "utility VM", "invalid argument"} {
+		if !strings.Contains(r.Stderr, want) {
+			t.Fatalf("error %q does not mention %q", r.Stderr, want)
+		}
+	}
+	cd.Ctr(ctx, "container", "rm", id)
 	assertNoLeaks(t)
 }

@@ -28,8 +28,12 @@ import (
 // Runtime is the runtime type tests pass to ctr.
 const Runtime = "io.containerd.winctr.v1"
 
-// Namespace is the containerd namespace the harness uses.
-const Namespace = "winctr-e2e"
+// Namespace is the containerd namespace the harness uses. It is unique to
+// the test process: state that winctr keeps outside containerd's
+// directories (VM and runc state under /run/containerd/winctr/<namespace>)
+// would otherwise be shared with an earlier run that died, or with a run
+// going on beside this one, and one run's leak checks would see the other's.
+var Namespace = fmt.Sprintf("winctr-e2e-%d", os.Getpid())
 
 // ShimName is the shim binary containerd looks up on its PATH.
 const ShimName = "containerd-shim-winctr-v1"
@@ -388,8 +392,13 @@ func (c *Containerd) Close() {
 			<-c.exited
 		}
 	}
-	for _, pid := range c.Shims() {
+	for _, pid := range append(c.Shims(), c.VMProcesses()...) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	// The namespace's own directories, once empty; what is still in them
+	// is a leak the suite has reported.
+	for _, d := range []string{"vm", "runc"} {
+		_ = os.Remove(filepath.Join("/run/containerd/winctr", d, Namespace))
 	}
 	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
 		var mounts []string

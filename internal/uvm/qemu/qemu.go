@@ -6,6 +6,7 @@
 package qemu
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -184,6 +185,11 @@ func Start(ctx context.Context, cfg uvm.Config) (_ *VM, retErr error) {
 		return nil, fmt.Errorf("start %s: %w", Binary, err)
 	}
 	vm := &VM{cfg: cfg, cmd: cmd, fsd: fsd, fsdDone: fsdDone, qmpPath: qmpSock, exited: make(chan struct{})}
+	// Pid files let the delete bootstrap end a VM whose shim is gone.
+	writePid(cfg.StateDir, "qemu.pid", cmd.Process.Pid)
+	if fsd != nil {
+		writePid(cfg.StateDir, "virtiofsd.pid", fsd.Process.Pid)
+	}
 	go func() {
 		vm.waitErr = cmd.Wait()
 		// virtiofsd serves this VM only; it ends with it.
@@ -279,4 +285,29 @@ func (vm *VM) Stop(ctx context.Context) error {
 func (vm *VM) kill() {
 	_ = vm.cmd.Process.Signal(unix.SIGKILL)
 	<-vm.exited
+}
+
+func writePid(dir, name string, pid int) {
+	_ = os.WriteFile(filepath.Join(dir, name), []byte(strconv.Itoa(pid)), 0o600)
+}
+
+// KillLeftovers ends the QEMU and virtiofsd of a VM state directory whose
+// shim is gone, checking that each pid still runs a command naming that
+// directory, so that a recycled pid is never hit.
+func KillLeftovers(stateDir string) {
+	for _, name := range []string{"qemu.pid", "virtiofsd.pid"} {
+		b, err := os.ReadFile(filepath.Join(stateDir, name))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(string(b))
+		if err != nil || pid <= 1 {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+		if err != nil || !bytes.Contains(cmdline, []byte(stateDir)) {
+			continue
+		}
+		_ = unix.Kill(pid, unix.SIGKILL)
+	}
 }

@@ -748,9 +748,7 @@ type PingResponse struct {
 	// modules_loaded lists the kernel modules the agent loaded at boot, in order.
 	ModulesLoaded []string `protobuf:"bytes,3,rep,name=modules_loaded,json=modulesLoaded,proto3" json:"modules_loaded,omitempty"`
 	// runc_version is the first line of the guest runc's --version.
-	RuncVersion string `protobuf:"bytes,4,opt,name=runc_version,json=runcVersion,proto3" json:"runc_version,omitempty"`
-	// share_mounted tells whether the pod's virtio-fs share is mounted.
-	ShareMounted  bool `protobuf:"varint,5,opt,name=share_mounted,json=shareMounted,proto3" json:"share_mounted,omitempty"`
+	RuncVersion   string `protobuf:"bytes,4,opt,name=runc_version,json=runcVersion,proto3" json:"runc_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -813,11 +811,121 @@ func (x *PingResponse) GetRuncVersion() string {
 	return ""
 }
 
-func (x *PingResponse) GetShareMounted() bool {
+type MountRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// type is the filesystem type (virtiofs, tmpfs, overlay, ...).
+	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	// source is the device, tag or name, as mount(2) takes it.
+	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	// target is an absolute path under /run/winctr; it is created if missing.
+	Target string `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	// options are fstab-style: flags (ro, nosuid, nodev, noexec, bind, rbind)
+	// and the filesystem's own key=value data.
+	Options       []string `protobuf:"bytes,4,rep,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MountRequest) Reset() {
+	*x = MountRequest{}
+	mi := &file_agent_v1_agent_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MountRequest) ProtoMessage() {}
+
+func (x *MountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[14]
 	if x != nil {
-		return x.ShareMounted
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
 	}
-	return false
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MountRequest.ProtoReflect.Descriptor instead.
+func (*MountRequest) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *MountRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *MountRequest) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *MountRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *MountRequest) GetOptions() []string {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+type UnmountRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnmountRequest) Reset() {
+	*x = UnmountRequest{}
+	mi := &file_agent_v1_agent_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnmountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnmountRequest) ProtoMessage() {}
+
+func (x *UnmountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnmountRequest.ProtoReflect.Descriptor instead.
+func (*UnmountRequest) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *UnmountRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
 }
 
 var File_agent_v1_agent_proto protoreflect.FileDescriptor
@@ -868,13 +976,20 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\x05stats\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\x05stats\"\"\n" +
 	"\fPidsResponse\x12\x12\n" +
 	"\x04pids\x18\x01 \x03(\rR\x04pids\"\r\n" +
-	"\vPingRequest\"\xc1\x01\n" +
+	"\vPingRequest\"\xa2\x01\n" +
 	"\fPingResponse\x12%\n" +
 	"\x0ekernel_release\x18\x01 \x01(\tR\rkernelRelease\x12\x1b\n" +
 	"\tuptime_ms\x18\x02 \x01(\x03R\buptimeMs\x12%\n" +
 	"\x0emodules_loaded\x18\x03 \x03(\tR\rmodulesLoaded\x12!\n" +
-	"\frunc_version\x18\x04 \x01(\tR\vruncVersion\x12#\n" +
-	"\rshare_mounted\x18\x05 \x01(\bR\fshareMounted2\x93\t\n" +
+	"\frunc_version\x18\x04 \x01(\tR\vruncVersionJ\x04\b\x05\x10\x06\"l\n" +
+	"\fMountRequest\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +
+	"\x06target\x18\x03 \x01(\tR\x06target\x12\x18\n" +
+	"\aoptions\x18\x04 \x03(\tR\aoptions\"(\n" +
+	"\x0eUnmountRequest\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target2\xd3\n" +
+	"\n" +
 	"\x05Agent\x12C\n" +
 	"\x04Ping\x12\x1c.winctr.agent.v1.PingRequest\x1a\x1d.winctr.agent.v1.PingResponse\x12X\n" +
 	"\x0fCreateContainer\x12'.winctr.agent.v1.CreateContainerRequest\x1a\x1c.winctr.agent.v1.PidResponse\x12J\n" +
@@ -891,7 +1006,10 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\x0fResumeContainer\x12!.winctr.agent.v1.ContainerRequest\x1a\x16.google.protobuf.Empty\x12R\n" +
 	"\x0fUpdateContainer\x12'.winctr.agent.v1.UpdateContainerRequest\x1a\x16.google.protobuf.Empty\x12J\n" +
 	"\x05Stats\x12!.winctr.agent.v1.ContainerRequest\x1a\x1e.winctr.agent.v1.StatsResponse\x12H\n" +
-	"\x04Pids\x12!.winctr.agent.v1.ContainerRequest\x1a\x1d.winctr.agent.v1.PidsResponseB0Z.github.com/winctr/winctr/protos/agent/v1;agentb\x06proto3"
+	"\x04Pids\x12!.winctr.agent.v1.ContainerRequest\x1a\x1d.winctr.agent.v1.PidsResponse\x12:\n" +
+	"\bShutdown\x12\x16.google.protobuf.Empty\x1a\x16.google.protobuf.Empty\x12>\n" +
+	"\x05Mount\x12\x1d.winctr.agent.v1.MountRequest\x1a\x16.google.protobuf.Empty\x12B\n" +
+	"\aUnmount\x12\x1f.winctr.agent.v1.UnmountRequest\x1a\x16.google.protobuf.EmptyB0Z.github.com/winctr/winctr/protos/agent/v1;agentb\x06proto3"
 
 var (
 	file_agent_v1_agent_proto_rawDescOnce sync.Once
@@ -905,7 +1023,7 @@ func file_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_agent_v1_agent_proto_rawDescData
 }
 
-var file_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_agent_v1_agent_proto_goTypes = []any{
 	(*Stdio)(nil),                  // 0: winctr.agent.v1.Stdio
 	(*CreateContainerRequest)(nil), // 1: winctr.agent.v1.CreateContainerRequest
@@ -921,14 +1039,16 @@ var file_agent_v1_agent_proto_goTypes = []any{
 	(*PidsResponse)(nil),           // 11: winctr.agent.v1.PidsResponse
 	(*PingRequest)(nil),            // 12: winctr.agent.v1.PingRequest
 	(*PingResponse)(nil),           // 13: winctr.agent.v1.PingResponse
-	(*anypb.Any)(nil),              // 14: google.protobuf.Any
-	(*emptypb.Empty)(nil),          // 15: google.protobuf.Empty
+	(*MountRequest)(nil),           // 14: winctr.agent.v1.MountRequest
+	(*UnmountRequest)(nil),         // 15: winctr.agent.v1.UnmountRequest
+	(*anypb.Any)(nil),              // 16: google.protobuf.Any
+	(*emptypb.Empty)(nil),          // 17: google.protobuf.Empty
 }
 var file_agent_v1_agent_proto_depIdxs = []int32{
 	0,  // 0: winctr.agent.v1.CreateContainerRequest.stdio:type_name -> winctr.agent.v1.Stdio
 	0,  // 1: winctr.agent.v1.ExecProcessRequest.stdio:type_name -> winctr.agent.v1.Stdio
-	14, // 2: winctr.agent.v1.UpdateContainerRequest.resources:type_name -> google.protobuf.Any
-	14, // 3: winctr.agent.v1.StatsResponse.stats:type_name -> google.protobuf.Any
+	16, // 2: winctr.agent.v1.UpdateContainerRequest.resources:type_name -> google.protobuf.Any
+	16, // 3: winctr.agent.v1.StatsResponse.stats:type_name -> google.protobuf.Any
 	12, // 4: winctr.agent.v1.Agent.Ping:input_type -> winctr.agent.v1.PingRequest
 	1,  // 5: winctr.agent.v1.Agent.CreateContainer:input_type -> winctr.agent.v1.CreateContainerRequest
 	2,  // 6: winctr.agent.v1.Agent.ExecProcess:input_type -> winctr.agent.v1.ExecProcessRequest
@@ -944,23 +1064,29 @@ var file_agent_v1_agent_proto_depIdxs = []int32{
 	9,  // 16: winctr.agent.v1.Agent.UpdateContainer:input_type -> winctr.agent.v1.UpdateContainerRequest
 	4,  // 17: winctr.agent.v1.Agent.Stats:input_type -> winctr.agent.v1.ContainerRequest
 	4,  // 18: winctr.agent.v1.Agent.Pids:input_type -> winctr.agent.v1.ContainerRequest
-	13, // 19: winctr.agent.v1.Agent.Ping:output_type -> winctr.agent.v1.PingResponse
-	5,  // 20: winctr.agent.v1.Agent.CreateContainer:output_type -> winctr.agent.v1.PidResponse
-	15, // 21: winctr.agent.v1.Agent.ExecProcess:output_type -> google.protobuf.Empty
-	5,  // 22: winctr.agent.v1.Agent.StartProcess:output_type -> winctr.agent.v1.PidResponse
-	15, // 23: winctr.agent.v1.Agent.SignalProcess:output_type -> google.protobuf.Empty
-	7,  // 24: winctr.agent.v1.Agent.WaitProcess:output_type -> winctr.agent.v1.WaitProcessResponse
-	15, // 25: winctr.agent.v1.Agent.ResizeTTY:output_type -> google.protobuf.Empty
-	15, // 26: winctr.agent.v1.Agent.CloseStdin:output_type -> google.protobuf.Empty
-	15, // 27: winctr.agent.v1.Agent.DeleteProcess:output_type -> google.protobuf.Empty
-	15, // 28: winctr.agent.v1.Agent.DeleteContainer:output_type -> google.protobuf.Empty
-	15, // 29: winctr.agent.v1.Agent.PauseContainer:output_type -> google.protobuf.Empty
-	15, // 30: winctr.agent.v1.Agent.ResumeContainer:output_type -> google.protobuf.Empty
-	15, // 31: winctr.agent.v1.Agent.UpdateContainer:output_type -> google.protobuf.Empty
-	10, // 32: winctr.agent.v1.Agent.Stats:output_type -> winctr.agent.v1.StatsResponse
-	11, // 33: winctr.agent.v1.Agent.Pids:output_type -> winctr.agent.v1.PidsResponse
-	19, // [19:34] is the sub-list for method output_type
-	4,  // [4:19] is the sub-list for method input_type
+	17, // 19: winctr.agent.v1.Agent.Shutdown:input_type -> google.protobuf.Empty
+	14, // 20: winctr.agent.v1.Agent.Mount:input_type -> winctr.agent.v1.MountRequest
+	15, // 21: winctr.agent.v1.Agent.Unmount:input_type -> winctr.agent.v1.UnmountRequest
+	13, // 22: winctr.agent.v1.Agent.Ping:output_type -> winctr.agent.v1.PingResponse
+	5,  // 23: winctr.agent.v1.Agent.CreateContainer:output_type -> winctr.agent.v1.PidResponse
+	17, // 24: winctr.agent.v1.Agent.ExecProcess:output_type -> google.protobuf.Empty
+	5,  // 25: winctr.agent.v1.Agent.StartProcess:output_type -> winctr.agent.v1.PidResponse
+	17, // 26: winctr.agent.v1.Agent.SignalProcess:output_type -> google.protobuf.Empty
+	7,  // 27: winctr.agent.v1.Agent.WaitProcess:output_type -> winctr.agent.v1.WaitProcessResponse
+	17, // 28: winctr.agent.v1.Agent.ResizeTTY:output_type -> google.protobuf.Empty
+	17, // 29: winctr.agent.v1.Agent.CloseStdin:output_type -> google.protobuf.Empty
+	17, // 30: winctr.agent.v1.Agent.DeleteProcess:output_type -> google.protobuf.Empty
+	17, // 31: winctr.agent.v1.Agent.DeleteContainer:output_type -> google.protobuf.Empty
+	17, // 32: winctr.agent.v1.Agent.PauseContainer:output_type -> google.protobuf.Empty
+	17, // 33: winctr.agent.v1.Agent.ResumeContainer:output_type -> google.protobuf.Empty
+	17, // 34: winctr.agent.v1.Agent.UpdateContainer:output_type -> google.protobuf.Empty
+	10, // 35: winctr.agent.v1.Agent.Stats:output_type -> winctr.agent.v1.StatsResponse
+	11, // 36: winctr.agent.v1.Agent.Pids:output_type -> winctr.agent.v1.PidsResponse
+	17, // 37: winctr.agent.v1.Agent.Shutdown:output_type -> google.protobuf.Empty
+	17, // 38: winctr.agent.v1.Agent.Mount:output_type -> google.protobuf.Empty
+	17, // 39: winctr.agent.v1.Agent.Unmount:output_type -> google.protobuf.Empty
+	22, // [22:40] is the sub-list for method output_type
+	4,  // [4:22] is the sub-list for method input_type
 	4,  // [4:4] is the sub-list for extension type_name
 	4,  // [4:4] is the sub-list for extension extendee
 	0,  // [0:4] is the sub-list for field type_name
@@ -977,7 +1103,7 @@ func file_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_v1_agent_proto_rawDesc), len(file_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,9 @@ type AgentService interface {
 	UpdateContainer(context.Context, *UpdateContainerRequest) (*emptypb.Empty, error)
 	Stats(context.Context, *ContainerRequest) (*StatsResponse, error)
 	Pids(context.Context, *ContainerRequest) (*PidsResponse, error)
+	Shutdown(context.Context, *emptypb.Empty) (*emptypb.Empty, error)
+	Mount(context.Context, *MountRequest) (*emptypb.Empty, error)
+	Unmount(context.Context, *UnmountRequest) (*emptypb.Empty, error)
 }
 
 func RegisterAgentService(srv *ttrpc.Server, svc AgentService) {
@@ -133,6 +136,27 @@ func RegisterAgentService(srv *ttrpc.Server, svc AgentService) {
 					return nil, err
 				}
 				return svc.Pids(ctx, &req)
+			},
+			"Shutdown": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req emptypb.Empty
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.Shutdown(ctx, &req)
+			},
+			"Mount": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req MountRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.Mount(ctx, &req)
+			},
+			"Unmount": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req UnmountRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.Unmount(ctx, &req)
 			},
 		},
 	})
@@ -263,6 +287,30 @@ func (c *agentClient) Stats(ctx context.Context, req *ContainerRequest) (*StatsR
 func (c *agentClient) Pids(ctx context.Context, req *ContainerRequest) (*PidsResponse, error) {
 	var resp PidsResponse
 	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "Pids", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) Shutdown(ctx context.Context, req *emptypb.Empty) (*emptypb.Empty, error) {
+	var resp emptypb.Empty
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "Shutdown", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) Mount(ctx context.Context, req *MountRequest) (*emptypb.Empty, error) {
+	var resp emptypb.Empty
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "Mount", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) Unmount(ctx context.Context, req *UnmountRequest) (*emptypb.Empty, error) {
+	var resp emptypb.Empty
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "Unmount", req, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
