@@ -2,20 +2,25 @@
 
 // Command winctr-gcs is winctr's guest agent: PID 1 of a Linux utility VM.
 // It brings up the guest (mounts, kernel modules), finds its channel to the
-// host and serves the agent API (protos/agent/v1) over ttrpc on the first
-// stream of a yamux session on that channel.
+// host (an AF_VSOCK port when the kernel command line says so, else a
+// virtio-serial port carrying yamux) and serves there the agent API
+// (protos/agent/v1) over ttrpc, processes' stdio and its own log.
 package main
 
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/containerd/ttrpc"
 	"github.com/hashicorp/yamux"
+	"github.com/mdlayher/vsock"
 	"golang.org/x/sys/unix"
 
+	"github.com/winctr/winctr/internal/uvm"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
 
@@ -56,11 +61,19 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	svc := &service{modules: loaded, containers: newContainers(nil)}
+	if transport() == "vsock" {
+		ln, err := vsock.Listen(uvm.VsockPort, nil)
+		if err != nil {
+			return fmt.Errorf("listen on vsock port %d: %w", uvm.VsockPort, err)
+		}
+		logf("serving on vsock port %d", uvm.VsockPort)
+		return serve(svc, ln.Accept)
+	}
 	port, err := findPort(portName, 10*time.Second)
 	if err != nil {
 		return err
 	}
-	svc := &service{modules: loaded, containers: newContainers(nil)}
 	// The port reads EOF while no host end is connected, and the shim may
 	// reconnect (a restarted shim, say): serve one session after another.
 	for {
@@ -69,6 +82,17 @@ func run() error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// transport reads the channel the host chose from the kernel command line.
+func transport() string {
+	b, _ := os.ReadFile("/proc/cmdline")
+	for _, f := range strings.Fields(string(b)) {
+		if v, ok := strings.CutPrefix(f, uvm.TransportParam+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // serveSession serves the agent API on one yamux session over the port
@@ -86,6 +110,13 @@ func serveSession(svc *service, port string) error {
 		return err
 	}
 	defer session.Close()
+	logf("serving on %s", port)
+	return serve(svc, session.Accept)
+}
+
+// serve routes the streams accept returns (API, stdio, logs) until it
+// fails: the yamux session ended, or the vsock listener broke.
+func serve(svc *service, accept func() (net.Conn, error)) error {
 	srv, err := ttrpc.NewServer()
 	if err != nil {
 		return err
@@ -98,9 +129,8 @@ func serveSession(svc *service, port string) error {
 	}()
 	defer srv.Close()
 	defer r.Close()
-	logf("serving on %s", port)
 	for {
-		c, err := session.Accept()
+		c, err := accept()
 		if err != nil {
 			return err
 		}

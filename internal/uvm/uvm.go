@@ -29,13 +29,25 @@ type Config struct {
 	Console io.Writer
 }
 
-// Session is the host end of the multiplexed channel to the guest agent:
-// one stream for the agent API, one per stdio pipe of every process.
+// TransportParam is the kernel command line parameter that tells the
+// guest agent its channel: "vsock", or its virtio-serial port when absent.
+const TransportParam = "winctr.transport"
+
+// VsockPort is the AF_VSOCK port the guest agent listens on when the VM
+// has a vsock device.
+const VsockPort = 1024
+
+// Session is the host end of the channel to the guest agent: one stream
+// for the agent API, one per stdio pipe of every process, one for the
+// agent's log. Its streams are yamux streams over a virtio-serial port, or
+// AF_VSOCK connections of their own where the host has vhost-vsock.
 type Session struct {
-	s *yamux.Session
+	open  func() (net.Conn, error)
+	done  <-chan struct{}
+	close func() error
 }
 
-// NewSession starts the host (client) side of the transport on conn: a
+// NewSession starts the host (client) side of yamux on conn: a
 // virtio-serial port's socket where the host has no vhost-vsock.
 func NewSession(conn io.ReadWriteCloser) (*Session, error) {
 	cfg := yamux.DefaultConfig()
@@ -44,12 +56,19 @@ func NewSession(conn io.ReadWriteCloser) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transport: %w", err)
 	}
-	return &Session{s: s}, nil
+	return &Session{open: func() (net.Conn, error) { return s.Open() }, done: s.CloseChan(), close: s.Close}, nil
+}
+
+// NewDialSession makes each stream a connection of its own, made by dial
+// (an AF_VSOCK connection to the guest). The session ends when done is
+// closed: when the VM exits.
+func NewDialSession(dial func() (net.Conn, error), done <-chan struct{}) *Session {
+	return &Session{open: dial, done: done, close: func() error { return nil }}
 }
 
 // Open opens a new stream to the guest.
 func (s *Session) Open() (net.Conn, error) {
-	c, err := s.s.Open()
+	c, err := s.open()
 	if err != nil {
 		return nil, fmt.Errorf("open stream to guest: %w", err)
 	}
@@ -86,8 +105,9 @@ func (s *Session) openWithHeader(h string) (net.Conn, error) {
 	return c, nil
 }
 
-// Close ends the session and every stream on it.
-func (s *Session) Close() error { return s.s.Close() }
+// Close ends the session and every yamux stream on it; vsock connections
+// end with their users or with the VM.
+func (s *Session) Close() error { return s.close() }
 
 // Done is closed when the session ends (the VM died or the agent left).
-func (s *Session) Done() <-chan struct{} { return s.s.CloseChan() }
+func (s *Session) Done() <-chan struct{} { return s.done }

@@ -2,7 +2,8 @@
 
 // Package qemu is the UVM driver for Linux hosts: QEMU with direct kernel
 // boot, KVM when /dev/kvm is usable and TCG emulation otherwise, QMP for
-// control, and the agent channel on a virtio-serial port.
+// control, and the agent channel on AF_VSOCK where the host has
+// vhost-vsock, on a virtio-serial port otherwise.
 package qemu
 
 import (
@@ -67,7 +68,11 @@ func KVM() bool {
 // args builds QEMU's command line. The agent channel is a client-mode
 // chardev: QEMU connects to the shim's socket before the guest runs, so
 // the guest's port is connected from its first read.
-func args(cfg uvm.Config, kvm bool, agentSock, qmpSock, fsSock string) []string {
+//
+// With a vsock CID, the agent channel is AF_VSOCK instead: QEMU gets the
+// vhost-vsock device the shim opened as fd 3, and the kernel command line
+// tells the agent to listen there.
+func args(cfg uvm.Config, kvm bool, agentSock, qmpSock, fsSock string, vsockCID uint32) []string {
 	cpus, mem := cfg.CPUs, cfg.MemoryMB
 	if cpus <= 0 {
 		cpus = DefaultCPUs
@@ -86,12 +91,20 @@ func args(cfg uvm.Config, kvm bool, agentSock, qmpSock, fsSock string) []string 
 		"-nodefaults", "-nographic", "-no-reboot", "-no-user-config",
 		"-serial", "stdio",
 		"-kernel", cfg.Kernel, "-initrd", cfg.Initrd,
-		"-append", "console=ttyS0 panic=-1 quiet",
 		"-qmp", "unix:" + qmpSock + ",server=on,wait=off",
-		"-device", "virtio-serial-pci",
-		"-chardev", "socket,id=agent,path=" + agentSock,
-		"-device", "virtserialport,chardev=agent,name=" + agentPort,
 	}
+	cmdline := "console=ttyS0 panic=-1 quiet"
+	if vsockCID != 0 {
+		cmdline += " " + uvm.TransportParam + "=vsock"
+		a = append(a, "-device", fmt.Sprintf("vhost-vsock-pci,guest-cid=%d,vhostfd=3", vsockCID))
+	} else {
+		a = append(a,
+			"-device", "virtio-serial-pci",
+			"-chardev", "socket,id=agent,path="+agentSock,
+			"-device", "virtserialport,chardev=agent,name="+agentPort,
+		)
+	}
+	a = append(a, "-append", cmdline)
 	if fsSock != "" {
 		// virtio-fs maps guest memory into virtiofsd: it must be shared.
 		a = append(a,
@@ -136,8 +149,13 @@ func startVirtiofsd(ctx context.Context, dir, sock string, console io.Writer) (*
 	}
 }
 
-// Start boots a VM and returns once QEMU has connected the agent channel.
-// The guest is still booting then; Session's first stream waits for it.
+// vsockBootBound bounds how long a vsock stream waits for the booting
+// guest's agent to listen.
+const vsockBootBound = 90 * time.Second
+
+// Start boots a VM and returns once QEMU has connected the agent channel
+// (virtio-serial), or once QEMU runs (vsock). The guest is still booting
+// then; Session's first stream waits for it.
 func Start(ctx context.Context, cfg uvm.Config) (_ *VM, retErr error) {
 	for _, f := range []string{cfg.Kernel, cfg.Initrd} {
 		if _, err := os.Stat(f); err != nil {
@@ -149,12 +167,25 @@ func Start(ctx context.Context, cfg uvm.Config) (_ *VM, retErr error) {
 	}
 	agentSock := filepath.Join(cfg.StateDir, "agent.sock")
 	qmpSock := filepath.Join(cfg.StateDir, "qmp.sock")
-	_ = os.Remove(agentSock)
-	ln, err := net.Listen("unix", agentSock)
-	if err != nil {
-		return nil, fmt.Errorf("agent socket: %w", err)
+	var (
+		ln    net.Listener
+		vhost *os.File
+		cid   uint32
+		err   error
+	)
+	if vsockUsable() {
+		if vhost, cid, err = openVsock(); err != nil {
+			return nil, err
+		}
+		// QEMU holds its own copy from its start on.
+		defer vhost.Close()
+	} else {
+		_ = os.Remove(agentSock)
+		if ln, err = net.Listen("unix", agentSock); err != nil {
+			return nil, fmt.Errorf("agent socket: %w", err)
+		}
+		defer ln.Close()
 	}
-	defer ln.Close()
 
 	var (
 		fsd     *exec.Cmd
@@ -175,8 +206,11 @@ func Start(ctx context.Context, cfg uvm.Config) (_ *VM, retErr error) {
 	}
 
 	kvm := KVM()
-	log.G(ctx).WithField("vm", cfg.ID).WithField("kvm", kvm).Info("starting QEMU")
-	cmd := exec.Command(Binary, args(cfg, kvm, agentSock, qmpSock, fsSock)...)
+	log.G(ctx).WithField("vm", cfg.ID).WithField("kvm", kvm).WithField("vsock_cid", cid).Info("starting QEMU")
+	cmd := exec.Command(Binary, args(cfg, kvm, agentSock, qmpSock, fsSock, cid)...)
+	if vhost != nil {
+		cmd.ExtraFiles = []*os.File{vhost} // fd 3, args' vhostfd
+	}
 	cmd.Stdout = cfg.Console
 	cmd.Stderr = cfg.Console
 	// The VM must not outlive the shim that owns it.
@@ -205,6 +239,10 @@ func Start(ctx context.Context, cfg uvm.Config) (_ *VM, retErr error) {
 		}
 	}()
 
+	if vhost != nil {
+		vm.session = uvm.NewDialSession(vsockDialer(cid, vm.exited, vsockBootBound), vm.exited)
+		return vm, nil
+	}
 	accepted := make(chan net.Conn, 1)
 	acceptErr := make(chan error, 1)
 	go func() {
