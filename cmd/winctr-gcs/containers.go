@@ -47,8 +47,9 @@ type containers struct {
 }
 
 type guestContainer struct {
-	c     task.Container
-	procs map[string]task.Process // "" is the init
+	c       task.Container
+	procs   map[string]task.Process // "" is the init
+	deleted chan struct{}           // closed by DeleteContainer
 }
 
 func newContainers(r *router) *containers {
@@ -177,7 +178,7 @@ func (s *containers) CreateContainer(ctx context.Context, r *agent.CreateContain
 		return nil, rpcError(err)
 	}
 	s.mu.Lock()
-	s.conts[r.ContainerId] = &guestContainer{c: c, procs: map[string]task.Process{"": c.Init()}}
+	s.conts[r.ContainerId] = &guestContainer{c: c, procs: map[string]task.Process{"": c.Init()}, deleted: make(chan struct{})}
 	s.mu.Unlock()
 	logf("created container %s, init pid %d", r.ContainerId, c.Init().Pid())
 	return &agent.PidResponse{Pid: uint32(c.Init().Pid())}, nil
@@ -281,7 +282,10 @@ func (s *containers) DeleteContainer(ctx context.Context, r *agent.ContainerRequ
 		return nil, rpcError(err)
 	}
 	s.mu.Lock()
-	delete(s.conts, r.ContainerId)
+	if s.conts[r.ContainerId] == c {
+		delete(s.conts, r.ContainerId)
+		close(c.deleted)
+	}
 	s.mu.Unlock()
 	_ = os.RemoveAll(filepath.Join(bundlesDir, r.ContainerId))
 	logf("deleted container %s", r.ContainerId)
@@ -338,4 +342,21 @@ func (s *containers) Pids(ctx context.Context, r *agent.ContainerRequest) (*agen
 		out.Pids = append(out.Pids, p.Pid)
 	}
 	return out, nil
+}
+
+// WaitOOM waits for the container's next out-of-memory event.
+func (s *containers) WaitOOM(ctx context.Context, r *agent.ContainerRequest) (*emptypb.Empty, error) {
+	c, err := s.get(r.ContainerId)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	select {
+	case <-c.c.OOM():
+		logf("container %s ran out of memory", r.ContainerId)
+		return &emptypb.Empty{}, nil
+	case <-c.deleted:
+		return nil, rpcError(fmt.Errorf("container %s: %w", r.ContainerId, errdefs.ErrNotFound))
+	case <-ctx.Done():
+		return nil, rpcError(ctx.Err())
+	}
 }

@@ -37,19 +37,37 @@ const drainTimeout = 10 * time.Second
 
 // container is one container in the VM.
 type container struct {
-	h      *Host
-	id     string
-	bundle string
-	rootfs string
-	init   *process
+	h       *Host
+	id      string
+	bundle  string
+	rootfs  string
+	init    *process
+	oom     chan struct{}
+	stopOOM context.CancelFunc
 }
 
 var _ task.Container = (*container)(nil)
 
 func (c *container) Init() task.Process { return c.init }
 
-// OOM is not reported from the guest yet.
-func (c *container) OOM() <-chan struct{} { return nil }
+// OOM delivers the container's out-of-memory events from the guest.
+func (c *container) OOM() <-chan struct{} { return c.oom }
+
+// watchOOM keeps one WaitOOM call waiting in the guest and turns each
+// answer into a value on c.oom. It closes c.oom when the container is
+// deleted or the VM is gone.
+func (c *container) watchOOM(ctx context.Context) {
+	defer close(c.oom)
+	for {
+		if _, err := c.h.agent.WaitOOM(ctx, &agent.ContainerRequest{ContainerId: c.id}); err != nil {
+			return
+		}
+		select {
+		case c.oom <- struct{}{}:
+		default: // one pending event says enough
+		}
+	}
+}
 
 func (c *container) Exec(ctx context.Context, id string, spec *specs.Process, io stdio.Config) (task.Process, error) {
 	b, err := json.Marshal(spec)
@@ -106,6 +124,7 @@ func (c *container) Pids(ctx context.Context) ([]*apitask.ProcessInfo, error) {
 // Delete removes the container in the guest (when the VM is still there)
 // and its rootfs from the share.
 func (c *container) Delete(ctx context.Context) error {
+	c.stopOOM()
 	var errs []error
 	if !c.h.gone() {
 		if _, err := c.h.agent.DeleteContainer(ctx, &agent.ContainerRequest{ContainerId: c.id}); err != nil && !errdefs.IsNotFound(native(err)) {

@@ -292,6 +292,10 @@ func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) 
 	}
 	p.pid.Store(int64(resp.Pid))
 	c.init = p
+	var oomCtx context.Context
+	oomCtx, c.stopOOM = context.WithCancel(context.WithoutCancel(ctx))
+	c.oom = make(chan struct{}, 1)
+	go c.watchOOM(oomCtx)
 	return c, nil
 }
 

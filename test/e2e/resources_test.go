@@ -100,12 +100,18 @@ func TestUpdateResources(t *testing.T) {
 // TestOOMEvent runs a container past its memory limit and expects
 // /tasks/oom and a non-zero exit.
 func TestOOMEvent(t *testing.T) {
+	checkOOMEvent(t, "oom", "--runtime", harness.Runtime)
+}
+
+// checkOOMEvent runs a container with runArgs past a 16 MiB memory limit.
+func checkOOMEvent(t *testing.T, id string, runArgs ...string) {
+	t.Helper()
 	ctx := context.Background()
 	ev := watchEvents(t)
-	id := "oom"
 	cleanupTask(t, id)
-	r := cd.Ctr(ctx, "run", "--rm", "--runtime", harness.Runtime, "--memory-limit", strconv.Itoa(16<<20), image.Name, id,
-		"sh", "-c", `x=$(head -c 100000000 /dev/zero | tr '\0' a); echo survived`)
+	args := append(append([]string{"run", "--rm"}, runArgs...), "--memory-limit", strconv.Itoa(16<<20), image.Name, id,
+		"sh", "-c", `dd if=/dev/zero of=/dev/null bs=64M count=1 && echo survived`)
+	r := cd.Ctr(ctx, args...)
 	if r.Err == nil || strings.Contains(r.Stdout, "survived") {
 		t.Fatalf("container survived its memory limit: %q %v", r.Stdout, r.Err)
 	}

@@ -45,12 +45,17 @@ func TestVMRunsGuestKernel(t *testing.T) {
 		t.Skip(err)
 	}
 	r := cd.Ctr(ctx, "run", "--rm", "--runtime", harness.Runtime, "--annotation", "io.winctr.isolation=hypervisor",
-		image.Name, "vm-uname", "sh", "-c", "uname -r; exit 7")
+		image.Name, "vm-uname", "sh", "-c", "uname -r; seq 1 50000; exit 7")
 	if r.Code != 7 {
 		t.Fatalf("exit code %d (%v): %s", r.Code, r.Err, r.Output())
 	}
-	if strings.TrimSpace(r.Stdout) != release {
-		t.Fatalf("container saw kernel %q, want the guest's %q", strings.TrimSpace(r.Stdout), release)
+	lines := strings.Split(r.Stdout, "\n")
+	if lines[0] != release {
+		t.Fatalf("container saw kernel %q, want the guest's %q", lines[0], release)
+	}
+	// Output written just before the exit is all there.
+	if len(lines) != 50002 || lines[50000] != "50000" || lines[50001] != "" {
+		t.Fatalf("%d lines of output, ending %q; want the kernel and 1..50000", len(lines), lines[len(lines)-2:])
 	}
 	// The agent's own log reaches the shim's (containerd's) log.
 	b, err := os.ReadFile(cd.Log)
@@ -440,5 +445,13 @@ func TestVMRefusesHostNamespaces(t *testing.T) {
 		}
 	}
 	cd.Ctr(ctx, "container", "rm", id)
+	assertNoLeaks(t)
+}
+
+// TestVMOOMEvent: a container in a VM past its memory limit is killed in
+// the guest, and the guest's OOM event reaches containerd.
+func TestVMOOMEvent(t *testing.T) {
+	requireBootFiles(t)
+	checkOOMEvent(t, "vm-oom", vmArgs...)
 	assertNoLeaks(t)
 }

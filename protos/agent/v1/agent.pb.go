@@ -988,8 +988,7 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\x06target\x18\x03 \x01(\tR\x06target\x12\x18\n" +
 	"\aoptions\x18\x04 \x03(\tR\aoptions\"(\n" +
 	"\x0eUnmountRequest\x12\x16\n" +
-	"\x06target\x18\x01 \x01(\tR\x06target2\xd3\n" +
-	"\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target2\x99\v\n" +
 	"\x05Agent\x12C\n" +
 	"\x04Ping\x12\x1c.winctr.agent.v1.PingRequest\x1a\x1d.winctr.agent.v1.PingResponse\x12X\n" +
 	"\x0fCreateContainer\x12'.winctr.agent.v1.CreateContainerRequest\x1a\x1c.winctr.agent.v1.PidResponse\x12J\n" +
@@ -1006,7 +1005,8 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\x0fResumeContainer\x12!.winctr.agent.v1.ContainerRequest\x1a\x16.google.protobuf.Empty\x12R\n" +
 	"\x0fUpdateContainer\x12'.winctr.agent.v1.UpdateContainerRequest\x1a\x16.google.protobuf.Empty\x12J\n" +
 	"\x05Stats\x12!.winctr.agent.v1.ContainerRequest\x1a\x1e.winctr.agent.v1.StatsResponse\x12H\n" +
-	"\x04Pids\x12!.winctr.agent.v1.ContainerRequest\x1a\x1d.winctr.agent.v1.PidsResponse\x12:\n" +
+	"\x04Pids\x12!.winctr.agent.v1.ContainerRequest\x1a\x1d.winctr.agent.v1.PidsResponse\x12D\n" +
+	"\aWaitOOM\x12!.winctr.agent.v1.ContainerRequest\x1a\x16.google.protobuf.Empty\x12:\n" +
 	"\bShutdown\x12\x16.google.protobuf.Empty\x1a\x16.google.protobuf.Empty\x12>\n" +
 	"\x05Mount\x12\x1d.winctr.agent.v1.MountRequest\x1a\x16.google.protobuf.Empty\x12B\n" +
 	"\aUnmount\x12\x1f.winctr.agent.v1.UnmountRequest\x1a\x16.google.protobuf.EmptyB0Z.github.com/winctr/winctr/protos/agent/v1;agentb\x06proto3"
@@ -1064,29 +1064,31 @@ var file_agent_v1_agent_proto_depIdxs = []int32{
 	9,  // 16: winctr.agent.v1.Agent.UpdateContainer:input_type -> winctr.agent.v1.UpdateContainerRequest
 	4,  // 17: winctr.agent.v1.Agent.Stats:input_type -> winctr.agent.v1.ContainerRequest
 	4,  // 18: winctr.agent.v1.Agent.Pids:input_type -> winctr.agent.v1.ContainerRequest
-	17, // 19: winctr.agent.v1.Agent.Shutdown:input_type -> google.protobuf.Empty
-	14, // 20: winctr.agent.v1.Agent.Mount:input_type -> winctr.agent.v1.MountRequest
-	15, // 21: winctr.agent.v1.Agent.Unmount:input_type -> winctr.agent.v1.UnmountRequest
-	13, // 22: winctr.agent.v1.Agent.Ping:output_type -> winctr.agent.v1.PingResponse
-	5,  // 23: winctr.agent.v1.Agent.CreateContainer:output_type -> winctr.agent.v1.PidResponse
-	17, // 24: winctr.agent.v1.Agent.ExecProcess:output_type -> google.protobuf.Empty
-	5,  // 25: winctr.agent.v1.Agent.StartProcess:output_type -> winctr.agent.v1.PidResponse
-	17, // 26: winctr.agent.v1.Agent.SignalProcess:output_type -> google.protobuf.Empty
-	7,  // 27: winctr.agent.v1.Agent.WaitProcess:output_type -> winctr.agent.v1.WaitProcessResponse
-	17, // 28: winctr.agent.v1.Agent.ResizeTTY:output_type -> google.protobuf.Empty
-	17, // 29: winctr.agent.v1.Agent.CloseStdin:output_type -> google.protobuf.Empty
-	17, // 30: winctr.agent.v1.Agent.DeleteProcess:output_type -> google.protobuf.Empty
-	17, // 31: winctr.agent.v1.Agent.DeleteContainer:output_type -> google.protobuf.Empty
-	17, // 32: winctr.agent.v1.Agent.PauseContainer:output_type -> google.protobuf.Empty
-	17, // 33: winctr.agent.v1.Agent.ResumeContainer:output_type -> google.protobuf.Empty
-	17, // 34: winctr.agent.v1.Agent.UpdateContainer:output_type -> google.protobuf.Empty
-	10, // 35: winctr.agent.v1.Agent.Stats:output_type -> winctr.agent.v1.StatsResponse
-	11, // 36: winctr.agent.v1.Agent.Pids:output_type -> winctr.agent.v1.PidsResponse
-	17, // 37: winctr.agent.v1.Agent.Shutdown:output_type -> google.protobuf.Empty
-	17, // 38: winctr.agent.v1.Agent.Mount:output_type -> google.protobuf.Empty
-	17, // 39: winctr.agent.v1.Agent.Unmount:output_type -> google.protobuf.Empty
-	22, // [22:40] is the sub-list for method output_type
-	4,  // [4:22] is the sub-list for method input_type
+	4,  // 19: winctr.agent.v1.Agent.WaitOOM:input_type -> winctr.agent.v1.ContainerRequest
+	17, // 20: winctr.agent.v1.Agent.Shutdown:input_type -> google.protobuf.Empty
+	14, // 21: winctr.agent.v1.Agent.Mount:input_type -> winctr.agent.v1.MountRequest
+	15, // 22: winctr.agent.v1.Agent.Unmount:input_type -> winctr.agent.v1.UnmountRequest
+	13, // 23: winctr.agent.v1.Agent.Ping:output_type -> winctr.agent.v1.PingResponse
+	5,  // 24: winctr.agent.v1.Agent.CreateContainer:output_type -> winctr.agent.v1.PidResponse
+	17, // 25: winctr.agent.v1.Agent.ExecProcess:output_type -> google.protobuf.Empty
+	5,  // 26: winctr.agent.v1.Agent.StartProcess:output_type -> winctr.agent.v1.PidResponse
+	17, // 27: winctr.agent.v1.Agent.SignalProcess:output_type -> google.protobuf.Empty
+	7,  // 28: winctr.agent.v1.Agent.WaitProcess:output_type -> winctr.agent.v1.WaitProcessResponse
+	17, // 29: winctr.agent.v1.Agent.ResizeTTY:output_type -> google.protobuf.Empty
+	17, // 30: winctr.agent.v1.Agent.CloseStdin:output_type -> google.protobuf.Empty
+	17, // 31: winctr.agent.v1.Agent.DeleteProcess:output_type -> google.protobuf.Empty
+	17, // 32: winctr.agent.v1.Agent.DeleteContainer:output_type -> google.protobuf.Empty
+	17, // 33: winctr.agent.v1.Agent.PauseContainer:output_type -> google.protobuf.Empty
+	17, // 34: winctr.agent.v1.Agent.ResumeContainer:output_type -> google.protobuf.Empty
+	17, // 35: winctr.agent.v1.Agent.UpdateContainer:output_type -> google.protobuf.Empty
+	10, // 36: winctr.agent.v1.Agent.Stats:output_type -> winctr.agent.v1.StatsResponse
+	11, // 37: winctr.agent.v1.Agent.Pids:output_type -> winctr.agent.v1.PidsResponse
+	17, // 38: winctr.agent.v1.Agent.WaitOOM:output_type -> google.protobuf.Empty
+	17, // 39: winctr.agent.v1.Agent.Shutdown:output_type -> google.protobuf.Empty
+	17, // 40: winctr.agent.v1.Agent.Mount:output_type -> google.protobuf.Empty
+	17, // 41: winctr.agent.v1.Agent.Unmount:output_type -> google.protobuf.Empty
+	23, // [23:42] is the sub-list for method output_type
+	4,  // [4:23] is the sub-list for method input_type
 	4,  // [4:4] is the sub-list for extension type_name
 	4,  // [4:4] is the sub-list for extension extendee
 	0,  // [0:4] is the sub-list for field type_name

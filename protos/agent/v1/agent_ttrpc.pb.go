@@ -24,6 +24,7 @@ type AgentService interface {
 	UpdateContainer(context.Context, *UpdateContainerRequest) (*emptypb.Empty, error)
 	Stats(context.Context, *ContainerRequest) (*StatsResponse, error)
 	Pids(context.Context, *ContainerRequest) (*PidsResponse, error)
+	WaitOOM(context.Context, *ContainerRequest) (*emptypb.Empty, error)
 	Shutdown(context.Context, *emptypb.Empty) (*emptypb.Empty, error)
 	Mount(context.Context, *MountRequest) (*emptypb.Empty, error)
 	Unmount(context.Context, *UnmountRequest) (*emptypb.Empty, error)
@@ -136,6 +137,13 @@ func RegisterAgentService(srv *ttrpc.Server, svc AgentService) {
 					return nil, err
 				}
 				return svc.Pids(ctx, &req)
+			},
+			"WaitOOM": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req ContainerRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.WaitOOM(ctx, &req)
 			},
 			"Shutdown": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
 				var req emptypb.Empty
@@ -287,6 +295,14 @@ func (c *agentClient) Stats(ctx context.Context, req *ContainerRequest) (*StatsR
 func (c *agentClient) Pids(ctx context.Context, req *ContainerRequest) (*PidsResponse, error) {
 	var resp PidsResponse
 	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "Pids", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) WaitOOM(ctx context.Context, req *ContainerRequest) (*emptypb.Empty, error) {
+	var resp emptypb.Empty
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "WaitOOM", req, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
