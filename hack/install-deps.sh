@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what winctr's build, demo and tests need on Debian 12, as root,
-# without prompts: runc and busybox-static from Debian, containerd and ctr
+# without prompts: runc, busybox-static, QEMU, the cloud kernel and the CNI
+# plugins from Debian, containerd and ctr
 # 2.4 built with `go install` into _output/tools/bin. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,8 +11,9 @@ TOOLS_BIN="$(pwd)/_output/tools/bin"
 
 need_pkgs=()
 # qemu-system-x86 (QEMU and virtiofsd) and the cloud kernel are for the
-# utility VM: the boot files and the VM tests.
-for pkg in runc busybox-static qemu-system-x86 linux-image-cloud-amd64; do
+# utility VM: the boot files and the VM tests; containernetworking-plugins
+# (bridge, host-local, loopback) for the CRI tests' pod network.
+for pkg in runc busybox-static qemu-system-x86 linux-image-cloud-amd64 containernetworking-plugins; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
 if [ "${#need_pkgs[@]}" -gt 0 ]; then

@@ -222,7 +222,10 @@ func (p *process) Wait(ctx context.Context) (task.Exit, error) {
 	dctx, cancel := context.WithTimeout(ctx, drainTimeout)
 	defer cancel()
 	if err := p.pipes.Wait(dctx); err != nil {
-		log.G(ctx).WithError(err).Warn("output still open after exit; not waiting longer")
+		// containerd's client waits for EOF on its FIFOs before it deletes
+		// the task, so they are closed here, not at Delete.
+		log.G(ctx).WithError(err).Warn("output still open after exit; closing it")
+		_ = p.pipes.Close()
 	}
 	return task.Exit{Status: int(res.r.ExitStatus), At: time.Unix(0, res.r.ExitedAtUnixNano)}, nil
 }

@@ -45,10 +45,17 @@ type Containerd struct {
 	Root   string
 	State  string
 	Log    string
-	repo   string
-	ctr    string
-	cmd    *exec.Cmd
-	exited chan struct{}
+	// Namespace is where its containers live: the package's Namespace, or
+	// CRI's k8s.io.
+	Namespace string
+	repo      string
+	ctr       string
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	// preexisting are entries of winctr's shared state dirs that were there
+	// before this containerd started (k8s.io is not unique to a run).
+	preexisting map[string]bool
+	cri         *CRI
 }
 
 // Repo finds the repository root (the directory holding go.mod).
@@ -104,6 +111,10 @@ func closeStrayFDs() {
 // Start starts containerd and imports the test image. The caller must
 // Close it, whatever happens.
 func Start(ctx context.Context) (*Containerd, error) {
+	return start(ctx, nil)
+}
+
+func start(ctx context.Context, cri *CRI) (*Containerd, error) {
 	repo, err := Repo()
 	if err != nil {
 		return nil, err
@@ -134,19 +145,35 @@ func Start(ctx context.Context) (*Containerd, error) {
 		return nil, err
 	}
 	c := &Containerd{
-		Dir:    dir,
-		Socket: filepath.Join(dir, "containerd.sock"),
-		Root:   filepath.Join(dir, "root"),
-		State:  filepath.Join(dir, "state"),
-		Log:    filepath.Join(dir, "containerd.log"),
-		repo:   repo,
-		ctr:    ctr,
-		exited: make(chan struct{}),
+		Dir:       dir,
+		Socket:    filepath.Join(dir, "containerd.sock"),
+		Root:      filepath.Join(dir, "root"),
+		State:     filepath.Join(dir, "state"),
+		Log:       filepath.Join(dir, "containerd.log"),
+		repo:      repo,
+		ctr:       ctr,
+		exited:    make(chan struct{}),
+		Namespace: Namespace,
+		cri:       cri,
+	}
+	disabled := `"io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime", "io.containerd.podsandbox.controller.v1.podsandbox", "io.containerd.sandbox.controller.v1.shim", "io.containerd.nri.v1.nri"`
+	extra := ""
+	if cri != nil {
+		c.Namespace = CRINamespace
+		disabled = `"io.containerd.nri.v1.nri"`
+		if extra, err = cri.setup(dir); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+	c.preexisting = map[string]bool{}
+	for _, p := range c.sharedState() {
+		c.preexisting[p] = true
 	}
 	config := fmt.Sprintf(`version = 3
 root = %q
 state = %q
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime", "io.containerd.podsandbox.controller.v1.podsandbox", "io.containerd.sandbox.controller.v1.shim", "io.containerd.nri.v1.nri"]
+disabled_plugins = [%s]
 
 [grpc]
   address = %q
@@ -159,7 +186,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", 
 
 [plugins."io.containerd.snapshotter.v1.overlayfs"]
   root_path = %q
-`, c.Root, c.State, c.Socket, c.Socket+".ttrpc", filepath.Join(c.Root, "overlayfs"))
+%s`, c.Root, c.State, disabled, c.Socket, c.Socket+".ttrpc", filepath.Join(c.Root, "overlayfs"), extra)
 	cfgPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		return nil, err
@@ -211,12 +238,24 @@ func (c *Containerd) waitReady(ctx context.Context) error {
 }
 
 func (c *Containerd) importImage(ctx context.Context) error {
-	tarPath := filepath.Join(c.Dir, "busybox.tar")
-	if err := image.BuildFile(tarPath, "/bin/busybox"); err != nil {
-		return err
+	names := []string{image.Name}
+	if c.cri != nil {
+		names = append(names, image.PauseName)
 	}
-	if r := c.Ctr(ctx, "images", "import", "--all-platforms", tarPath); r.Err != nil {
-		return fmt.Errorf("import image: %v: %s", r.Err, r.Output())
+	for i, name := range names {
+		tarPath := filepath.Join(c.Dir, fmt.Sprintf("image-%d.tar", i))
+		if err := image.BuildFile(tarPath, "/bin/busybox", name); err != nil {
+			return err
+		}
+		if r := c.Ctr(ctx, "images", "import", "--all-platforms", tarPath); r.Err != nil {
+			return fmt.Errorf("import image %s: %v: %s", name, r.Err, r.Output())
+		}
+		if c.cri != nil {
+			// CRI looks images up by their normalised, docker.io name.
+			if r := c.Ctr(ctx, "images", "tag", name, "docker.io/"+name); r.Err != nil {
+				return fmt.Errorf("tag image %s: %v: %s", name, r.Err, r.Output())
+			}
+		}
 	}
 	return nil
 }
@@ -233,7 +272,7 @@ func (r Result) Output() string { return r.Stdout + r.Stderr }
 
 // CtrCmd returns a ctr command against this containerd.
 func (c *Containerd) CtrCmd(ctx context.Context, args ...string) *exec.Cmd {
-	full := append([]string{"--address", c.Socket, "--namespace", Namespace}, args...)
+	full := append([]string{"--address", c.Socket, "--namespace", c.Namespace}, args...)
 	return exec.CommandContext(ctx, c.ctr, full...)
 }
 
@@ -318,7 +357,7 @@ func (c *Containerd) Shims() []int {
 // their command lines name the VM state directory of its namespace.
 func (c *Containerd) VMProcesses() []int {
 	var pids []int
-	marker := filepath.Join("/run/containerd/winctr/vm", Namespace) + "/"
+	marker := filepath.Join("/run/containerd/winctr/vm", c.Namespace) + "/"
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -353,7 +392,7 @@ func (c *Containerd) Leaks() []string {
 		}
 		f.Close()
 	}
-	taskDir := filepath.Join(c.State, "io.containerd.runtime.v2.task", Namespace)
+	taskDir := filepath.Join(c.State, "io.containerd.runtime.v2.task", c.Namespace)
 	if entries, err := os.ReadDir(taskDir); err == nil {
 		for _, e := range entries {
 			leaks = append(leaks, "task state dir "+filepath.Join(taskDir, e.Name()))
@@ -365,19 +404,29 @@ func (c *Containerd) Leaks() []string {
 		}
 		return nil
 	})
-	vmDir := filepath.Join("/run/containerd/winctr/vm", Namespace)
-	if entries, err := os.ReadDir(vmDir); err == nil {
-		for _, e := range entries {
-			leaks = append(leaks, "VM state "+filepath.Join(vmDir, e.Name()))
+	for _, p := range c.sharedState() {
+		if !c.preexisting[p] {
+			leaks = append(leaks, "winctr state "+p)
 		}
 	}
-	runcDir := filepath.Join("/run/containerd/winctr/runc", Namespace)
-	if entries, err := os.ReadDir(runcDir); err == nil {
-		for _, e := range entries {
-			leaks = append(leaks, "runc state "+filepath.Join(runcDir, e.Name()))
-		}
+	if c.cri != nil {
+		leaks = append(leaks, c.cri.leaks()...)
 	}
 	return leaks
+}
+
+// sharedState lists the VM and runc state dirs of this namespace, which
+// winctr keeps outside containerd's own directories.
+func (c *Containerd) sharedState() []string {
+	var out []string
+	for _, d := range []string{"vm", "runc"} {
+		dir := filepath.Join("/run/containerd/winctr", d, c.Namespace)
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out
 }
 
 // Close stops containerd, ends the shims it started (by pid), unmounts
@@ -398,7 +447,7 @@ func (c *Containerd) Close() {
 	// The namespace's own directories, once empty; what is still in them
 	// is a leak the suite has reported.
 	for _, d := range []string{"vm", "runc"} {
-		_ = os.Remove(filepath.Join("/run/containerd/winctr", d, Namespace))
+		_ = os.Remove(filepath.Join("/run/containerd/winctr", d, c.Namespace))
 	}
 	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
 		var mounts []string
@@ -413,6 +462,9 @@ func (c *Containerd) Close() {
 		for i := len(mounts) - 1; i >= 0; i-- {
 			_ = unix.Unmount(mounts[i], unix.MNT_DETACH)
 		}
+	}
+	if c.cri != nil {
+		c.cri.close()
 	}
 	_ = os.RemoveAll(c.Dir)
 }

@@ -23,20 +23,41 @@ import (
 // Name is what the image is called once imported.
 const Name = "local/busybox:latest"
 
+// PauseName is a pod sandbox image built from the same layer: its command
+// sleeps until SIGTERM or SIGINT, which end it at once (as PID 1, a plain
+// sleep would ignore them).
+const PauseName = "local/pause:latest"
+
+// Images maps each image this package builds to its default command.
+var Images = map[string][]string{
+	Name:      {"sh"},
+	PauseName: {"sh", "-c", "trap 'exit 0' TERM INT; sleep 2147483647 & wait"},
+}
+
 // Applets are the busybox commands the image links into /bin.
 var Applets = []string{
 	"sh", "echo", "cat", "sleep", "ls", "true", "false", "id", "wc", "head",
 	"tail", "yes", "dd", "md5sum", "env", "kill", "ps", "stty", "tty", "uname",
 	"hostname", "mkdir", "rm", "touch", "grep", "seq", "printf", "test", "nc",
 	"wget", "httpd", "ip", "ifconfig", "mount", "df", "date", "tr", "od", "hexdump",
+	"readlink", "route", "netstat",
 }
 
 // epoch keeps the layer reproducible: the same busybox gives the same digest.
 var epoch = time.Unix(0, 0)
 
-// Build writes the OCI layout tar of the image to w, with busybox read
-// from the given path (Debian's busybox-static: /bin/busybox).
+// Build writes the OCI layout tar of the busybox image to w, with busybox
+// read from the given path (Debian's busybox-static: /bin/busybox).
 func Build(w io.Writer, busybox string) error {
+	return BuildNamed(w, busybox, Name)
+}
+
+// BuildNamed writes the OCI layout tar of one of Images.
+func BuildNamed(w io.Writer, busybox, name string) error {
+	cmd, ok := Images[name]
+	if !ok {
+		return fmt.Errorf("no image %q to build", name)
+	}
 	layer, diffID, err := buildLayer(busybox)
 	if err != nil {
 		return err
@@ -45,7 +66,7 @@ func Build(w io.Writer, busybox string) error {
 		Platform: ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH},
 		Config: ocispec.ImageConfig{
 			Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-			Cmd: []string{"sh"},
+			Cmd: cmd,
 		},
 		RootFS: ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{diffID}},
 	}
@@ -68,7 +89,7 @@ func Build(w io.Writer, busybox string) error {
 	manDesc := descriptor(ocispec.MediaTypeImageManifest, manJSON)
 	manDesc.Annotations = map[string]string{
 		ocispec.AnnotationRefName:  "latest",
-		"io.containerd.image.name": Name,
+		"io.containerd.image.name": name,
 	}
 	manDesc.Platform = &ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH}
 	index := ocispec.Index{
@@ -109,13 +130,13 @@ func Build(w io.Writer, busybox string) error {
 	return tw.Close()
 }
 
-// BuildFile writes the image tar to path.
-func BuildFile(path, busybox string) error {
+// BuildFile writes the tar of the image called name to path.
+func BuildFile(path, busybox, name string) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	if err := Build(f, busybox); err != nil {
+	if err := BuildNamed(f, busybox, name); err != nil {
 		f.Close()
 		return err
 	}

@@ -220,10 +220,22 @@ func (p *process) Wait(ctx context.Context) (task.Exit, error) {
 	case <-ctx.Done():
 		return task.Exit{}, ctx.Err()
 	}
+	if p.execID == "" && !privatePIDNamespace(p.c.spec) {
+		// No PID namespace of its own dies with the init, so its other
+		// processes would live on (and hold its output open): end them,
+		// as containerd's runc shim does.
+		if err := p.c.runc.Kill(ctx, p.c.id, int(unix.SIGKILL), &runc.KillOpts{All: true}); err != nil {
+			log.G(ctx).WithError(err).WithField("task", p.c.id).Warn("kill the container's remaining processes")
+		}
+	}
 	dctx, cancel := context.WithTimeout(ctx, drainTimeout)
 	defer cancel()
 	if err := p.pipes.Wait(dctx); err != nil {
-		log.G(ctx).WithError(err).WithField("pid", e.Pid).Warn("output still open after exit; not waiting longer")
+		// Something outside the container's reach holds the output open.
+		// containerd's client waits for EOF on its FIFOs before it deletes
+		// the task, so they are closed here, not at Delete.
+		log.G(ctx).WithError(err).WithField("pid", e.Pid).Warn("output still open after exit; closing it")
+		_ = p.pipes.Close()
 	}
 	ex := task.Exit{Status: e.Status, At: exitTime(e)}
 	p.mu.Lock()
@@ -279,4 +291,18 @@ func runcError(op string, err error) error {
 		return fmt.Errorf("%s: %v: %w", op, err, errdefs.ErrFailedPrecondition)
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// privatePIDNamespace tells whether the spec gives the container a new
+// PID namespace, whose processes all die with its init.
+func privatePIDNamespace(spec *specs.Spec) bool {
+	if spec == nil || spec.Linux == nil {
+		return false
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == specs.PIDNamespace {
+			return ns.Path == ""
+		}
+	}
+	return false
 }

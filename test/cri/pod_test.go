@@ -1,0 +1,242 @@
+//go:build e2e
+
+package cri
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/winctr/winctr/internal/lcow/bootfiles"
+	"github.com/winctr/winctr/test/harness"
+)
+
+const (
+	busybox = "docker.io/local/busybox:latest"
+)
+
+// rpcCtx bounds one CRI call, so that a hung call fails its test with a
+// message instead of hanging the suite.
+func rpcCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// pod is a running pod sandbox of the test.
+type pod struct {
+	id     string
+	config *runtimeapi.PodSandboxConfig
+}
+
+// runPod runs a pod sandbox with the runtime handler and removes it at the
+// end of the test.
+func runPod(t *testing.T, handler, name string, annotations map[string]string) *pod {
+	t.Helper()
+	ctx := rpcCtx(t)
+	cfg := &runtimeapi.PodSandboxConfig{
+		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "default", Uid: name + "-uid"},
+		Hostname:     name,
+		LogDirectory: t.TempDir(),
+		Annotations:  annotations,
+		Linux:        &runtimeapi.LinuxPodSandboxConfig{CgroupParent: "/winctr-e2e/" + name},
+	}
+	resp, err := runtime.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler})
+	if err != nil {
+		t.Fatalf("RunPodSandbox(%s): %v", handler, err)
+	}
+	p := &pod{id: resp.PodSandboxId, config: cfg}
+	t.Cleanup(func() { p.remove(t) })
+	return p
+}
+
+// remove stops and removes the pod (idempotent).
+func (p *pod) remove(t *testing.T) {
+	ctx := rpcCtx(t)
+	if _, err := runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.id}); err != nil {
+		t.Errorf("StopPodSandbox: %v", err)
+	}
+	if _, err := runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.id}); err != nil {
+		t.Errorf("RemovePodSandbox: %v", err)
+	}
+}
+
+// container creates and starts a container in the pod.
+func (p *pod) container(t *testing.T, name string, attempt uint32, args ...string) string {
+	t.Helper()
+	ctx := rpcCtx(t)
+	cfg := &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: name, Attempt: attempt},
+		Image:    &runtimeapi.ImageSpec{Image: busybox},
+		Command:  args,
+		LogPath:  name + "-" + strconv.Itoa(int(attempt)) + ".log",
+		Linux:    &runtimeapi.LinuxContainerConfig{Resources: &runtimeapi.LinuxContainerResources{}},
+	}
+	resp, err := runtime.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: p.id, Config: cfg, SandboxConfig: p.config})
+	if err != nil {
+		t.Fatalf("CreateContainer %s: %v", name, err)
+	}
+	if _, err := runtime.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: resp.ContainerId}); err != nil {
+		t.Fatalf("StartContainer %s: %v", name, err)
+	}
+	return resp.ContainerId
+}
+
+// exec runs a command in a container with ExecSync.
+func exec(t *testing.T, id string, args ...string) *runtimeapi.ExecSyncResponse {
+	t.Helper()
+	r, err := runtime.ExecSync(rpcCtx(t), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: args, Timeout: 60})
+	if err != nil {
+		t.Fatalf("ExecSync %v in %s: %v", args, id, err)
+	}
+	return r
+}
+
+// status returns a container's CRI status.
+func status(t *testing.T, id string) *runtimeapi.ContainerStatus {
+	t.Helper()
+	r, err := runtime.ContainerStatus(rpcCtx(t), &runtimeapi.ContainerStatusRequest{ContainerId: id})
+	if err != nil {
+		t.Fatalf("ContainerStatus %s: %v", id, err)
+	}
+	return r.Status
+}
+
+// waitLog waits until the container's CRI log file holds want.
+func (p *pod) waitLog(t *testing.T, logPath, want string) {
+	t.Helper()
+	path := filepath.Join(p.config.LogDirectory, logPath)
+	var b []byte
+	for i := 0; i < 100; i++ {
+		b, _ = os.ReadFile(path)
+		if strings.Contains(string(b), want) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("log %s lacks %q: %q", path, want, b)
+}
+
+// assertNoLeaks checks, after a pod is gone, that winctr left nothing.
+func assertNoLeaks(t *testing.T) {
+	t.Helper()
+	var leaks []string
+	for i := 0; i < 50; i++ {
+		if leaks = cd.Leaks(); len(leaks) == 0 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("left behind: %v", leaks)
+}
+
+// checkPod runs the kubelet's calls against a two-container pod with the
+// given handler.
+func checkPod(t *testing.T, handler string, inVM bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	name := strings.ReplaceAll(handler, "-", "")
+	p := runPod(t, handler, name, nil)
+	web := p.container(t, "web", 0, "sh", "-c", "echo hello-from-web; exec httpd -f -p 8080 -h /etc")
+	side := p.container(t, "side", 0, "sh", "-c", "trap 'echo got-term; exit 0' TERM; sleep 1000 & wait")
+	p.waitLog(t, "web-0.log", "stdout F hello-from-web")
+
+	if n := len(cd.Shims()); n != 1 {
+		t.Fatalf("%d shims for one pod", n)
+	}
+	// ExecSync: output on both streams and the exit code.
+	r := exec(t, web, "sh", "-c", "echo out; echo err >&2; exit 3")
+	if string(r.Stdout) != "out\n" || string(r.Stderr) != "err\n" || r.ExitCode != 3 {
+		t.Fatalf("ExecSync: %q %q %d", r.Stdout, r.Stderr, r.ExitCode)
+	}
+	// The pod's containers share its network (and UTS) namespace.
+	nsA := exec(t, web, "readlink", "/proc/self/ns/net")
+	nsB := exec(t, side, "readlink", "/proc/self/ns/net")
+	if string(nsA.Stdout) != string(nsB.Stdout) || len(nsA.Stdout) == 0 {
+		t.Fatalf("containers of one pod in different network namespaces: %q %q", nsA.Stdout, nsB.Stdout)
+	}
+	if h := exec(t, side, "hostname"); strings.TrimSpace(string(h.Stdout)) != name {
+		t.Fatalf("hostname %q, want the pod's %q", h.Stdout, name)
+	}
+	// One container reaches the other over the pod's loopback.
+	if r := exec(t, side, "wget", "-q", "-O", "-", "http://127.0.0.1:8080/hostname"); r.ExitCode != 0 || !strings.Contains(string(r.Stdout), name) {
+		t.Fatalf("wget from side to web: %d %q %q", r.ExitCode, r.Stdout, r.Stderr)
+	}
+	// The kernel: the guest's in a VM pod, the host's otherwise.
+	want, err := bootfiles.NewestCloudKernel("/")
+	if !inVM {
+		var u unix.Utsname
+		err = unix.Uname(&u)
+		want = unix.ByteSliceToString(u.Release[:])
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(exec(t, web, "uname", "-r").Stdout)); got != want {
+		t.Fatalf("kernel %q in the pod, want %q (VM: %v)", got, want, inVM)
+	}
+
+	// Stats with real numbers.
+	st, err := runtime.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: web})
+	if err != nil {
+		t.Fatalf("ContainerStats: %v", err)
+	}
+	if st.Stats.GetMemory().GetWorkingSetBytes().GetValue() == 0 {
+		t.Fatalf("no memory figure: %v", st.Stats)
+	}
+
+	// Live update of the memory limit, seen in the container's cgroup.
+	limit := int64(96 << 20)
+	if _, err := runtime.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{
+		ContainerId: side, Linux: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: limit},
+	}); err != nil {
+		t.Fatalf("UpdateContainerResources: %v", err)
+	}
+	r = exec(t, side, "sh", "-c", "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes")
+	if strings.TrimSpace(string(r.Stdout)) != strconv.FormatInt(limit, 10) {
+		t.Fatalf("memory limit in the container %q, want %d (%q)", r.Stdout, limit, r.Stderr)
+	}
+
+	// Stop with a grace period: side ends on its SIGTERM trap.
+	start := time.Now()
+	if _, err := runtime.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: side, Timeout: 10}); err != nil {
+		t.Fatalf("StopContainer side: %v", err)
+	}
+	if s := status(t, side); s.State != runtimeapi.ContainerState_CONTAINER_EXITED || s.ExitCode != 0 {
+		t.Fatalf("side after SIGTERM: %v exit %d", s.State, s.ExitCode)
+	}
+	if time.Since(start) > 8*time.Second {
+		t.Fatalf("SIGTERM did not end side; it waited for the kill")
+	}
+	p.waitLog(t, "side-0.log", "got-term")
+
+	// A container is restarted in the live pod, as the kubelet does.
+	if _, err := runtime.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: side}); err != nil {
+		t.Fatalf("RemoveContainer: %v", err)
+	}
+	side = p.container(t, "side", 1, "sh", "-c", "trap '' TERM; echo second-life; while :; do sleep 1; done")
+	p.waitLog(t, "side-1.log", "second-life")
+	if r := exec(t, side, "true"); r.ExitCode != 0 {
+		t.Fatalf("exec in the restarted container: %d", r.ExitCode)
+	}
+	if _, err := runtime.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: side, Timeout: 1}); err != nil {
+		t.Fatalf("StopContainer: %v", err)
+	}
+	if s := status(t, side); s.ExitCode != 137 {
+		t.Fatalf("a container ignoring SIGTERM exited %d after the grace period, want 137", s.ExitCode)
+	}
+
+	p.remove(t)
+	assertNoLeaks(t)
+}
+
+func TestPodProcessIsolation(t *testing.T) {
+	checkPod(t, harness.HandlerProcess, false)
+}
