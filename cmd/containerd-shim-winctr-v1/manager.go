@@ -17,12 +17,10 @@ import (
 	"github.com/containerd/containerd/v2/version"
 	"github.com/containerd/log"
 
+	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/options"
 )
 
-// sandboxIDAnnotation groups the containers of one Kubernetes pod into one
-// shim (and, with hypervisor isolation, one VM).
-const sandboxIDAnnotation = "io.kubernetes.cri.sandbox-id"
 
 // manager implements containerd's shim bootstrap: start, delete and info.
 type manager struct {
@@ -48,7 +46,7 @@ func groupingKey(bundle, id string) (string, error) {
 	if err := json.NewDecoder(f).Decode(&spec); err != nil {
 		return "", fmt.Errorf("decode spec for grouping: %w", err)
 	}
-	if g := spec.Annotations[sandboxIDAnnotation]; g != "" {
+	if g := spec.Annotations[task.AnnotationSandboxID]; g != "" {
 		return g, nil
 	}
 	return id, nil

@@ -150,6 +150,13 @@ func (s *containers) CreateContainer(ctx context.Context, r *agent.CreateContain
 	if err := task.CheckSpec(&spec); err != nil {
 		return nil, rpcError(err)
 	}
+	if applied, err := applyNetSysctls(&spec); err != nil {
+		return nil, rpcError(err)
+	} else if applied {
+		if r.SpecJson, err = json.Marshal(&spec); err != nil {
+			return nil, rpcError(err)
+		}
+	}
 	bundle := filepath.Join(bundlesDir, r.ContainerId)
 	if err := os.MkdirAll(bundle, 0o711); err != nil {
 		return nil, rpcError(err)

@@ -61,6 +61,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if err := bringUpLoopback(); err != nil {
+		logf("loopback: %v", err)
+	}
 	svc := &service{modules: loaded, containers: newContainers(nil)}
 	if transport() == "vsock" {
 		ln, err := vsock.Listen(uvm.VsockPort, nil)

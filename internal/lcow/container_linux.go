@@ -125,6 +125,9 @@ func (c *container) Pids(ctx context.Context) ([]*apitask.ProcessInfo, error) {
 // and its rootfs from the share.
 func (c *container) Delete(ctx context.Context) error {
 	c.stopOOM()
+	c.h.mu.Lock()
+	delete(c.h.inits, int(c.init.pid.Load()))
+	c.h.mu.Unlock()
 	var errs []error
 	if !c.h.gone() {
 		if _, err := c.h.agent.DeleteContainer(ctx, &agent.ContainerRequest{ContainerId: c.id}); err != nil && !errdefs.IsNotFound(native(err)) {

@@ -5,7 +5,6 @@ package lcow
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +20,6 @@ import (
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/log"
 	"github.com/containerd/ttrpc"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -50,6 +48,7 @@ const bootTimeout = 90 * time.Second
 // Host is one utility VM running a pod's containers.
 type Host struct {
 	ns       string
+	cfg      *options.Config
 	vm       *qemu.VM
 	client   *ttrpc.Client
 	agent    agent.AgentService
@@ -58,31 +57,52 @@ type Host struct {
 	console  *tail
 	logw     io.Closer
 	seq      atomic.Uint64
+
+	mu    sync.Mutex
+	inits map[int]string // guest pid of each container's init -> its id
+	net   *podNetwork    // the pod's network, when CRI gave it one
 }
 
 var _ task.Host = (*Host)(nil)
 
-// New boots a VM for a pod and waits until its agent answers.
-func New(ctx context.Context, ns string, cfg *options.Config) (_ *Host, retErr error) {
+// New returns the Host of a pod's utility VM. The VM boots with the pod's
+// first container, whose spec names the pod's network.
+func New(ctx context.Context, ns string, cfg *options.Config) (*Host, error) {
+	return &Host{ns: ns, cfg: cfg, console: newTail(8 << 10), inits: map[int]string{}}, nil
+}
+
+// boot starts the VM, with a network interface mirroring the pod's when
+// netns is set, and waits until its agent answers. On failure nothing of
+// it is left.
+func (h *Host) boot(ctx context.Context, netns string) (retErr error) {
+	cfg := h.cfg
 	boot := cfg.BootFilesRootPath
 	if boot == "" {
 		boot = DefaultBootFiles
 	}
-	if err := os.MkdirAll(filepath.Join(StateRoot, ns), 0o700); err != nil {
-		return nil, err
+	if err := os.MkdirAll(filepath.Join(StateRoot, h.ns), 0o700); err != nil {
+		return err
 	}
-	stateDir, err := os.MkdirTemp(filepath.Join(StateRoot, ns), "vm-")
+	stateDir, err := os.MkdirTemp(filepath.Join(StateRoot, h.ns), "vm-")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	h := &Host{ns: ns, stateDir: stateDir, shareDir: filepath.Join(stateDir, "share"), console: newTail(8 << 10)}
+	h.stateDir, h.shareDir = stateDir, filepath.Join(stateDir, "share")
 	defer func() {
 		if retErr != nil {
 			h.Close(context.WithoutCancel(ctx))
+			h.vm, h.client, h.agent, h.net, h.stateDir = nil, nil, nil, nil, ""
 		}
 	}()
 	if err := os.MkdirAll(h.shareDir, 0o711); err != nil {
-		return nil, err
+		return err
+	}
+	var nics []uvm.NIC
+	if netns != "" {
+		if h.net, err = attachPodNetwork(netns); err != nil {
+			return err
+		}
+		nics = append(nics, h.net.nic)
 	}
 	logw := log.G(ctx).WithField("vm", filepath.Base(stateDir)).WriterLevel(log.DebugLevel)
 	h.logw = logw
@@ -96,29 +116,38 @@ func New(ctx context.Context, ns string, cfg *options.Config) (_ *Host, retErr e
 		CPUs:     int(cfg.VMProcessorCount),
 		MemoryMB: int(cfg.VMMemoryMB),
 		ShareDir: h.shareDir,
+		NICs:     nics,
 		Console:  io.MultiWriter(h.console, logw),
 	})
+	if h.net != nil {
+		h.net.closeTap() // QEMU has its own copy, or failed
+	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	conn, err := h.vm.Session().OpenAPI()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	h.client = ttrpc.NewClient(conn)
 	h.agent = agent.NewAgentClient(h.client)
 	resp, err := h.agent.Ping(ctx, &agent.PingRequest{})
 	if err != nil {
-		return nil, fmt.Errorf("guest agent did not answer: %w; console tail:\n%s", err, h.console.String())
+		return fmt.Errorf("guest agent did not answer: %w; console tail:\n%s", err, h.console.String())
 	}
 	if logs, err := h.vm.Session().OpenLogs(); err == nil {
 		go copyGuestLogs(log.G(ctx).WithField("vm", filepath.Base(stateDir)), logs)
 	}
 	if _, err := h.agent.Mount(ctx, &agent.MountRequest{Type: "virtiofs", Source: "share", Target: guestShare}); err != nil {
-		return nil, fmt.Errorf("mount the pod's share in the guest: %w; console tail:\n%s", native(err), h.console.String())
+		return fmt.Errorf("mount the pod's share in the guest: %w; console tail:\n%s", native(err), h.console.String())
+	}
+	if h.net != nil {
+		if _, err := h.agent.ConfigureNetwork(ctx, h.net.config); err != nil {
+			return fmt.Errorf("configure the pod's network in the guest: %w", native(err))
+		}
 	}
 	log.G(ctx).WithField("kernel", resp.KernelRelease).WithField("uptime_ms", resp.UptimeMs).Info("utility VM ready")
-	return h, nil
+	return nil
 }
 
 // copyGuestLogs puts the agent's log lines into the shim's log until the
@@ -159,7 +188,12 @@ func (h *Host) Close(ctx context.Context) error {
 		errs = append(errs, h.vm.Stop(sctx))
 		cancel()
 	}
-	errs = append(errs, os.RemoveAll(h.stateDir))
+	if h.net != nil {
+		errs = append(errs, h.net.detach())
+	}
+	if h.stateDir != "" {
+		errs = append(errs, os.RemoveAll(h.stateDir))
+	}
 	if h.logw != nil {
 		h.logw.Close()
 	}
@@ -172,38 +206,6 @@ func native(err error) error {
 		return nil
 	}
 	return errgrpc.ToNative(err)
-}
-
-// guestSpec rewrites a container's spec for the guest: its root and its
-// bind mounts' sources in the share (binds lists, per mount index, the
-// host source to bind into <share>/<id>/mounts/<index>). What cannot cross
-// into the VM is refused, not ignored.
-func guestSpec(spec *specs.Spec, id string) ([]byte, map[int]string, error) {
-	s := *spec
-	root := *spec.Root
-	root.Path = filepath.Join(guestShare, id, "rootfs")
-	s.Root = &root
-	binds := map[int]string{}
-	s.Mounts = append([]specs.Mount(nil), spec.Mounts...)
-	for i, m := range s.Mounts {
-		if m.Type == "bind" || hasOption(m.Options, "bind") || hasOption(m.Options, "rbind") {
-			if !filepath.IsAbs(m.Source) {
-				return nil, nil, fmt.Errorf("bind mount source %q is not an absolute path: %w", m.Source, errdefs.ErrInvalidArgument)
-			}
-			binds[i] = m.Source
-			s.Mounts[i].Source = filepath.Join(guestShare, id, "mounts", strconv.Itoa(i))
-		}
-	}
-	if s.Linux != nil {
-		for _, ns := range s.Linux.Namespaces {
-			if ns.Path != "" {
-				return nil, nil, fmt.Errorf("joining the host's %s namespace from a utility VM: %w", ns.Type, errdefs.ErrInvalidArgument)
-			}
-		}
-	}
-	s.Hooks = nil
-	b, err := json.Marshal(&s)
-	return b, binds, err
 }
 
 // bindIntoShare binds each host source to <dir>/mounts/<index>, where the
@@ -258,9 +260,16 @@ func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) 
 	if len(req.Rootfs) == 0 {
 		return nil, fmt.Errorf("a container in a utility VM needs its rootfs from containerd's snapshotter: %w", errdefs.ErrNotImplemented)
 	}
-	specJSON, binds, err := guestSpec(req.Spec, req.ID)
+	g, err := guestSpec(req.Spec, req.ID, h.isPodPid)
 	if err != nil {
 		return nil, err
+	}
+	if h.vm == nil {
+		if err := h.boot(ctx, g.podNetNS); err != nil {
+			return nil, err
+		}
+	} else if g.podNetNS != "" {
+		return nil, fmt.Errorf("a second pod sandbox in one utility VM: %w", errdefs.ErrInvalidArgument)
 	}
 	dir := filepath.Join(h.shareDir, req.ID)
 	rootfs, err := layers.MountRootfs(filepath.Join(dir, "rootfs"), req.Rootfs)
@@ -274,7 +283,7 @@ func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) 
 			}
 		}
 	}()
-	if err := bindIntoShare(dir, binds); err != nil {
+	if err := bindIntoShare(dir, g.binds); err != nil {
 		return nil, err
 	}
 	if err := writeState(req.Bundle, rootfs, h.stateDir); err != nil {
@@ -285,18 +294,30 @@ func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) 
 	if err != nil {
 		return nil, err
 	}
-	resp, err := h.agent.CreateContainer(ctx, &agent.CreateContainerRequest{ContainerId: req.ID, SpecJson: specJSON, Stdio: stdioReq})
+	resp, err := h.agent.CreateContainer(ctx, &agent.CreateContainerRequest{ContainerId: req.ID, SpecJson: g.spec, Stdio: stdioReq})
 	if err != nil {
 		p.release()
 		return nil, fmt.Errorf("guest: %w", native(err))
 	}
 	p.pid.Store(int64(resp.Pid))
 	c.init = p
+	h.mu.Lock()
+	h.inits[int(resp.Pid)] = req.ID
+	h.mu.Unlock()
 	var oomCtx context.Context
 	oomCtx, c.stopOOM = context.WithCancel(context.WithoutCancel(ctx))
 	c.oom = make(chan struct{}, 1)
 	go c.watchOOM(oomCtx)
 	return c, nil
+}
+
+// isPodPid tells whether pid is the guest pid of one of the pod's
+// containers' init processes.
+func (h *Host) isPodPid(pid int) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.inits[pid]
+	return ok
 }
 
 // newProcess opens containerd's side of a process's stdio and the

@@ -24,6 +24,8 @@ type container struct {
 	rootfs []*types.Mount
 	host   Container
 	events *eventQueue
+	// sandbox marks a CRI pod's sandbox task.
+	sandbox bool
 
 	mu     sync.Mutex
 	init   *process

@@ -162,6 +162,9 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if _, ok := s.containers[r.ID]; ok {
 		return nil, toGRPC(fmt.Errorf("task %q: %w", r.ID, errdefs.ErrAlreadyExists))
 	}
+	if err := s.checkPodMember(r.ID, spec); err != nil {
+		return nil, toGRPC(err)
+	}
 	host, err := s.hostFor(ctx, cfg)
 	if err != nil {
 		return nil, toGRPC(err)
@@ -180,6 +183,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		return nil, toGRPC(fmt.Errorf("create task %q: %w", r.ID, err))
 	}
 	c := newContainer(r.ID, r.Bundle, r.Rootfs, hc, io, s.events)
+	c.sandbox = spec.Annotations[AnnotationContainerType] == ContainerTypeSandbox
 	s.containers[r.ID] = c
 	s.events.send(runtime.TaskCreateEventTopic, &eventstypes.TaskCreate{
 		ContainerID: r.ID,
@@ -447,6 +451,9 @@ func (s *Service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*emptypb.Em
 	c.mu.Unlock()
 	if err != nil {
 		return nil, toGRPC(err)
+	}
+	if r.All && r.ExecID == "" && c.sandbox {
+		s.fanOutKill(ctx, c.id, syscall.Signal(r.Signal))
 	}
 	if err := p.host.Kill(ctx, syscall.Signal(r.Signal), r.All); err != nil {
 		return nil, toGRPC(fmt.Errorf("kill %s: %w", c.name(r.ExecID), err))

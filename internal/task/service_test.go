@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -391,4 +392,38 @@ func TestCreateRefusesBadSpecs(t *testing.T) {
 	}
 	// The service still works after refusing.
 	h.create(t, "good")
+}
+
+func podSpec(kind, sandbox string) *specs.Spec {
+	s := goodSpec()
+	s.Annotations = map[string]string{AnnotationContainerType: kind, AnnotationSandboxID: sandbox}
+	return s
+}
+
+// TestPodMembersAndKillAll: a workload container needs its pod's sandbox
+// in this shim, and killing the sandbox with all set takes the pod's
+// other tasks with it.
+func TestPodMembersAndKillAll(t *testing.T) {
+	h := newHarness(t)
+	_, err := h.svc.Create(h.ctx, &taskAPI.CreateTaskRequest{ID: "orphan", Bundle: bundle(t, podSpec(ContainerTypeContainer, "nopod"))})
+	if !errdefs.IsFailedPrecondition(native(err)) || !strings.Contains(err.Error(), `"nopod"`) {
+		t.Fatalf("workload container of an unknown pod: %v", err)
+	}
+	for _, tc := range []struct{ id, kind string }{{"pod", ContainerTypeSandbox}, {"app", ContainerTypeContainer}} {
+		if _, err := h.svc.Create(h.ctx, &taskAPI.CreateTaskRequest{ID: tc.id, Bundle: bundle(t, podSpec(tc.kind, "pod"))}); err != nil {
+			t.Fatalf("create %s: %v", tc.id, err)
+		}
+		if _, err := h.svc.Start(h.ctx, &taskAPI.StartRequest{ID: tc.id}); err != nil {
+			t.Fatalf("start %s: %v", tc.id, err)
+		}
+	}
+	if _, err := h.svc.Kill(h.ctx, &taskAPI.KillRequest{ID: "pod", Signal: uint32(syscall.SIGKILL), All: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"app", "pod"} {
+		r, err := h.svc.Wait(h.ctx, &taskAPI.WaitRequest{ID: id})
+		if err != nil || r.ExitStatus != 137 {
+			t.Fatalf("wait %s: %v %v", id, r, err)
+		}
+	}
 }

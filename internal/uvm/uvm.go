@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 
 	"github.com/hashicorp/yamux"
 )
@@ -25,8 +26,19 @@ type Config struct {
 	// ShareDir, when set, is shared into the guest with virtio-fs under
 	// the tag "share": the pod's containers' rootfs and volumes.
 	ShareDir string
+	// NICs are the VM's network interfaces, in order.
+	NICs []NIC
 	// Console receives the guest's serial console (the shim's log).
 	Console io.Writer
+}
+
+// NIC is a network interface of the VM backed by a tap device the caller
+// opened (in the pod's network namespace).
+type NIC struct {
+	// Tap is the open tap device; the driver hands it to the hypervisor.
+	Tap *os.File
+	// MAC is the guest interface's hardware address.
+	MAC string
 }
 
 // TransportParam is the kernel command line parameter that tells the

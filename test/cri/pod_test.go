@@ -199,7 +199,7 @@ func checkPod(t *testing.T, handler string, inVM bool) {
 	}); err != nil {
 		t.Fatalf("UpdateContainerResources: %v", err)
 	}
-	r = exec(t, side, "sh", "-c", "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes")
+	r = exec(t, side, "sh", "-c", "if [ -f /sys/fs/cgroup/cgroup.controllers ]; then p=$(grep '^0::' /proc/self/cgroup); cat /sys/fs/cgroup${p#0::}/memory.max; else cat /sys/fs/cgroup/memory/memory.limit_in_bytes; fi")
 	if strings.TrimSpace(string(r.Stdout)) != strconv.FormatInt(limit, 10) {
 		t.Fatalf("memory limit in the container %q, want %d (%q)", r.Stdout, limit, r.Stderr)
 	}
@@ -239,4 +239,108 @@ func checkPod(t *testing.T, handler string, inVM bool) {
 
 func TestPodProcessIsolation(t *testing.T) {
 	checkPod(t, harness.HandlerProcess, false)
+}
+
+func TestPodHypervisorIsolation(t *testing.T) {
+	requireBootFiles(t)
+	checkPod(t, harness.HandlerHypervisor, true)
+}
+
+// requireBootFiles skips VM pods where `make bootfiles` has not run.
+func requireBootFiles(t *testing.T) {
+	t.Helper()
+	for _, f := range []string{bootfiles.KernelFile, bootfiles.InitrdFile} {
+		if _, err := os.Stat(filepath.Join("/usr/local/share/winctr/lcow", f)); err != nil {
+			t.Skipf("no boot files (make bootfiles): %v", err)
+		}
+	}
+}
+
+// podIP returns the pod's IP as CRI reports it.
+func podIP(t *testing.T, id string) string {
+	t.Helper()
+	r, err := runtime.PodSandboxStatus(rpcCtx(t), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id})
+	if err != nil {
+		t.Fatalf("PodSandboxStatus: %v", err)
+	}
+	ip := r.GetStatus().GetNetwork().GetIp()
+	if ip == "" {
+		t.Fatalf("pod %s has no IP", id)
+	}
+	return ip
+}
+
+// TestPodToPodOverTheBridge runs two VM pods on the CNI bridge: each
+// guest holds its pod's IP, and one pod fetches a page from an httpd in
+// the other.
+func TestPodToPodOverTheBridge(t *testing.T) {
+	requireBootFiles(t)
+	server := runPod(t, harness.HandlerHypervisor, "server", nil)
+	client := runPod(t, harness.HandlerHypervisor, "client", nil)
+	srv := server.container(t, "httpd", 0, "httpd", "-f", "-p", "8080", "-h", "/etc")
+	cli := client.container(t, "wget", 0, "sleep", "1000")
+	ip := podIP(t, server.id)
+	if r := exec(t, srv, "ip", "-o", "addr"); !strings.Contains(string(r.Stdout), " "+ip+"/") {
+		t.Fatalf("the server's guest does not hold the pod IP %s:\n%s", ip, r.Stdout)
+	}
+	var r *runtimeapi.ExecSyncResponse
+	for i := 0; i < 10; i++ {
+		if r = exec(t, cli, "wget", "-q", "-T", "5", "-O", "-", "http://"+ip+":8080/hostname"); r.ExitCode == 0 {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if r.ExitCode != 0 || strings.TrimSpace(string(r.Stdout)) != "server" {
+		t.Fatalf("client pod fetching from %s: exit %d %q %q", ip, r.ExitCode, r.Stdout, r.Stderr)
+	}
+	client.remove(t)
+	server.remove(t)
+	assertNoLeaks(t)
+}
+
+// TestBadPodsAreRefused: a VM size out of range, an unknown isolation
+// value and a hostNetwork pod in a VM are each refused at RunPodSandbox
+// with the reason, and a pod already running keeps running.
+func TestBadPodsAreRefused(t *testing.T) {
+	requireBootFiles(t)
+	running := runPod(t, harness.HandlerHypervisor, "steady", nil)
+	steady := running.container(t, "app", 0, "sleep", "1000")
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		hostNetwork bool
+		want        []string
+	}{
+		{"impossible VM size", map[string]string{"io.winctr.vm.memory-mb": "9"}, false, []string{"memory 9 MB"}},
+		{"unknown isolation", map[string]string{"io.winctr.isolation": "bogus"}, false, []string{"io.winctr.isolation", "bogus"}},
+		{"hostNetwork in a VM", nil, true, []string{"hostNetwork"}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := &runtimeapi.PodSandboxConfig{
+				Metadata:     &runtimeapi.PodSandboxMetadata{Name: "bad" + strconv.Itoa(i), Namespace: "default", Uid: "bad-uid-" + strconv.Itoa(i)},
+				LogDirectory: t.TempDir(),
+				Annotations:  tt.annotations,
+				Linux:        &runtimeapi.LinuxPodSandboxConfig{},
+			}
+			if tt.hostNetwork {
+				cfg.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE}}
+			}
+			resp, err := runtime.RunPodSandbox(rpcCtx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: harness.HandlerHypervisor})
+			if err == nil {
+				(&pod{id: resp.PodSandboxId}).remove(t)
+				t.Fatal("RunPodSandbox succeeded")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Fatalf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+	if r := exec(t, steady, "true"); r.ExitCode != 0 {
+		t.Fatalf("the running pod stopped answering: %d", r.ExitCode)
+	}
+	running.remove(t)
+	assertNoLeaks(t)
 }

@@ -95,15 +95,21 @@ func (c *CRI) setup(dir string) (string, error) {
   [plugins."io.containerd.cri.v1.runtime".cni]
     bin_dirs = [%q]
     conf_dir = %q
-  [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.%s]
+%s%s`, CNIBinDir, c.confDir, RuntimeConfig(HandlerProcess, "process"), RuntimeConfig(HandlerHypervisor, "hypervisor")), nil
+}
+
+// RuntimeConfig is the containerd config that registers winctr as a CRI
+// runtime handler with the given isolation; README shows the same. CRI
+// passes a pod's annotations into its spec only where pod_annotations
+// lets them through.
+func RuntimeConfig(handler, isolation string) string {
+	return fmt.Sprintf(`  [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.%[1]s]
     runtime_type = "io.containerd.winctr.v1"
-    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.%s.options]
-      isolation = "process"
-  [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.%s]
-    runtime_type = "io.containerd.winctr.v1"
-    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.%s.options]
-      isolation = "hypervisor"
-`, CNIBinDir, c.confDir, HandlerProcess, HandlerProcess, HandlerHypervisor, HandlerHypervisor), nil
+    pod_annotations = ["io.winctr.*", "io.microsoft.virtualmachine.*"]
+    container_annotations = ["io.winctr.*"]
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.%[1]s.options]
+      isolation = %[2]q
+`, handler, isolation)
 }
 
 // netnsNames lists the named network namespaces (CRI's pod netns live

@@ -28,7 +28,7 @@ const (
 // virtio-fs, vsock and overlay.
 var DefaultModules = []string{
 	"virtio_pci", "virtio_mmio", "virtio_console", "virtiofs",
-	"vmw_vsock_virtio_transport", "overlay",
+	"vmw_vsock_virtio_transport", "overlay", "virtio_net",
 }
 
 // ModulesListPath is where, inside the initrd, the agent finds the modules

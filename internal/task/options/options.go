@@ -34,6 +34,18 @@ const (
 	HCSAnnotationBootFiles      = "io.microsoft.virtualmachine.bootfilesrootpath"
 )
 
+// The annotations in which containerd's CRI passes a pod's resources (the
+// sums of its containers' limits, from the kubelet) to its sandbox.
+const (
+	CRIAnnotationSandboxMemory    = "io.kubernetes.cri.sandbox-memory"
+	CRIAnnotationSandboxCPUQuota  = "io.kubernetes.cri.sandbox-cpu-quota"
+	CRIAnnotationSandboxCPUPeriod = "io.kubernetes.cri.sandbox-cpu-period"
+)
+
+// VMOverheadMB is added to a pod's memory limit to size its VM: the guest
+// kernel, the agent and runc live there too.
+const VMOverheadMB = 256
+
 // Limits on VM sizes: beyond them a value is a typo, not a wish.
 const (
 	MaxProcessorCount = 512
@@ -259,6 +271,9 @@ func Resolve(o *optionsv1.Options, annotations map[string]string) (*Config, erro
 			return nil, err
 		}
 	}
+	if err := sizeFromPod(cfg, annotations); err != nil {
+		return nil, err
+	}
 	if cfg.VMProcessorCount < 0 || cfg.VMProcessorCount > MaxProcessorCount {
 		return nil, invalid("VM processor count %d: want 1 to %d (0 for the default)", cfg.VMProcessorCount, MaxProcessorCount)
 	}
@@ -271,6 +286,47 @@ func Resolve(o *optionsv1.Options, annotations map[string]string) (*Config, erro
 		}
 	}
 	return cfg, nil
+}
+
+// sizeFromPod sizes the VM from the pod's resources that CRI passes, where
+// no winctr or hcsshim annotation sized it: memory is the pod's limit plus
+// VMOverheadMB, processors the limit's CPUs rounded up. Sizes derived so
+// are capped at the limits rather than refused.
+func sizeFromPod(cfg *Config, a map[string]string) error {
+	if _, _, ok := firstAnnotation(a, AnnotationMemoryMB, HCSAnnotationMemoryMB); !ok {
+		if v, ok := a[CRIAnnotationSandboxMemory]; ok {
+			b, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil || b < 0 {
+				return invalid("annotation %q: %q is not a byte count", CRIAnnotationSandboxMemory, v)
+			}
+			if b > 0 {
+				mb := b >> 20
+				if b&(1<<20-1) != 0 {
+					mb++
+				}
+				cfg.VMMemoryMB = int32(min(mb+VMOverheadMB, MaxMemoryMB))
+			}
+		}
+	}
+	if _, _, ok := firstAnnotation(a, AnnotationProcessorCount, HCSAnnotationProcessorCount); !ok {
+		q, qok := a[CRIAnnotationSandboxCPUQuota]
+		p, pok := a[CRIAnnotationSandboxCPUPeriod]
+		if qok && pok {
+			quota, err1 := strconv.ParseInt(strings.TrimSpace(q), 10, 64)
+			period, err2 := strconv.ParseInt(strings.TrimSpace(p), 10, 64)
+			if err1 != nil || err2 != nil {
+				return invalid("annotations %q/%q: %q/%q are not whole numbers", CRIAnnotationSandboxCPUQuota, CRIAnnotationSandboxCPUPeriod, q, p)
+			}
+			if quota > 0 && period > 0 {
+				cpus := quota / period
+				if quota%period != 0 {
+					cpus++
+				}
+				cfg.VMProcessorCount = int32(min(cpus, MaxProcessorCount))
+			}
+		}
+	}
+	return nil
 }
 
 func annotation(a map[string]string, key string) (string, bool) {

@@ -13,6 +13,9 @@ func TestArgs(t *testing.T) {
 	base := uvm.Config{ID: "vm-1", Kernel: "/b/kernel", Initrd: "/b/initrd.img"}
 	sized := base
 	sized.CPUs, sized.MemoryMB, sized.ShareDir = 2, 384, "/s/share"
+	sized.NICs = []uvm.NIC{{MAC: "02:00:00:00:00:01"}, {MAC: "02:00:00:00:00:02"}}
+	withNIC := base
+	withNIC.NICs = []uvm.NIC{{MAC: "0a:58:0a:58:00:05"}}
 	tests := []struct {
 		name      string
 		cfg       uvm.Config
@@ -30,8 +33,13 @@ func TestArgs(t *testing.T) {
 				"-device vhost-vsock-pci,guest-cid=42,vhostfd=3",
 				"-append console=ttyS0 panic=-1 quiet winctr.transport=vsock",
 				"-object memory-backend-memfd,id=mem,size=384M,share=on",
-				"-device vhost-user-fs-pci,chardev=vfs,tag=share"},
+				"-device vhost-user-fs-pci,chardev=vfs,tag=share",
+				"-netdev tap,id=net0,fd=4", "-device virtio-net-pci,netdev=net0,mac=02:00:00:00:00:01",
+				"-netdev tap,id=net1,fd=5", "-device virtio-net-pci,netdev=net1,mac=02:00:00:00:00:02"},
 			[]string{"virtserialport", "agent.sock"}},
+		{"a NIC without vsock takes fd 3", withNIC, false, 0,
+			[]string{"-netdev tap,id=net0,fd=3", "-device virtio-net-pci,netdev=net0,mac=0a:58:0a:58:00:05"},
+			[]string{"net1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

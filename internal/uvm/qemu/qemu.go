@@ -105,6 +105,17 @@ func args(cfg uvm.Config, kvm bool, agentSock, qmpSock, fsSock string, vsockCID 
 		)
 	}
 	a = append(a, "-append", cmdline)
+	// Each NIC's tap is an extra file after the vhost-vsock device.
+	fd := 3
+	if vsockCID != 0 {
+		fd = 4
+	}
+	for i, nic := range cfg.NICs {
+		a = append(a,
+			"-netdev", fmt.Sprintf("tap,id=net%d,fd=%d", i, fd+i),
+			"-device", fmt.Sprintf("virtio-net-pci,netdev=net%d,mac=%s", i, nic.MAC),
+		)
+	}
 	if fsSock != "" {
 		// virtio-fs maps guest memory into virtiofsd: it must be shared.
 		a = append(a,
@@ -210,6 +221,9 @@ func Start(ctx context.Context, cfg uvm.Config) (_ *VM, retErr error) {
 	cmd := exec.Command(Binary, args(cfg, kvm, agentSock, qmpSock, fsSock, cid)...)
 	if vhost != nil {
 		cmd.ExtraFiles = []*os.File{vhost} // fd 3, args' vhostfd
+	}
+	for _, nic := range cfg.NICs {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, nic.Tap)
 	}
 	cmd.Stdout = cfg.Console
 	cmd.Stderr = cfg.Console

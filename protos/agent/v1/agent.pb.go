@@ -928,6 +928,183 @@ func (x *UnmountRequest) GetTarget() string {
 	return ""
 }
 
+type ConfigureNetworkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Interfaces    []*Interface           `protobuf:"bytes,1,rep,name=interfaces,proto3" json:"interfaces,omitempty"`
+	Routes        []*Route               `protobuf:"bytes,2,rep,name=routes,proto3" json:"routes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfigureNetworkRequest) Reset() {
+	*x = ConfigureNetworkRequest{}
+	mi := &file_agent_v1_agent_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfigureNetworkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfigureNetworkRequest) ProtoMessage() {}
+
+func (x *ConfigureNetworkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfigureNetworkRequest.ProtoReflect.Descriptor instead.
+func (*ConfigureNetworkRequest) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ConfigureNetworkRequest) GetInterfaces() []*Interface {
+	if x != nil {
+		return x.Interfaces
+	}
+	return nil
+}
+
+func (x *ConfigureNetworkRequest) GetRoutes() []*Route {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
+type Interface struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// mac finds the guest's interface: the host gave its NIC this address.
+	Mac string `protobuf:"bytes,1,opt,name=mac,proto3" json:"mac,omitempty"`
+	// addresses are CIDRs, e.g. 10.88.0.5/16.
+	Addresses     []string `protobuf:"bytes,2,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	Mtu           uint32   `protobuf:"varint,3,opt,name=mtu,proto3" json:"mtu,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Interface) Reset() {
+	*x = Interface{}
+	mi := &file_agent_v1_agent_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Interface) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Interface) ProtoMessage() {}
+
+func (x *Interface) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Interface.ProtoReflect.Descriptor instead.
+func (*Interface) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Interface) GetMac() string {
+	if x != nil {
+		return x.Mac
+	}
+	return ""
+}
+
+func (x *Interface) GetAddresses() []string {
+	if x != nil {
+		return x.Addresses
+	}
+	return nil
+}
+
+func (x *Interface) GetMtu() uint32 {
+	if x != nil {
+		return x.Mtu
+	}
+	return 0
+}
+
+type Route struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// destination is a CIDR; empty for the default route.
+	Destination string `protobuf:"bytes,1,opt,name=destination,proto3" json:"destination,omitempty"`
+	// gateway is an address; empty for a route on the link.
+	Gateway string `protobuf:"bytes,2,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	// interface_mac names the interface the route leaves by.
+	InterfaceMac  string `protobuf:"bytes,3,opt,name=interface_mac,json=interfaceMac,proto3" json:"interface_mac,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Route) Reset() {
+	*x = Route{}
+	mi := &file_agent_v1_agent_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Route) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Route) ProtoMessage() {}
+
+func (x *Route) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Route.ProtoReflect.Descriptor instead.
+func (*Route) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Route) GetDestination() string {
+	if x != nil {
+		return x.Destination
+	}
+	return ""
+}
+
+func (x *Route) GetGateway() string {
+	if x != nil {
+		return x.Gateway
+	}
+	return ""
+}
+
+func (x *Route) GetInterfaceMac() string {
+	if x != nil {
+		return x.InterfaceMac
+	}
+	return ""
+}
+
 var File_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_agent_v1_agent_proto_rawDesc = "" +
@@ -988,7 +1165,20 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\x06target\x18\x03 \x01(\tR\x06target\x12\x18\n" +
 	"\aoptions\x18\x04 \x03(\tR\aoptions\"(\n" +
 	"\x0eUnmountRequest\x12\x16\n" +
-	"\x06target\x18\x01 \x01(\tR\x06target2\x99\v\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\"\x85\x01\n" +
+	"\x17ConfigureNetworkRequest\x12:\n" +
+	"\n" +
+	"interfaces\x18\x01 \x03(\v2\x1a.winctr.agent.v1.InterfaceR\n" +
+	"interfaces\x12.\n" +
+	"\x06routes\x18\x02 \x03(\v2\x16.winctr.agent.v1.RouteR\x06routes\"M\n" +
+	"\tInterface\x12\x10\n" +
+	"\x03mac\x18\x01 \x01(\tR\x03mac\x12\x1c\n" +
+	"\taddresses\x18\x02 \x03(\tR\taddresses\x12\x10\n" +
+	"\x03mtu\x18\x03 \x01(\rR\x03mtu\"h\n" +
+	"\x05Route\x12 \n" +
+	"\vdestination\x18\x01 \x01(\tR\vdestination\x12\x18\n" +
+	"\agateway\x18\x02 \x01(\tR\agateway\x12#\n" +
+	"\rinterface_mac\x18\x03 \x01(\tR\finterfaceMac2\xef\v\n" +
 	"\x05Agent\x12C\n" +
 	"\x04Ping\x12\x1c.winctr.agent.v1.PingRequest\x1a\x1d.winctr.agent.v1.PingResponse\x12X\n" +
 	"\x0fCreateContainer\x12'.winctr.agent.v1.CreateContainerRequest\x1a\x1c.winctr.agent.v1.PidResponse\x12J\n" +
@@ -1009,7 +1199,8 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\aWaitOOM\x12!.winctr.agent.v1.ContainerRequest\x1a\x16.google.protobuf.Empty\x12:\n" +
 	"\bShutdown\x12\x16.google.protobuf.Empty\x1a\x16.google.protobuf.Empty\x12>\n" +
 	"\x05Mount\x12\x1d.winctr.agent.v1.MountRequest\x1a\x16.google.protobuf.Empty\x12B\n" +
-	"\aUnmount\x12\x1f.winctr.agent.v1.UnmountRequest\x1a\x16.google.protobuf.EmptyB0Z.github.com/winctr/winctr/protos/agent/v1;agentb\x06proto3"
+	"\aUnmount\x12\x1f.winctr.agent.v1.UnmountRequest\x1a\x16.google.protobuf.Empty\x12T\n" +
+	"\x10ConfigureNetwork\x12(.winctr.agent.v1.ConfigureNetworkRequest\x1a\x16.google.protobuf.EmptyB0Z.github.com/winctr/winctr/protos/agent/v1;agentb\x06proto3"
 
 var (
 	file_agent_v1_agent_proto_rawDescOnce sync.Once
@@ -1023,75 +1214,82 @@ func file_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_agent_v1_agent_proto_rawDescData
 }
 
-var file_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_agent_v1_agent_proto_goTypes = []any{
-	(*Stdio)(nil),                  // 0: winctr.agent.v1.Stdio
-	(*CreateContainerRequest)(nil), // 1: winctr.agent.v1.CreateContainerRequest
-	(*ExecProcessRequest)(nil),     // 2: winctr.agent.v1.ExecProcessRequest
-	(*ProcessRequest)(nil),         // 3: winctr.agent.v1.ProcessRequest
-	(*ContainerRequest)(nil),       // 4: winctr.agent.v1.ContainerRequest
-	(*PidResponse)(nil),            // 5: winctr.agent.v1.PidResponse
-	(*SignalProcessRequest)(nil),   // 6: winctr.agent.v1.SignalProcessRequest
-	(*WaitProcessResponse)(nil),    // 7: winctr.agent.v1.WaitProcessResponse
-	(*ResizeTTYRequest)(nil),       // 8: winctr.agent.v1.ResizeTTYRequest
-	(*UpdateContainerRequest)(nil), // 9: winctr.agent.v1.UpdateContainerRequest
-	(*StatsResponse)(nil),          // 10: winctr.agent.v1.StatsResponse
-	(*PidsResponse)(nil),           // 11: winctr.agent.v1.PidsResponse
-	(*PingRequest)(nil),            // 12: winctr.agent.v1.PingRequest
-	(*PingResponse)(nil),           // 13: winctr.agent.v1.PingResponse
-	(*MountRequest)(nil),           // 14: winctr.agent.v1.MountRequest
-	(*UnmountRequest)(nil),         // 15: winctr.agent.v1.UnmountRequest
-	(*anypb.Any)(nil),              // 16: google.protobuf.Any
-	(*emptypb.Empty)(nil),          // 17: google.protobuf.Empty
+	(*Stdio)(nil),                   // 0: winctr.agent.v1.Stdio
+	(*CreateContainerRequest)(nil),  // 1: winctr.agent.v1.CreateContainerRequest
+	(*ExecProcessRequest)(nil),      // 2: winctr.agent.v1.ExecProcessRequest
+	(*ProcessRequest)(nil),          // 3: winctr.agent.v1.ProcessRequest
+	(*ContainerRequest)(nil),        // 4: winctr.agent.v1.ContainerRequest
+	(*PidResponse)(nil),             // 5: winctr.agent.v1.PidResponse
+	(*SignalProcessRequest)(nil),    // 6: winctr.agent.v1.SignalProcessRequest
+	(*WaitProcessResponse)(nil),     // 7: winctr.agent.v1.WaitProcessResponse
+	(*ResizeTTYRequest)(nil),        // 8: winctr.agent.v1.ResizeTTYRequest
+	(*UpdateContainerRequest)(nil),  // 9: winctr.agent.v1.UpdateContainerRequest
+	(*StatsResponse)(nil),           // 10: winctr.agent.v1.StatsResponse
+	(*PidsResponse)(nil),            // 11: winctr.agent.v1.PidsResponse
+	(*PingRequest)(nil),             // 12: winctr.agent.v1.PingRequest
+	(*PingResponse)(nil),            // 13: winctr.agent.v1.PingResponse
+	(*MountRequest)(nil),            // 14: winctr.agent.v1.MountRequest
+	(*UnmountRequest)(nil),          // 15: winctr.agent.v1.UnmountRequest
+	(*ConfigureNetworkRequest)(nil), // 16: winctr.agent.v1.ConfigureNetworkRequest
+	(*Interface)(nil),               // 17: winctr.agent.v1.Interface
+	(*Route)(nil),                   // 18: winctr.agent.v1.Route
+	(*anypb.Any)(nil),               // 19: google.protobuf.Any
+	(*emptypb.Empty)(nil),           // 20: google.protobuf.Empty
 }
 var file_agent_v1_agent_proto_depIdxs = []int32{
 	0,  // 0: winctr.agent.v1.CreateContainerRequest.stdio:type_name -> winctr.agent.v1.Stdio
 	0,  // 1: winctr.agent.v1.ExecProcessRequest.stdio:type_name -> winctr.agent.v1.Stdio
-	16, // 2: winctr.agent.v1.UpdateContainerRequest.resources:type_name -> google.protobuf.Any
-	16, // 3: winctr.agent.v1.StatsResponse.stats:type_name -> google.protobuf.Any
-	12, // 4: winctr.agent.v1.Agent.Ping:input_type -> winctr.agent.v1.PingRequest
-	1,  // 5: winctr.agent.v1.Agent.CreateContainer:input_type -> winctr.agent.v1.CreateContainerRequest
-	2,  // 6: winctr.agent.v1.Agent.ExecProcess:input_type -> winctr.agent.v1.ExecProcessRequest
-	3,  // 7: winctr.agent.v1.Agent.StartProcess:input_type -> winctr.agent.v1.ProcessRequest
-	6,  // 8: winctr.agent.v1.Agent.SignalProcess:input_type -> winctr.agent.v1.SignalProcessRequest
-	3,  // 9: winctr.agent.v1.Agent.WaitProcess:input_type -> winctr.agent.v1.ProcessRequest
-	8,  // 10: winctr.agent.v1.Agent.ResizeTTY:input_type -> winctr.agent.v1.ResizeTTYRequest
-	3,  // 11: winctr.agent.v1.Agent.CloseStdin:input_type -> winctr.agent.v1.ProcessRequest
-	3,  // 12: winctr.agent.v1.Agent.DeleteProcess:input_type -> winctr.agent.v1.ProcessRequest
-	4,  // 13: winctr.agent.v1.Agent.DeleteContainer:input_type -> winctr.agent.v1.ContainerRequest
-	4,  // 14: winctr.agent.v1.Agent.PauseContainer:input_type -> winctr.agent.v1.ContainerRequest
-	4,  // 15: winctr.agent.v1.Agent.ResumeContainer:input_type -> winctr.agent.v1.ContainerRequest
-	9,  // 16: winctr.agent.v1.Agent.UpdateContainer:input_type -> winctr.agent.v1.UpdateContainerRequest
-	4,  // 17: winctr.agent.v1.Agent.Stats:input_type -> winctr.agent.v1.ContainerRequest
-	4,  // 18: winctr.agent.v1.Agent.Pids:input_type -> winctr.agent.v1.ContainerRequest
-	4,  // 19: winctr.agent.v1.Agent.WaitOOM:input_type -> winctr.agent.v1.ContainerRequest
-	17, // 20: winctr.agent.v1.Agent.Shutdown:input_type -> google.protobuf.Empty
-	14, // 21: winctr.agent.v1.Agent.Mount:input_type -> winctr.agent.v1.MountRequest
-	15, // 22: winctr.agent.v1.Agent.Unmount:input_type -> winctr.agent.v1.UnmountRequest
-	13, // 23: winctr.agent.v1.Agent.Ping:output_type -> winctr.agent.v1.PingResponse
-	5,  // 24: winctr.agent.v1.Agent.CreateContainer:output_type -> winctr.agent.v1.PidResponse
-	17, // 25: winctr.agent.v1.Agent.ExecProcess:output_type -> google.protobuf.Empty
-	5,  // 26: winctr.agent.v1.Agent.StartProcess:output_type -> winctr.agent.v1.PidResponse
-	17, // 27: winctr.agent.v1.Agent.SignalProcess:output_type -> google.protobuf.Empty
-	7,  // 28: winctr.agent.v1.Agent.WaitProcess:output_type -> winctr.agent.v1.WaitProcessResponse
-	17, // 29: winctr.agent.v1.Agent.ResizeTTY:output_type -> google.protobuf.Empty
-	17, // 30: winctr.agent.v1.Agent.CloseStdin:output_type -> google.protobuf.Empty
-	17, // 31: winctr.agent.v1.Agent.DeleteProcess:output_type -> google.protobuf.Empty
-	17, // 32: winctr.agent.v1.Agent.DeleteContainer:output_type -> google.protobuf.Empty
-	17, // 33: winctr.agent.v1.Agent.PauseContainer:output_type -> google.protobuf.Empty
-	17, // 34: winctr.agent.v1.Agent.ResumeContainer:output_type -> google.protobuf.Empty
-	17, // 35: winctr.agent.v1.Agent.UpdateContainer:output_type -> google.protobuf.Empty
-	10, // 36: winctr.agent.v1.Agent.Stats:output_type -> winctr.agent.v1.StatsResponse
-	11, // 37: winctr.agent.v1.Agent.Pids:output_type -> winctr.agent.v1.PidsResponse
-	17, // 38: winctr.agent.v1.Agent.WaitOOM:output_type -> google.protobuf.Empty
-	17, // 39: winctr.agent.v1.Agent.Shutdown:output_type -> google.protobuf.Empty
-	17, // 40: winctr.agent.v1.Agent.Mount:output_type -> google.protobuf.Empty
-	17, // 41: winctr.agent.v1.Agent.Unmount:output_type -> google.protobuf.Empty
-	23, // [23:42] is the sub-list for method output_type
-	4,  // [4:23] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	19, // 2: winctr.agent.v1.UpdateContainerRequest.resources:type_name -> google.protobuf.Any
+	19, // 3: winctr.agent.v1.StatsResponse.stats:type_name -> google.protobuf.Any
+	17, // 4: winctr.agent.v1.ConfigureNetworkRequest.interfaces:type_name -> winctr.agent.v1.Interface
+	18, // 5: winctr.agent.v1.ConfigureNetworkRequest.routes:type_name -> winctr.agent.v1.Route
+	12, // 6: winctr.agent.v1.Agent.Ping:input_type -> winctr.agent.v1.PingRequest
+	1,  // 7: winctr.agent.v1.Agent.CreateContainer:input_type -> winctr.agent.v1.CreateContainerRequest
+	2,  // 8: winctr.agent.v1.Agent.ExecProcess:input_type -> winctr.agent.v1.ExecProcessRequest
+	3,  // 9: winctr.agent.v1.Agent.StartProcess:input_type -> winctr.agent.v1.ProcessRequest
+	6,  // 10: winctr.agent.v1.Agent.SignalProcess:input_type -> winctr.agent.v1.SignalProcessRequest
+	3,  // 11: winctr.agent.v1.Agent.WaitProcess:input_type -> winctr.agent.v1.ProcessRequest
+	8,  // 12: winctr.agent.v1.Agent.ResizeTTY:input_type -> winctr.agent.v1.ResizeTTYRequest
+	3,  // 13: winctr.agent.v1.Agent.CloseStdin:input_type -> winctr.agent.v1.ProcessRequest
+	3,  // 14: winctr.agent.v1.Agent.DeleteProcess:input_type -> winctr.agent.v1.ProcessRequest
+	4,  // 15: winctr.agent.v1.Agent.DeleteContainer:input_type -> winctr.agent.v1.ContainerRequest
+	4,  // 16: winctr.agent.v1.Agent.PauseContainer:input_type -> winctr.agent.v1.ContainerRequest
+	4,  // 17: winctr.agent.v1.Agent.ResumeContainer:input_type -> winctr.agent.v1.ContainerRequest
+	9,  // 18: winctr.agent.v1.Agent.UpdateContainer:input_type -> winctr.agent.v1.UpdateContainerRequest
+	4,  // 19: winctr.agent.v1.Agent.Stats:input_type -> winctr.agent.v1.ContainerRequest
+	4,  // 20: winctr.agent.v1.Agent.Pids:input_type -> winctr.agent.v1.ContainerRequest
+	4,  // 21: winctr.agent.v1.Agent.WaitOOM:input_type -> winctr.agent.v1.ContainerRequest
+	20, // 22: winctr.agent.v1.Agent.Shutdown:input_type -> google.protobuf.Empty
+	14, // 23: winctr.agent.v1.Agent.Mount:input_type -> winctr.agent.v1.MountRequest
+	15, // 24: winctr.agent.v1.Agent.Unmount:input_type -> winctr.agent.v1.UnmountRequest
+	16, // 25: winctr.agent.v1.Agent.ConfigureNetwork:input_type -> winctr.agent.v1.ConfigureNetworkRequest
+	13, // 26: winctr.agent.v1.Agent.Ping:output_type -> winctr.agent.v1.PingResponse
+	5,  // 27: winctr.agent.v1.Agent.CreateContainer:output_type -> winctr.agent.v1.PidResponse
+	20, // 28: winctr.agent.v1.Agent.ExecProcess:output_type -> google.protobuf.Empty
+	5,  // 29: winctr.agent.v1.Agent.StartProcess:output_type -> winctr.agent.v1.PidResponse
+	20, // 30: winctr.agent.v1.Agent.SignalProcess:output_type -> google.protobuf.Empty
+	7,  // 31: winctr.agent.v1.Agent.WaitProcess:output_type -> winctr.agent.v1.WaitProcessResponse
+	20, // 32: winctr.agent.v1.Agent.ResizeTTY:output_type -> google.protobuf.Empty
+	20, // 33: winctr.agent.v1.Agent.CloseStdin:output_type -> google.protobuf.Empty
+	20, // 34: winctr.agent.v1.Agent.DeleteProcess:output_type -> google.protobuf.Empty
+	20, // 35: winctr.agent.v1.Agent.DeleteContainer:output_type -> google.protobuf.Empty
+	20, // 36: winctr.agent.v1.Agent.PauseContainer:output_type -> google.protobuf.Empty
+	20, // 37: winctr.agent.v1.Agent.ResumeContainer:output_type -> google.protobuf.Empty
+	20, // 38: winctr.agent.v1.Agent.UpdateContainer:output_type -> google.protobuf.Empty
+	10, // 39: winctr.agent.v1.Agent.Stats:output_type -> winctr.agent.v1.StatsResponse
+	11, // 40: winctr.agent.v1.Agent.Pids:output_type -> winctr.agent.v1.PidsResponse
+	20, // 41: winctr.agent.v1.Agent.WaitOOM:output_type -> google.protobuf.Empty
+	20, // 42: winctr.agent.v1.Agent.Shutdown:output_type -> google.protobuf.Empty
+	20, // 43: winctr.agent.v1.Agent.Mount:output_type -> google.protobuf.Empty
+	20, // 44: winctr.agent.v1.Agent.Unmount:output_type -> google.protobuf.Empty
+	20, // 45: winctr.agent.v1.Agent.ConfigureNetwork:output_type -> google.protobuf.Empty
+	26, // [26:46] is the sub-list for method output_type
+	6,  // [6:26] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_agent_v1_agent_proto_init() }
@@ -1105,7 +1303,7 @@ func file_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_v1_agent_proto_rawDesc), len(file_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,6 +28,7 @@ type AgentService interface {
 	Shutdown(context.Context, *emptypb.Empty) (*emptypb.Empty, error)
 	Mount(context.Context, *MountRequest) (*emptypb.Empty, error)
 	Unmount(context.Context, *UnmountRequest) (*emptypb.Empty, error)
+	ConfigureNetwork(context.Context, *ConfigureNetworkRequest) (*emptypb.Empty, error)
 }
 
 func RegisterAgentService(srv *ttrpc.Server, svc AgentService) {
@@ -165,6 +166,13 @@ func RegisterAgentService(srv *ttrpc.Server, svc AgentService) {
 					return nil, err
 				}
 				return svc.Unmount(ctx, &req)
+			},
+			"ConfigureNetwork": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req ConfigureNetworkRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.ConfigureNetwork(ctx, &req)
 			},
 		},
 	})
@@ -327,6 +335,14 @@ func (c *agentClient) Mount(ctx context.Context, req *MountRequest) (*emptypb.Em
 func (c *agentClient) Unmount(ctx context.Context, req *UnmountRequest) (*emptypb.Empty, error) {
 	var resp emptypb.Empty
 	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "Unmount", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) ConfigureNetwork(ctx context.Context, req *ConfigureNetworkRequest) (*emptypb.Empty, error) {
+	var resp emptypb.Empty
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "ConfigureNetwork", req, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil

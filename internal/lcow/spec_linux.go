@@ -1,0 +1,102 @@
+package lcow
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/winctr/winctr/internal/task"
+)
+
+// guest is a container's spec rewritten for the guest.
+type guest struct {
+	spec []byte
+	// binds lists, per mount index, the host source to bind into
+	// <share>/<id>/mounts/<index>.
+	binds map[int]string
+	// podNetNS is the host network namespace CNI set up for the pod, named
+	// by a CRI sandbox's spec: the VM's network comes from it.
+	podNetNS string
+}
+
+// guestSpec rewrites a container's spec for the guest: its root and its
+// bind mounts' sources in the share, and its namespaces. In a VM the pod's
+// network is the guest's own, so network namespaces are dropped; other
+// namespaces may be joined only when they are another container's of the
+// same pod (CRI names them /proc/<pid>/ns/<type> with the pid this shim
+// reported, which is the guest's). What cannot cross into the VM is
+// refused, not ignored.
+func guestSpec(spec *specs.Spec, id string, isPodPid func(int) bool) (*guest, error) {
+	s := *spec
+	root := *spec.Root
+	root.Path = filepath.Join(guestShare, id, "rootfs")
+	s.Root = &root
+	g := &guest{binds: map[int]string{}}
+	s.Mounts = append([]specs.Mount(nil), spec.Mounts...)
+	for i, m := range s.Mounts {
+		if m.Type == "bind" || hasOption(m.Options, "bind") || hasOption(m.Options, "rbind") {
+			if !filepath.IsAbs(m.Source) {
+				return nil, fmt.Errorf("bind mount source %q is not an absolute path: %w", m.Source, errdefs.ErrInvalidArgument)
+			}
+			g.binds[i] = m.Source
+			s.Mounts[i].Source = filepath.Join(guestShare, id, "mounts", strconv.Itoa(i))
+		}
+	}
+	sandbox := spec.Annotations[task.AnnotationContainerType] == task.ContainerTypeSandbox
+	if s.Linux != nil {
+		linux := *s.Linux
+		linux.Namespaces = nil
+		hasNet := false
+		for _, ns := range s.Linux.Namespaces {
+			if ns.Type == specs.NetworkNamespace {
+				hasNet = true
+			}
+			switch {
+			case ns.Path == "":
+				if ns.Type == specs.NetworkNamespace && sandbox {
+					continue // the pod's network is the guest's
+				}
+				linux.Namespaces = append(linux.Namespaces, ns)
+			case ns.Type == specs.NetworkNamespace && sandbox:
+				g.podNetNS = ns.Path
+			case podNamespace(ns, isPodPid):
+				if ns.Type != specs.NetworkNamespace {
+					linux.Namespaces = append(linux.Namespaces, ns)
+				}
+			default:
+				return nil, fmt.Errorf("joining the host's %s namespace (%s) from a utility VM: %w", ns.Type, ns.Path, errdefs.ErrInvalidArgument)
+			}
+		}
+		if sandbox && !hasNet {
+			return nil, fmt.Errorf("a pod on the host's network (hostNetwork) cannot run in a utility VM; use process isolation: %w", errdefs.ErrInvalidArgument)
+		}
+		s.Linux = &linux
+	}
+	s.Hooks = nil
+	b, err := json.Marshal(&s)
+	if err != nil {
+		return nil, err
+	}
+	g.spec = b
+	return g, nil
+}
+
+// podNamespace tells whether ns is /proc/<pid>/ns/<type> of one of the
+// pod's containers.
+func podNamespace(ns specs.LinuxNamespace, isPodPid func(int) bool) bool {
+	rest, ok := strings.CutPrefix(ns.Path, "/proc/")
+	if !ok {
+		return false
+	}
+	pid, kind, ok := strings.Cut(rest, "/ns/")
+	if !ok || kind == "" || strings.Contains(kind, "/") {
+		return false
+	}
+	n, err := strconv.Atoi(pid)
+	return err == nil && n > 0 && isPodPid != nil && isPodPid(n)
+}

@@ -1,0 +1,76 @@
+package lcow
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/winctr/winctr/internal/task"
+)
+
+func TestGuestSpecNamespaces(t *testing.T) {
+	podPid := func(pid int) bool { return pid == 42 }
+	ns := func(typ specs.LinuxNamespaceType, path string) specs.LinuxNamespace {
+		return specs.LinuxNamespace{Type: typ, Path: path}
+	}
+	tests := []struct {
+		name       string
+		sandbox    bool
+		in         []specs.LinuxNamespace
+		want       []specs.LinuxNamespace
+		wantNetNS  string
+		wantErrHas string
+	}{
+		{"plain container keeps new namespaces", false,
+			[]specs.LinuxNamespace{ns("pid", ""), ns("network", ""), ns("mount", "")},
+			[]specs.LinuxNamespace{ns("pid", ""), ns("network", ""), ns("mount", "")}, "", ""},
+		{"CRI sandbox: pod netns recorded, guest network used", true,
+			[]specs.LinuxNamespace{ns("pid", ""), ns("ipc", ""), ns("uts", ""), ns("network", "/var/run/netns/cni-1"), ns("mount", "")},
+			[]specs.LinuxNamespace{ns("pid", ""), ns("ipc", ""), ns("uts", ""), ns("mount", "")}, "/var/run/netns/cni-1", ""},
+		{"workload joins the sandbox's namespaces in the guest", false,
+			[]specs.LinuxNamespace{ns("pid", "/proc/42/ns/pid"), ns("ipc", "/proc/42/ns/ipc"), ns("uts", "/proc/42/ns/uts"), ns("network", "/proc/42/ns/net"), ns("mount", "")},
+			[]specs.LinuxNamespace{ns("pid", "/proc/42/ns/pid"), ns("ipc", "/proc/42/ns/ipc"), ns("uts", "/proc/42/ns/uts"), ns("mount", "")}, "", ""},
+		{"a host process's namespace is refused", false,
+			[]specs.LinuxNamespace{ns("network", "/proc/1/ns/net")}, nil, "", "network namespace (/proc/1/ns/net)"},
+		{"a named host netns outside a CRI sandbox is refused", false,
+			[]specs.LinuxNamespace{ns("network", "/var/run/netns/other")}, nil, "", "network namespace"},
+		{"a crafted path is refused", false,
+			[]specs.LinuxNamespace{ns("ipc", "/proc/42/ns/../../1/ns/ipc")}, nil, "", "ipc namespace"},
+		{"hostNetwork sandbox is refused", true,
+			[]specs.LinuxNamespace{ns("pid", ""), ns("mount", "")}, nil, "", "hostNetwork"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := &specs.Spec{Root: &specs.Root{Path: "rootfs"}, Linux: &specs.Linux{Namespaces: tt.in}}
+			if tt.sandbox {
+				spec.Annotations = map[string]string{task.AnnotationContainerType: task.ContainerTypeSandbox}
+			}
+			g, err := guestSpec(spec, "c1", podPid)
+			if tt.wantErrHas != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErrHas) || !errors.Is(err, errdefs.ErrInvalidArgument) {
+					t.Fatalf("error %v, want an invalid argument naming %q", err, tt.wantErrHas)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out specs.Spec
+			if err := json.Unmarshal(g.spec, &out); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := json.Marshal(out.Linux.Namespaces)
+			want, _ := json.Marshal(tt.want)
+			if string(got) != string(want) || g.podNetNS != tt.wantNetNS {
+				t.Fatalf("namespaces %s netns %q, want %s %q", got, g.podNetNS, want, tt.wantNetNS)
+			}
+			if out.Root.Path != "/run/winctr/share/c1/rootfs" {
+				t.Fatalf("root %q", out.Root.Path)
+			}
+		})
+	}
+}

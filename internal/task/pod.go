@@ -1,0 +1,62 @@
+package task
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// The annotations with which containerd's CRI tells a pod's sandbox from
+// its workload containers. One shim serves one pod (the shim manager
+// groups by the sandbox id), so a shim's tasks are one pod's.
+const (
+	AnnotationContainerType = "io.kubernetes.cri.container-type"
+	AnnotationSandboxID     = "io.kubernetes.cri.sandbox-id"
+	ContainerTypeSandbox    = "sandbox"
+	ContainerTypeContainer  = "container"
+)
+
+// checkPodMember refuses a workload container whose pod sandbox this shim
+// does not run: its containers would have no pod to share. The caller
+// holds s.mu.
+func (s *Service) checkPodMember(id string, spec *specs.Spec) error {
+	if spec.Annotations[AnnotationContainerType] != ContainerTypeContainer {
+		return nil
+	}
+	sb := spec.Annotations[AnnotationSandboxID]
+	if _, ok := s.containers[sb]; !ok || sb == "" {
+		return fmt.Errorf("container %q belongs to pod sandbox %q, which this shim does not run: %w", id, sb, errdefs.ErrFailedPrecondition)
+	}
+	return nil
+}
+
+// fanOutKill signals every other task of the pod when the pod's sandbox
+// is killed with all set: the pod goes as one.
+func (s *Service) fanOutKill(ctx context.Context, sandbox string, sig syscall.Signal) {
+	s.mu.Lock()
+	var others []*container
+	for id, c := range s.containers {
+		if id != sandbox {
+			others = append(others, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range others {
+		c.mu.Lock()
+		p, err := c.process("")
+		if err == nil {
+			err = p.checkKill()
+		}
+		c.mu.Unlock()
+		if err != nil {
+			continue // not running: nothing to signal
+		}
+		if err := p.host.Kill(ctx, sig, true); err != nil && !errdefs.IsNotFound(err) {
+			log.G(ctx).WithError(err).WithField("task", c.id).Warn("kill with the pod's sandbox")
+		}
+	}
+}
