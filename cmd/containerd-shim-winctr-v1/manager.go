@@ -21,7 +21,6 @@ import (
 	"github.com/winctr/winctr/internal/task/options"
 )
 
-
 // manager implements containerd's shim bootstrap: start, delete and info.
 type manager struct {
 	name string

@@ -283,15 +283,22 @@ func TestPodToPodOverTheBridge(t *testing.T) {
 	if r := exec(t, srv, "ip", "-o", "addr"); !strings.Contains(string(r.Stdout), " "+ip+"/") {
 		t.Fatalf("the server's guest does not hold the pod IP %s:\n%s", ip, r.Stdout)
 	}
-	var r *runtimeapi.ExecSyncResponse
-	for i := 0; i < 10; i++ {
-		if r = exec(t, cli, "wget", "-q", "-T", "5", "-O", "-", "http://"+ip+":8080/hostname"); r.ExitCode == 0 {
+	// Bounded tries, each bounded by ExecSync's timeout (busybox-static's
+	// wget crashes with its own -T).
+	var (
+		r   *runtimeapi.ExecSyncResponse
+		err error
+	)
+	for i := 0; i < 5; i++ {
+		r, err = runtime.ExecSync(rpcCtx(t), &runtimeapi.ExecSyncRequest{ContainerId: cli, Timeout: 10,
+			Cmd: []string{"wget", "-q", "-O", "-", "http://" + ip + ":8080/hostname"}})
+		if err == nil && r.ExitCode == 0 {
 			break
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	if r.ExitCode != 0 || strings.TrimSpace(string(r.Stdout)) != "server" {
-		t.Fatalf("client pod fetching from %s: exit %d %q %q", ip, r.ExitCode, r.Stdout, r.Stderr)
+	if err != nil || r.ExitCode != 0 || strings.TrimSpace(string(r.Stdout)) != "server" {
+		t.Fatalf("client pod fetching from %s: %v %v", ip, r, err)
 	}
 	client.remove(t)
 	server.remove(t)
