@@ -61,6 +61,7 @@ type Host struct {
 	mu    sync.Mutex
 	inits map[int]string // guest pid of each container's init -> its id
 	net   *podNetwork    // the pod's network, when CRI gave it one
+	cg    *podCgroup     // the pod's host cgroup, holding the VM
 }
 
 var _ task.Host = (*Host)(nil)
@@ -74,7 +75,7 @@ func New(ctx context.Context, ns string, cfg *options.Config) (*Host, error) {
 // boot starts the VM, with a network interface mirroring the pod's when
 // netns is set, and waits until its agent answers. On failure nothing of
 // it is left.
-func (h *Host) boot(ctx context.Context, netns string) (retErr error) {
+func (h *Host) boot(ctx context.Context, netns, cgroupPath string) (retErr error) {
 	cfg := h.cfg
 	boot := cfg.BootFilesRootPath
 	if boot == "" {
@@ -124,6 +125,9 @@ func (h *Host) boot(ctx context.Context, netns string) (retErr error) {
 	}
 	if err != nil {
 		return err
+	}
+	if cgroupPath != "" {
+		h.placeInPodCgroup(ctx, cgroupPath)
 	}
 	conn, err := h.vm.Session().OpenAPI()
 	if err != nil {
@@ -190,6 +194,10 @@ func (h *Host) Close(ctx context.Context) error {
 	}
 	if h.net != nil {
 		errs = append(errs, h.net.detach())
+	}
+	if h.cg != nil {
+		errs = append(errs, h.cg.delete())
+		h.cg = nil
 	}
 	if h.stateDir != "" {
 		errs = append(errs, os.RemoveAll(h.stateDir))
@@ -265,7 +273,7 @@ func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) 
 		return nil, err
 	}
 	if h.vm == nil {
-		if err := h.boot(ctx, g.podNetNS); err != nil {
+		if err := h.boot(ctx, g.podNetNS, g.podCgroup); err != nil {
 			return nil, err
 		}
 	} else if g.podNetNS != "" {
@@ -309,6 +317,22 @@ func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) 
 	c.oom = make(chan struct{}, 1)
 	go c.watchOOM(oomCtx)
 	return c, nil
+}
+
+// placeInPodCgroup moves the VM's processes into the pod's host cgroup.
+// A pod without it still runs; only the host's view of its cost is lost.
+func (h *Host) placeInPodCgroup(ctx context.Context, path string) {
+	cg, err := newPodCgroup(path)
+	if err != nil {
+		log.G(ctx).WithError(err).Warn("the VM stays outside the pod's cgroup")
+		return
+	}
+	h.cg = cg
+	for _, pid := range h.vm.Pids() {
+		if err := cg.add(pid); err != nil {
+			log.G(ctx).WithError(err).WithField("pid", pid).Warn("move a VM process into the pod's cgroup")
+		}
+	}
 }
 
 // isPodPid tells whether pid is the guest pid of one of the pod's

@@ -22,6 +22,9 @@ type guest struct {
 	// podNetNS is the host network namespace CNI set up for the pod, named
 	// by a CRI sandbox's spec: the VM's network comes from it.
 	podNetNS string
+	// podCgroup is a CRI sandbox's cgroups path: on the host it holds the
+	// VM's processes.
+	podCgroup string
 }
 
 // guestSpec rewrites a container's spec for the guest: its root and its
@@ -71,6 +74,9 @@ func guestSpec(spec *specs.Spec, id string, isPodPid func(int) bool) (*guest, er
 			default:
 				return nil, fmt.Errorf("joining the host's %s namespace (%s) from a utility VM: %w", ns.Type, ns.Path, errdefs.ErrInvalidArgument)
 			}
+		}
+		if sandbox {
+			g.podCgroup = s.Linux.CgroupsPath
 		}
 		if sandbox && !hasNet {
 			return nil, fmt.Errorf("a pod on the host's network (hostNetwork) cannot run in a utility VM; use process isolation: %w", errdefs.ErrInvalidArgument)

@@ -46,7 +46,7 @@ func runPod(t *testing.T, handler, name string, annotations map[string]string) *
 		Hostname:     name,
 		LogDirectory: t.TempDir(),
 		Annotations:  annotations,
-		Linux:        &runtimeapi.LinuxPodSandboxConfig{CgroupParent: "/winctr-e2e/" + name},
+		Linux:        &runtimeapi.LinuxPodSandboxConfig{CgroupParent: cd.CRI().CgroupParent + "/" + name},
 	}
 	resp, err := runtime.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler})
 	if err != nil {
@@ -190,6 +190,14 @@ func checkPod(t *testing.T, handler string, inVM bool) {
 	}
 	if st.Stats.GetMemory().GetWorkingSetBytes().GetValue() == 0 {
 		t.Fatalf("no memory figure: %v", st.Stats)
+	}
+
+	ps, err := runtime.PodSandboxStats(ctx, &runtimeapi.PodSandboxStatsRequest{PodSandboxId: p.id})
+	if err != nil {
+		t.Fatalf("PodSandboxStats: %v", err)
+	}
+	if ps.Stats.GetLinux().GetMemory().GetWorkingSetBytes().GetValue() == 0 || len(ps.Stats.GetLinux().GetContainers()) < 2 {
+		t.Fatalf("pod stats without figures: %v", ps.Stats)
 	}
 
 	// Live update of the memory limit, seen in the container's cgroup.
@@ -349,5 +357,32 @@ func TestBadPodsAreRefused(t *testing.T) {
 		t.Fatalf("the running pod stopped answering: %d", r.ExitCode)
 	}
 	running.remove(t)
+	assertNoLeaks(t)
+}
+
+// TestHostNetworkPodProcessIsolation: a hostNetwork pod on the host kernel
+// shares the host's network namespace.
+func TestHostNetworkPodProcessIsolation(t *testing.T) {
+	cfg := &runtimeapi.PodSandboxConfig{
+		Metadata:     &runtimeapi.PodSandboxMetadata{Name: "hostnet", Namespace: "default", Uid: "hostnet-uid"},
+		LogDirectory: t.TempDir(),
+		Linux: &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+			NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE}}},
+	}
+	resp, err := runtime.RunPodSandbox(rpcCtx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: harness.HandlerProcess})
+	if err != nil {
+		t.Fatalf("RunPodSandbox: %v", err)
+	}
+	p := &pod{id: resp.PodSandboxId, config: cfg}
+	t.Cleanup(func() { p.remove(t) })
+	c := p.container(t, "app", 0, "sleep", "1000")
+	host, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(exec(t, c, "readlink", "/proc/self/ns/net").Stdout)); got != host {
+		t.Fatalf("hostNetwork container in %q, want the host's %q", got, host)
+	}
+	p.remove(t)
 	assertNoLeaks(t)
 }

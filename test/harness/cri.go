@@ -31,6 +31,9 @@ const CNIBinDir = "/usr/lib/cni"
 type CRI struct {
 	// Bridge is the CNI bridge's name; Subnet its pods' addresses.
 	Bridge, Subnet string
+	// CgroupParent is the cgroup under which tests put their pods, one
+	// per pod below it: CgroupParent + "/" + pod name.
+	CgroupParent string
 	confDir        string
 	netnsBefore    map[string]bool
 }
@@ -43,6 +46,9 @@ func StartCRI(ctx context.Context) (*Containerd, error) {
 	cri := &CRI{
 		Bridge: fmt.Sprintf("wctr%d", n%100000),
 		Subnet: fmt.Sprintf("10.%d.%d.0/24", 100+n%100, (n/100)%250),
+		// The pods' parents are left to their owner (the kubelet, here the
+		// harness), as runc leaves them; what is below them is winctr's.
+		CgroupParent: fmt.Sprintf("/winctr-e2e-%d", n),
 	}
 	return start(ctx, cri)
 }
@@ -123,9 +129,36 @@ func netnsNames() map[string]bool {
 	return out
 }
 
-// leaks lists pod network namespaces and bridge ports left behind.
+// cgroupRoots are where CgroupParent lives: the memory hierarchy on
+// cgroup v1, the unified one on v2.
+func (c *CRI) cgroupRoots() []string {
+	var roots []string
+	for _, r := range []string{"/sys/fs/cgroup/memory", "/sys/fs/cgroup"} {
+		if _, err := os.Stat(filepath.Join(r, c.CgroupParent)); err == nil {
+			roots = append(roots, filepath.Join(r, c.CgroupParent))
+		}
+	}
+	return roots
+}
+
+// leaks lists pod network namespaces, bridge ports and cgroups left
+// behind.
 func (c *CRI) leaks() []string {
 	var out []string
+	for _, root := range c.cgroupRoots() {
+		pods, _ := os.ReadDir(root)
+		for _, p := range pods {
+			if !p.IsDir() {
+				continue
+			}
+			inner, _ := os.ReadDir(filepath.Join(root, p.Name()))
+			for _, e := range inner {
+				if e.IsDir() {
+					out = append(out, "cgroup "+filepath.Join(root, p.Name(), e.Name()))
+				}
+			}
+		}
+	}
 	for name := range netnsNames() {
 		if !c.netnsBefore[name] {
 			out = append(out, "network namespace /run/netns/"+name)
@@ -142,14 +175,39 @@ func (c *CRI) leaks() []string {
 	return out
 }
 
-// close removes the bridge CNI created for this containerd.
+// close removes the bridge CNI created for this containerd, and the pods'
+// (empty) parent cgroups in every hierarchy.
 func (c *CRI) close() {
+	removeEmptyCgroups(c.CgroupParent)
 	if br, err := netlink.LinkByName(c.Bridge); err == nil {
 		_ = netlink.LinkDel(br)
 	}
 }
 
+// CRI returns the CRI side of a harness started with StartCRI.
+func (c *Containerd) CRI() *CRI { return c.cri }
+
 // CRIConn dials containerd's CRI (gRPC) on Socket.
 func (c *Containerd) CRIConn() (*grpc.ClientConn, error) {
 	return grpc.NewClient("unix://"+c.Socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+}
+
+// removeEmptyCgroups removes the cgroup parent and the empty cgroups one
+// level below it, in every hierarchy. rmdir of a cgroup in use fails, so
+// nothing in use is touched.
+func removeEmptyCgroups(parent string) {
+	hierarchies, _ := os.ReadDir("/sys/fs/cgroup")
+	for _, h := range append(hierarchies, nil) {
+		base := filepath.Join("/sys/fs/cgroup", parent)
+		if h != nil {
+			base = filepath.Join("/sys/fs/cgroup", h.Name(), parent)
+		}
+		children, _ := os.ReadDir(base)
+		for _, ch := range children {
+			if ch.IsDir() {
+				_ = os.Remove(filepath.Join(base, ch.Name()))
+			}
+		}
+		_ = os.Remove(base)
+	}
 }

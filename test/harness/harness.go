@@ -465,6 +465,9 @@ func (c *Containerd) Close() {
 	}
 	if c.cri != nil {
 		c.cri.close()
+	} else {
+		// containerd puts a namespace's containers under /<namespace>.
+		removeEmptyCgroups("/" + c.Namespace)
 	}
 	_ = os.RemoveAll(c.Dir)
 }

@@ -291,6 +291,15 @@ func (vm *VM) Session() *uvm.Session { return vm.session }
 // Pid is QEMU's pid.
 func (vm *VM) Pid() int { return vm.cmd.Process.Pid }
 
+// Pids are the VM's host processes: QEMU and, with a share, virtiofsd.
+func (vm *VM) Pids() []int {
+	pids := []int{vm.cmd.Process.Pid}
+	if vm.fsd != nil {
+		pids = append(pids, vm.fsd.Process.Pid)
+	}
+	return pids
+}
+
 // Exited is closed when QEMU has exited.
 func (vm *VM) Exited() <-chan struct{} { return vm.exited }
 
