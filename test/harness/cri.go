@@ -34,8 +34,8 @@ type CRI struct {
 	// CgroupParent is the cgroup under which tests put their pods, one
 	// per pod below it: CgroupParent + "/" + pod name.
 	CgroupParent string
-	confDir        string
-	netnsBefore    map[string]bool
+	confDir      string
+	netnsBefore  map[string]bool
 }
 
 // StartCRI starts a containerd with its CRI plugin serving on Socket,
