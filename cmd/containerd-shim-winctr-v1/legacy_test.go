@@ -118,7 +118,15 @@ func TestGroupingKey(t *testing.T) {
 			}
 		})
 	}
-	if _, err := groupingKey(t.TempDir(), "x"); err == nil {
-		t.Fatal("missing spec must be an error")
+	// A sandbox of the Sandbox API comes with no spec: its own group.
+	if got, err := groupingKey(t.TempDir(), "sb1"); err != nil || got != "sb1" {
+		t.Fatalf("groupingKey without a spec = %q, %v; want the id", got, err)
+	}
+	bad := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bad, "config.json"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := groupingKey(bad, "x"); err == nil {
+		t.Fatal("a malformed spec must be an error")
 	}
 }

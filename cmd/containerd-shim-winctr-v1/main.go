@@ -19,6 +19,7 @@ import (
 const runtimeName = "io.containerd.winctr.v1"
 
 func main() {
+	runPauseIfAsked()
 	finish, err := adaptLegacyStart(os.Args[1:])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %s", runtimeName, err)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,11 +12,13 @@ import (
 	"syscall"
 	"time"
 
+	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/containerd/v2/version"
 	"github.com/containerd/log"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/options"
@@ -35,6 +38,9 @@ func (m *manager) Name() string { return m.name }
 // one shim serves one pod. start runs in the bundle, so bundle is "." there.
 func groupingKey(bundle, id string) (string, error) {
 	f, err := os.Open(filepath.Join(bundle, "config.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return id, nil // a sandbox of the Sandbox API has no spec
+	}
 	if err != nil {
 		return "", fmt.Errorf("read spec for grouping: %w", err)
 	}
@@ -126,4 +132,23 @@ func decodeOptionsBytes(b []byte) (any, error) {
 		return nil, err
 	}
 	return options.Decode(a)
+}
+
+// saveRuntimeOptions keeps in the bundle the runtime options containerd
+// passed to start: a sandbox of the Sandbox API gets them nowhere else.
+func saveRuntimeOptions(bundle string, params *bootapi.BootstrapParams) error {
+	for _, ext := range params.GetExtensions() {
+		if _, err := options.Decode(ext.GetValue()); err != nil {
+			continue
+		}
+		b, err := proto.Marshal(ext.GetValue())
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(bundle, task.RuntimeOptionsFile), b, 0o600); err != nil {
+			return fmt.Errorf("save runtime options: %w", err)
+		}
+		return nil
+	}
+	return nil
 }

@@ -29,6 +29,9 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (_
 	if err != nil {
 		return nil, err
 	}
+	if err := saveRuntimeOptions(".", params); err != nil {
+		return nil, err
+	}
 	result := &bootapi.BootstrapResult{Version: 3, Protocol: "ttrpc"}
 	socketDir := params.GetSocketDir()
 	if socketDir == "" {

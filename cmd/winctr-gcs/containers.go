@@ -14,9 +14,11 @@ import (
 	"syscall"
 	"time"
 
+	apitask "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/winctr/winctr/internal/task"
@@ -366,4 +368,49 @@ func (s *containers) WaitOOM(ctx context.Context, r *agent.ContainerRequest) (*e
 	case <-ctx.Done():
 		return nil, rpcError(ctx.Err())
 	}
+}
+
+// StartSandbox starts a pod's pause process and keeps it as a container.
+func (s *containers) StartSandbox(ctx context.Context, r *agent.StartSandboxRequest) (*agent.PidResponse, error) {
+	h, err := s.hostFor(ctx)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	s.mu.Lock()
+	_, exists := s.conts[r.SandboxId]
+	s.mu.Unlock()
+	if exists {
+		return nil, rpcError(fmt.Errorf("sandbox %s: %w", r.SandboxId, errdefs.ErrAlreadyExists))
+	}
+	p, err := h.StartSandbox(ctx, &task.SandboxRequest{ID: r.SandboxId, Hostname: r.Hostname})
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	s.mu.Lock()
+	s.conts[r.SandboxId] = &guestContainer{c: pauseContainer{p}, procs: map[string]task.Process{"": p}, deleted: make(chan struct{})}
+	s.mu.Unlock()
+	logf("started sandbox %s, pause pid %d", r.SandboxId, p.Pid())
+	return &agent.PidResponse{Pid: uint32(p.Pid())}, nil
+}
+
+// pauseContainer is a pod's pause process in the container table: it
+// holds namespaces and runs nothing else.
+type pauseContainer struct{ p task.Process }
+
+func (c pauseContainer) Init() task.Process { return c.p }
+func (c pauseContainer) Exec(context.Context, string, *specs.Process, stdio.Config) (task.Process, error) {
+	return nil, notInSandbox("exec")
+}
+func (c pauseContainer) Pause(context.Context) error               { return notInSandbox("pause") }
+func (c pauseContainer) Resume(context.Context) error              { return notInSandbox("resume") }
+func (c pauseContainer) Update(context.Context, *anypb.Any) error  { return notInSandbox("update") }
+func (c pauseContainer) Stats(context.Context) (*anypb.Any, error) { return nil, notInSandbox("stats") }
+func (c pauseContainer) Pids(context.Context) ([]*apitask.ProcessInfo, error) {
+	return []*apitask.ProcessInfo{{Pid: uint32(c.p.Pid())}}, nil
+}
+func (c pauseContainer) OOM() <-chan struct{}             { return nil }
+func (c pauseContainer) Delete(ctx context.Context) error { return c.p.Delete(ctx) }
+
+func notInSandbox(op string) error {
+	return fmt.Errorf("%s on a pod's pause process: %w", op, errdefs.ErrNotImplemented)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/mdlayher/vsock"
 	"golang.org/x/sys/unix"
 
+	"github.com/winctr/winctr/internal/pause"
 	"github.com/winctr/winctr/internal/uvm"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
@@ -32,6 +33,9 @@ const modulesList = "/etc/winctr/modules"
 const portName = "agent"
 
 func main() {
+	if pause.Requested() {
+		pause.Main()
+	}
 	if err := run(); err != nil {
 		fmt.Fprintf(os.Stderr, "winctr-gcs: %v\n", err)
 		if os.Getpid() == 1 {

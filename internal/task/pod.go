@@ -28,6 +28,9 @@ func (s *Service) checkPodMember(id string, spec *specs.Spec) error {
 		return nil
 	}
 	sb := spec.Annotations[AnnotationSandboxID]
+	if s.sandbox != nil && s.sandbox.id == sb {
+		return nil // a pod of the Sandbox API
+	}
 	if _, ok := s.containers[sb]; !ok || sb == "" {
 		return fmt.Errorf("container %q belongs to pod sandbox %q, which this shim does not run: %w", id, sb, errdefs.ErrFailedPrecondition)
 	}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	eventstypes "github.com/containerd/containerd/api/events"
+	sandboxapi "github.com/containerd/containerd/api/runtime/sandbox/v1"
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	// ProcessDetails is the type ctr and CRI decode to tell execs apart in Pids.
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
@@ -45,6 +46,8 @@ type Service struct {
 	host       Host
 	hostConfig *options.Config
 	containers map[string]*container
+	// sandbox is the pod the Sandbox API created, if it did.
+	sandbox *podSandbox
 }
 
 var _ taskAPI.TTRPCTaskService = (*Service)(nil)
@@ -73,6 +76,7 @@ func NewService(ctx context.Context, p publisher, sd shutdown.Service, factory H
 // RegisterTTRPC registers the service with the shim's ttrpc server.
 func (s *Service) RegisterTTRPC(server *ttrpc.Server) error {
 	taskAPI.RegisterTTRPCTaskService(server, s)
+	sandboxapi.RegisterTTRPCSandboxService(server, sandboxService{s})
 	return nil
 }
 
@@ -568,7 +572,7 @@ func (s *Service) Connect(ctx context.Context, r *taskAPI.ConnectRequest) (*task
 // nothing, because other tasks of the pod still need this shim.
 func (s *Service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*emptypb.Empty, error) {
 	s.mu.Lock()
-	if len(s.containers) > 0 {
+	if len(s.containers) > 0 || s.sandbox != nil {
 		s.mu.Unlock()
 		return &emptypb.Empty{}, nil
 	}

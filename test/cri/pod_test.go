@@ -144,7 +144,7 @@ func checkPod(t *testing.T, handler string, inVM bool) {
 	defer cancel()
 	name := strings.ReplaceAll(handler, "-", "")
 	p := runPod(t, handler, name, nil)
-	web := p.container(t, "web", 0, "sh", "-c", "echo hello-from-web; exec httpd -f -p 8080 -h /etc")
+	web := p.container(t, "web", 0, "sh", "-c", "echo hello-from-web; mkdir /www; hostname > /www/hostname; exec httpd -f -p 8080 -h /www")
 	side := p.container(t, "side", 0, "sh", "-c", "trap 'echo got-term; exit 0' TERM; sleep 1000 & wait")
 	p.waitLog(t, "web-0.log", "stdout F hello-from-web")
 
@@ -285,7 +285,7 @@ func TestPodToPodOverTheBridge(t *testing.T) {
 	requireBootFiles(t)
 	server := runPod(t, harness.HandlerHypervisor, "server", nil)
 	client := runPod(t, harness.HandlerHypervisor, "client", nil)
-	srv := server.container(t, "httpd", 0, "httpd", "-f", "-p", "8080", "-h", "/etc")
+	srv := server.container(t, "httpd", 0, "sh", "-c", "mkdir /www; hostname > /www/hostname; exec httpd -f -p 8080 -h /www")
 	cli := client.container(t, "wget", 0, "sleep", "1000")
 	ip := podIP(t, server.id)
 	if r := exec(t, srv, "ip", "-o", "addr"); !strings.Contains(string(r.Stdout), " "+ip+"/") {
@@ -385,4 +385,15 @@ func TestHostNetworkPodProcessIsolation(t *testing.T) {
 	}
 	p.remove(t)
 	assertNoLeaks(t)
+}
+
+// The same pods through containerd's Sandbox API (sandboxer = "shim"):
+// the shim holds the pod's namespaces itself, without a pause container.
+func TestPodProcessIsolationSandboxAPI(t *testing.T) {
+	checkPod(t, harness.HandlerProcessSandboxAPI, false)
+}
+
+func TestPodHypervisorIsolationSandboxAPI(t *testing.T) {
+	requireBootFiles(t)
+	checkPod(t, harness.HandlerHypervisorSandboxAPI, true)
 }

@@ -21,6 +21,10 @@ const CRINamespace = "k8s.io"
 const (
 	HandlerProcess    = "winctr"
 	HandlerHypervisor = "winctr-vm"
+	// The same with containerd's Sandbox API (sandboxer = "shim"): no
+	// pause container, the shim holds the pod.
+	HandlerProcessSandboxAPI    = "winctr-sb"
+	HandlerHypervisorSandboxAPI = "winctr-vm-sb"
 )
 
 // CNIBinDir is where Debian's containernetworking-plugins puts them.
@@ -101,21 +105,28 @@ func (c *CRI) setup(dir string) (string, error) {
   [plugins."io.containerd.cri.v1.runtime".cni]
     bin_dirs = [%q]
     conf_dir = %q
-%s%s`, CNIBinDir, c.confDir, RuntimeConfig(HandlerProcess, "process"), RuntimeConfig(HandlerHypervisor, "hypervisor")), nil
+%s%s%s%s`, CNIBinDir, c.confDir,
+		RuntimeConfig(HandlerProcess, "process", ""), RuntimeConfig(HandlerHypervisor, "hypervisor", ""),
+		RuntimeConfig(HandlerProcessSandboxAPI, "process", "shim"), RuntimeConfig(HandlerHypervisorSandboxAPI, "hypervisor", "shim")), nil
 }
 
 // RuntimeConfig is the containerd config that registers winctr as a CRI
-// runtime handler with the given isolation; README shows the same. CRI
+// runtime handler with the given isolation and sandboxer ("" for CRI's
+// default podsandbox, "shim" for the Sandbox API); README shows the same. CRI
 // passes a pod's annotations into its spec only where pod_annotations
 // lets them through.
-func RuntimeConfig(handler, isolation string) string {
+func RuntimeConfig(handler, isolation, sandboxer string) string {
+	sb := ""
+	if sandboxer != "" {
+		sb = fmt.Sprintf("    sandboxer = %q\n", sandboxer)
+	}
 	return fmt.Sprintf(`  [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.%[1]s]
     runtime_type = "io.containerd.winctr.v1"
-    pod_annotations = ["io.winctr.*", "io.microsoft.virtualmachine.*"]
+%[3]s    pod_annotations = ["io.winctr.*", "io.microsoft.virtualmachine.*"]
     container_annotations = ["io.winctr.*"]
     [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.%[1]s.options]
       isolation = %[2]q
-`, handler, isolation)
+`, handler, isolation, sb)
 }
 
 // netnsNames lists the named network namespaces (CRI's pod netns live

@@ -22,6 +22,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/winctr/winctr/internal/cgstats"
 	"github.com/winctr/winctr/internal/layers"
 	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/stdio"
@@ -166,22 +167,11 @@ func (c *container) Stats(ctx context.Context) (*anypb.Any, error) {
 	c.mu.Lock()
 	cg := c.cgroup
 	c.mu.Unlock()
-	var (
-		m   any
-		err error
-	)
-	switch cg := cg.(type) {
-	case cgroup1.Cgroup:
-		m, err = cg.Stat(cgroup1.IgnoreNotExist)
-	case *cgroup2.Manager:
-		m, err = cg.Stat()
-	default:
-		return nil, fmt.Errorf("container %q has no cgroup to read: %w", c.id, errdefs.ErrUnavailable)
-	}
+	a, err := cgstats.Of(cg)
 	if err != nil {
-		return nil, fmt.Errorf("read cgroup stats: %w", err)
+		return nil, fmt.Errorf("container %q: %w", c.id, err)
 	}
-	return typeurl.MarshalAnyToProto(m)
+	return a, nil
 }
 
 // Pids lists the container's processes.

@@ -1105,6 +1105,58 @@ func (x *Route) GetInterfaceMac() string {
 	return ""
 }
 
+type StartSandboxRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SandboxId     string                 `protobuf:"bytes,1,opt,name=sandbox_id,json=sandboxId,proto3" json:"sandbox_id,omitempty"`
+	Hostname      string                 `protobuf:"bytes,2,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartSandboxRequest) Reset() {
+	*x = StartSandboxRequest{}
+	mi := &file_agent_v1_agent_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartSandboxRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartSandboxRequest) ProtoMessage() {}
+
+func (x *StartSandboxRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartSandboxRequest.ProtoReflect.Descriptor instead.
+func (*StartSandboxRequest) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *StartSandboxRequest) GetSandboxId() string {
+	if x != nil {
+		return x.SandboxId
+	}
+	return ""
+}
+
+func (x *StartSandboxRequest) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
 var File_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_agent_v1_agent_proto_rawDesc = "" +
@@ -1178,7 +1230,11 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\x05Route\x12 \n" +
 	"\vdestination\x18\x01 \x01(\tR\vdestination\x12\x18\n" +
 	"\agateway\x18\x02 \x01(\tR\agateway\x12#\n" +
-	"\rinterface_mac\x18\x03 \x01(\tR\finterfaceMac2\xef\v\n" +
+	"\rinterface_mac\x18\x03 \x01(\tR\finterfaceMac\"P\n" +
+	"\x13StartSandboxRequest\x12\x1d\n" +
+	"\n" +
+	"sandbox_id\x18\x01 \x01(\tR\tsandboxId\x12\x1a\n" +
+	"\bhostname\x18\x02 \x01(\tR\bhostname2\xc3\f\n" +
 	"\x05Agent\x12C\n" +
 	"\x04Ping\x12\x1c.winctr.agent.v1.PingRequest\x1a\x1d.winctr.agent.v1.PingResponse\x12X\n" +
 	"\x0fCreateContainer\x12'.winctr.agent.v1.CreateContainerRequest\x1a\x1c.winctr.agent.v1.PidResponse\x12J\n" +
@@ -1200,7 +1256,8 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\bShutdown\x12\x16.google.protobuf.Empty\x1a\x16.google.protobuf.Empty\x12>\n" +
 	"\x05Mount\x12\x1d.winctr.agent.v1.MountRequest\x1a\x16.google.protobuf.Empty\x12B\n" +
 	"\aUnmount\x12\x1f.winctr.agent.v1.UnmountRequest\x1a\x16.google.protobuf.Empty\x12T\n" +
-	"\x10ConfigureNetwork\x12(.winctr.agent.v1.ConfigureNetworkRequest\x1a\x16.google.protobuf.EmptyB0Z.github.com/winctr/winctr/protos/agent/v1;agentb\x06proto3"
+	"\x10ConfigureNetwork\x12(.winctr.agent.v1.ConfigureNetworkRequest\x1a\x16.google.protobuf.Empty\x12R\n" +
+	"\fStartSandbox\x12$.winctr.agent.v1.StartSandboxRequest\x1a\x1c.winctr.agent.v1.PidResponseB0Z.github.com/winctr/winctr/protos/agent/v1;agentb\x06proto3"
 
 var (
 	file_agent_v1_agent_proto_rawDescOnce sync.Once
@@ -1214,7 +1271,7 @@ func file_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_agent_v1_agent_proto_rawDescData
 }
 
-var file_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_agent_v1_agent_proto_goTypes = []any{
 	(*Stdio)(nil),                   // 0: winctr.agent.v1.Stdio
 	(*CreateContainerRequest)(nil),  // 1: winctr.agent.v1.CreateContainerRequest
@@ -1235,14 +1292,15 @@ var file_agent_v1_agent_proto_goTypes = []any{
 	(*ConfigureNetworkRequest)(nil), // 16: winctr.agent.v1.ConfigureNetworkRequest
 	(*Interface)(nil),               // 17: winctr.agent.v1.Interface
 	(*Route)(nil),                   // 18: winctr.agent.v1.Route
-	(*anypb.Any)(nil),               // 19: google.protobuf.Any
-	(*emptypb.Empty)(nil),           // 20: google.protobuf.Empty
+	(*StartSandboxRequest)(nil),     // 19: winctr.agent.v1.StartSandboxRequest
+	(*anypb.Any)(nil),               // 20: google.protobuf.Any
+	(*emptypb.Empty)(nil),           // 21: google.protobuf.Empty
 }
 var file_agent_v1_agent_proto_depIdxs = []int32{
 	0,  // 0: winctr.agent.v1.CreateContainerRequest.stdio:type_name -> winctr.agent.v1.Stdio
 	0,  // 1: winctr.agent.v1.ExecProcessRequest.stdio:type_name -> winctr.agent.v1.Stdio
-	19, // 2: winctr.agent.v1.UpdateContainerRequest.resources:type_name -> google.protobuf.Any
-	19, // 3: winctr.agent.v1.StatsResponse.stats:type_name -> google.protobuf.Any
+	20, // 2: winctr.agent.v1.UpdateContainerRequest.resources:type_name -> google.protobuf.Any
+	20, // 3: winctr.agent.v1.StatsResponse.stats:type_name -> google.protobuf.Any
 	17, // 4: winctr.agent.v1.ConfigureNetworkRequest.interfaces:type_name -> winctr.agent.v1.Interface
 	18, // 5: winctr.agent.v1.ConfigureNetworkRequest.routes:type_name -> winctr.agent.v1.Route
 	12, // 6: winctr.agent.v1.Agent.Ping:input_type -> winctr.agent.v1.PingRequest
@@ -1261,32 +1319,34 @@ var file_agent_v1_agent_proto_depIdxs = []int32{
 	4,  // 19: winctr.agent.v1.Agent.Stats:input_type -> winctr.agent.v1.ContainerRequest
 	4,  // 20: winctr.agent.v1.Agent.Pids:input_type -> winctr.agent.v1.ContainerRequest
 	4,  // 21: winctr.agent.v1.Agent.WaitOOM:input_type -> winctr.agent.v1.ContainerRequest
-	20, // 22: winctr.agent.v1.Agent.Shutdown:input_type -> google.protobuf.Empty
+	21, // 22: winctr.agent.v1.Agent.Shutdown:input_type -> google.protobuf.Empty
 	14, // 23: winctr.agent.v1.Agent.Mount:input_type -> winctr.agent.v1.MountRequest
 	15, // 24: winctr.agent.v1.Agent.Unmount:input_type -> winctr.agent.v1.UnmountRequest
 	16, // 25: winctr.agent.v1.Agent.ConfigureNetwork:input_type -> winctr.agent.v1.ConfigureNetworkRequest
-	13, // 26: winctr.agent.v1.Agent.Ping:output_type -> winctr.agent.v1.PingResponse
-	5,  // 27: winctr.agent.v1.Agent.CreateContainer:output_type -> winctr.agent.v1.PidResponse
-	20, // 28: winctr.agent.v1.Agent.ExecProcess:output_type -> google.protobuf.Empty
-	5,  // 29: winctr.agent.v1.Agent.StartProcess:output_type -> winctr.agent.v1.PidResponse
-	20, // 30: winctr.agent.v1.Agent.SignalProcess:output_type -> google.protobuf.Empty
-	7,  // 31: winctr.agent.v1.Agent.WaitProcess:output_type -> winctr.agent.v1.WaitProcessResponse
-	20, // 32: winctr.agent.v1.Agent.ResizeTTY:output_type -> google.protobuf.Empty
-	20, // 33: winctr.agent.v1.Agent.CloseStdin:output_type -> google.protobuf.Empty
-	20, // 34: winctr.agent.v1.Agent.DeleteProcess:output_type -> google.protobuf.Empty
-	20, // 35: winctr.agent.v1.Agent.DeleteContainer:output_type -> google.protobuf.Empty
-	20, // 36: winctr.agent.v1.Agent.PauseContainer:output_type -> google.protobuf.Empty
-	20, // 37: winctr.agent.v1.Agent.ResumeContainer:output_type -> google.protobuf.Empty
-	20, // 38: winctr.agent.v1.Agent.UpdateContainer:output_type -> google.protobuf.Empty
-	10, // 39: winctr.agent.v1.Agent.Stats:output_type -> winctr.agent.v1.StatsResponse
-	11, // 40: winctr.agent.v1.Agent.Pids:output_type -> winctr.agent.v1.PidsResponse
-	20, // 41: winctr.agent.v1.Agent.WaitOOM:output_type -> google.protobuf.Empty
-	20, // 42: winctr.agent.v1.Agent.Shutdown:output_type -> google.protobuf.Empty
-	20, // 43: winctr.agent.v1.Agent.Mount:output_type -> google.protobuf.Empty
-	20, // 44: winctr.agent.v1.Agent.Unmount:output_type -> google.protobuf.Empty
-	20, // 45: winctr.agent.v1.Agent.ConfigureNetwork:output_type -> google.protobuf.Empty
-	26, // [26:46] is the sub-list for method output_type
-	6,  // [6:26] is the sub-list for method input_type
+	19, // 26: winctr.agent.v1.Agent.StartSandbox:input_type -> winctr.agent.v1.StartSandboxRequest
+	13, // 27: winctr.agent.v1.Agent.Ping:output_type -> winctr.agent.v1.PingResponse
+	5,  // 28: winctr.agent.v1.Agent.CreateContainer:output_type -> winctr.agent.v1.PidResponse
+	21, // 29: winctr.agent.v1.Agent.ExecProcess:output_type -> google.protobuf.Empty
+	5,  // 30: winctr.agent.v1.Agent.StartProcess:output_type -> winctr.agent.v1.PidResponse
+	21, // 31: winctr.agent.v1.Agent.SignalProcess:output_type -> google.protobuf.Empty
+	7,  // 32: winctr.agent.v1.Agent.WaitProcess:output_type -> winctr.agent.v1.WaitProcessResponse
+	21, // 33: winctr.agent.v1.Agent.ResizeTTY:output_type -> google.protobuf.Empty
+	21, // 34: winctr.agent.v1.Agent.CloseStdin:output_type -> google.protobuf.Empty
+	21, // 35: winctr.agent.v1.Agent.DeleteProcess:output_type -> google.protobuf.Empty
+	21, // 36: winctr.agent.v1.Agent.DeleteContainer:output_type -> google.protobuf.Empty
+	21, // 37: winctr.agent.v1.Agent.PauseContainer:output_type -> google.protobuf.Empty
+	21, // 38: winctr.agent.v1.Agent.ResumeContainer:output_type -> google.protobuf.Empty
+	21, // 39: winctr.agent.v1.Agent.UpdateContainer:output_type -> google.protobuf.Empty
+	10, // 40: winctr.agent.v1.Agent.Stats:output_type -> winctr.agent.v1.StatsResponse
+	11, // 41: winctr.agent.v1.Agent.Pids:output_type -> winctr.agent.v1.PidsResponse
+	21, // 42: winctr.agent.v1.Agent.WaitOOM:output_type -> google.protobuf.Empty
+	21, // 43: winctr.agent.v1.Agent.Shutdown:output_type -> google.protobuf.Empty
+	21, // 44: winctr.agent.v1.Agent.Mount:output_type -> google.protobuf.Empty
+	21, // 45: winctr.agent.v1.Agent.Unmount:output_type -> google.protobuf.Empty
+	21, // 46: winctr.agent.v1.Agent.ConfigureNetwork:output_type -> google.protobuf.Empty
+	5,  // 47: winctr.agent.v1.Agent.StartSandbox:output_type -> winctr.agent.v1.PidResponse
+	27, // [27:48] is the sub-list for method output_type
+	6,  // [6:27] is the sub-list for method input_type
 	6,  // [6:6] is the sub-list for extension type_name
 	6,  // [6:6] is the sub-list for extension extendee
 	0,  // [0:6] is the sub-list for field type_name
@@ -1303,7 +1363,7 @@ func file_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_v1_agent_proto_rawDesc), len(file_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,7 @@ type AgentService interface {
 	Mount(context.Context, *MountRequest) (*emptypb.Empty, error)
 	Unmount(context.Context, *UnmountRequest) (*emptypb.Empty, error)
 	ConfigureNetwork(context.Context, *ConfigureNetworkRequest) (*emptypb.Empty, error)
+	StartSandbox(context.Context, *StartSandboxRequest) (*PidResponse, error)
 }
 
 func RegisterAgentService(srv *ttrpc.Server, svc AgentService) {
@@ -173,6 +174,13 @@ func RegisterAgentService(srv *ttrpc.Server, svc AgentService) {
 					return nil, err
 				}
 				return svc.ConfigureNetwork(ctx, &req)
+			},
+			"StartSandbox": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req StartSandboxRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.StartSandbox(ctx, &req)
 			},
 		},
 	})
@@ -343,6 +351,14 @@ func (c *agentClient) Unmount(ctx context.Context, req *UnmountRequest) (*emptyp
 func (c *agentClient) ConfigureNetwork(ctx context.Context, req *ConfigureNetworkRequest) (*emptypb.Empty, error) {
 	var resp emptypb.Empty
 	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "ConfigureNetwork", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) StartSandbox(ctx context.Context, req *StartSandboxRequest) (*PidResponse, error) {
+	var resp PidResponse
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "StartSandbox", req, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil

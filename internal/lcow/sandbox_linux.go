@@ -1,0 +1,113 @@
+package lcow
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"syscall"
+	"time"
+
+	"github.com/containerd/errdefs"
+
+	"github.com/winctr/winctr/internal/task"
+	agent "github.com/winctr/winctr/protos/agent/v1"
+)
+
+var _ task.SandboxHost = (*Host)(nil)
+
+// StartSandbox boots the pod's VM with the pod's network and starts, in
+// the guest, the process that holds the pod's namespaces. Its guest pid
+// is what CRI builds the containers' namespace paths from.
+func (h *Host) StartSandbox(ctx context.Context, req *task.SandboxRequest) (task.Process, error) {
+	if req.NetNS == "" {
+		return nil, fmt.Errorf("a pod on the host's network (hostNetwork) cannot run in a utility VM; use process isolation: %w", errdefs.ErrInvalidArgument)
+	}
+	if h.vm != nil {
+		return nil, fmt.Errorf("a second pod sandbox in one utility VM: %w", errdefs.ErrInvalidArgument)
+	}
+	cgroupPath := ""
+	if req.CgroupParent != "" {
+		cgroupPath = path.Join(req.CgroupParent, req.ID)
+	}
+	if err := h.boot(ctx, req.NetNS, cgroupPath); err != nil {
+		return nil, err
+	}
+	resp, err := h.agent.StartSandbox(ctx, &agent.StartSandboxRequest{SandboxId: req.ID, Hostname: req.Hostname})
+	if err != nil {
+		return nil, fmt.Errorf("guest: %w", native(err))
+	}
+	h.mu.Lock()
+	h.inits[int(resp.Pid)] = req.ID
+	h.mu.Unlock()
+	return &guestPause{h: h, id: req.ID, pid: int(resp.Pid)}, nil
+}
+
+// guestPause is the pod's pause process in the guest.
+type guestPause struct {
+	h   *Host
+	id  string
+	pid int
+}
+
+var _ task.Process = (*guestPause)(nil)
+
+func (p *guestPause) Pid() int { return p.pid }
+
+// Start does nothing: the pause process runs from StartSandbox on.
+func (p *guestPause) Start(ctx context.Context) error { return nil }
+
+func (p *guestPause) Kill(ctx context.Context, sig syscall.Signal, all bool) error {
+	if p.h.gone() {
+		return fmt.Errorf("utility VM is gone: %w", errdefs.ErrNotFound)
+	}
+	_, err := p.h.agent.SignalProcess(ctx, &agent.SignalProcessRequest{ContainerId: p.id, Signal: uint32(sig)})
+	return native(err)
+}
+
+func (p *guestPause) ResizeTTY(ctx context.Context, width, height uint32) error {
+	return fmt.Errorf("a pod's pause process has no terminal: %w", errdefs.ErrFailedPrecondition)
+}
+
+// CloseStdin does nothing: the pause process has no stdin.
+func (p *guestPause) CloseStdin(ctx context.Context) error { return nil }
+
+// Wait returns the pause process's exit, or 255 when the VM died first.
+func (p *guestPause) Wait(ctx context.Context) (task.Exit, error) {
+	type result struct {
+		r   *agent.WaitProcessResponse
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		r, err := p.h.agent.WaitProcess(ctx, &agent.ProcessRequest{ContainerId: p.id})
+		ch <- result{r, err}
+	}()
+	select {
+	case res := <-ch:
+		if res.err != nil {
+			if p.h.gone() {
+				return task.Exit{Status: 255, At: time.Now()}, nil
+			}
+			return task.Exit{}, fmt.Errorf("guest: %w", native(res.err))
+		}
+		return task.Exit{Status: int(res.r.ExitStatus), At: time.Unix(0, res.r.ExitedAtUnixNano)}, nil
+	case <-p.h.vm.Exited():
+		return task.Exit{Status: 255, At: time.Now()}, nil
+	case <-ctx.Done():
+		return task.Exit{}, ctx.Err()
+	}
+}
+
+// Delete removes the pause process from the guest (ending it).
+func (p *guestPause) Delete(ctx context.Context) error {
+	p.h.mu.Lock()
+	delete(p.h.inits, p.pid)
+	p.h.mu.Unlock()
+	if p.h.gone() {
+		return nil
+	}
+	if _, err := p.h.agent.DeleteContainer(ctx, &agent.ContainerRequest{ContainerId: p.id}); err != nil && !errdefs.IsNotFound(native(err)) {
+		return fmt.Errorf("guest: %w", native(err))
+	}
+	return nil
+}

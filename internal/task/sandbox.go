@@ -1,0 +1,329 @@
+package task
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	sandboxapi "github.com/containerd/containerd/api/runtime/sandbox/v1"
+	"github.com/containerd/containerd/api/types"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/winctr/winctr/internal/task/options"
+	optionsv1 "github.com/winctr/winctr/protos/options/v1"
+)
+
+// RuntimeOptionsFile is where, in a bundle, the shim's start keeps the
+// runtime options containerd gave it: for a sandbox they come only then.
+const RuntimeOptionsFile = "winctr-runtime-options.pb"
+
+// SandboxRequest is what a Host needs to hold a pod's namespaces itself.
+type SandboxRequest struct {
+	ID string
+	// NetNS is the network namespace CNI set up; empty for hostNetwork.
+	NetNS    string
+	Hostname string
+	// CgroupParent is the pod's cgroup on the host (cgroupfs path).
+	CgroupParent string
+}
+
+// SandboxHost is a Host that can hold a pod's namespaces without a pause
+// container, for containerd's Sandbox API: it returns the process whose
+// /proc/<pid>/ns the pod's containers join.
+type SandboxHost interface {
+	StartSandbox(ctx context.Context, req *SandboxRequest) (Process, error)
+}
+
+// Sandbox states as containerd's CRI reports them.
+const (
+	sandboxReady    = "SANDBOX_READY"
+	sandboxNotReady = "SANDBOX_NOTREADY"
+)
+
+// podSandbox is the pod the Sandbox API created in this shim.
+//
+// Contract: CreateSandbox once, then StartSandbox once; StopSandbox ends
+// the pod's namespace holder (its containers with it, as they share its
+// PID namespace); WaitSandbox returns its exit; ShutdownSandbox releases
+// the Host. A workload container may join the pod between Start and Stop.
+type podSandbox struct {
+	id      string
+	req     SandboxRequest
+	created time.Time
+
+	mu     sync.Mutex
+	proc   Process
+	exited chan struct{}
+	exit   Exit
+}
+
+// sandboxService is the shim's Sandbox API, sharing the task service's
+// pod (Host) and containers.
+type sandboxService struct{ s *Service }
+
+var _ sandboxapi.TTRPCSandboxService = sandboxService{}
+
+func (ss sandboxService) CreateSandbox(ctx context.Context, r *sandboxapi.CreateSandboxRequest) (*sandboxapi.CreateSandboxResponse, error) {
+	s := ss.s
+	pod := &runtimeapi.PodSandboxConfig{}
+	if a := r.GetOptions(); a != nil && strings.HasSuffix(a.GetTypeUrl(), "PodSandboxConfig") {
+		if err := proto.Unmarshal(a.GetValue(), pod); err != nil {
+			return nil, toGRPC(fmt.Errorf("pod sandbox config: %v: %w", err, errdefs.ErrInvalidArgument))
+		}
+	}
+	opts, err := readRuntimeOptions(r.GetBundlePath())
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	annotations := map[string]string{}
+	for k, v := range pod.GetAnnotations() {
+		annotations[k] = v
+	}
+	for k, v := range r.GetAnnotations() {
+		annotations[k] = v
+	}
+	cfg, err := options.Resolve(opts, options.WithDefaultAnnotations(opts, annotations))
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sandbox != nil {
+		return nil, toGRPC(fmt.Errorf("sandbox %q in a shim that runs %q: %w", r.GetSandboxID(), s.sandbox.id, errdefs.ErrAlreadyExists))
+	}
+	if _, err := s.hostFor(ctx, cfg); err != nil {
+		return nil, toGRPC(err)
+	}
+	s.sandbox = &podSandbox{
+		id:      r.GetSandboxID(),
+		created: time.Now(),
+		exited:  make(chan struct{}),
+		req: SandboxRequest{
+			ID:           r.GetSandboxID(),
+			NetNS:        r.GetNetnsPath(),
+			Hostname:     pod.GetHostname(),
+			CgroupParent: pod.GetLinux().GetCgroupParent(),
+		},
+	}
+	return &sandboxapi.CreateSandboxResponse{}, nil
+}
+
+// readRuntimeOptions reads the options the shim's start saved, if any.
+func readRuntimeOptions(bundle string) (*optionsv1.Options, error) {
+	b, err := os.ReadFile(filepath.Join(bundle, RuntimeOptionsFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return options.Decode(nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var a anypb.Any
+	if err := proto.Unmarshal(b, &a); err != nil {
+		return nil, fmt.Errorf("saved runtime options: %w", err)
+	}
+	return options.Decode(&a)
+}
+
+// sandboxFor returns the pod if id names it.
+func (s *Service) sandboxFor(id string) (*podSandbox, Host, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sandbox == nil || s.sandbox.id != id {
+		return nil, nil, fmt.Errorf("sandbox %q: %w", id, errdefs.ErrNotFound)
+	}
+	return s.sandbox, s.host, nil
+}
+
+func (ss sandboxService) StartSandbox(ctx context.Context, r *sandboxapi.StartSandboxRequest) (*sandboxapi.StartSandboxResponse, error) {
+	sb, h, err := ss.s.sandboxFor(r.GetSandboxID())
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	sh, ok := h.(SandboxHost)
+	if !ok {
+		return nil, toGRPC(fmt.Errorf("this pod's host cannot hold a pod without a pause container: %w", errdefs.ErrNotImplemented))
+	}
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.proc != nil {
+		return nil, toGRPC(fmt.Errorf("sandbox %q already started: %w", sb.id, errdefs.ErrFailedPrecondition))
+	}
+	p, err := sh.StartSandbox(ctx, &sb.req)
+	if err != nil {
+		return nil, toGRPC(fmt.Errorf("start sandbox %q: %w", sb.id, err))
+	}
+	sb.proc = p
+	go func() {
+		e, err := p.Wait(context.Background())
+		if err != nil {
+			e = Exit{Status: 255, At: time.Now()}
+		}
+		sb.exit = e
+		close(sb.exited)
+	}()
+	return &sandboxapi.StartSandboxResponse{Pid: uint32(p.Pid()), CreatedAt: timestamppb.New(sb.created)}, nil
+}
+
+func (ss sandboxService) Platform(ctx context.Context, r *sandboxapi.PlatformRequest) (*sandboxapi.PlatformResponse, error) {
+	if _, _, err := ss.s.sandboxFor(r.GetSandboxID()); err != nil {
+		return nil, toGRPC(err)
+	}
+	ss.s.mu.Lock()
+	cfg := ss.s.hostConfig
+	ss.s.mu.Unlock()
+	return &sandboxapi.PlatformResponse{Platform: &types.Platform{OS: cfg.OS, Architecture: cfg.Arch}}, nil
+}
+
+// StopSandbox ends the pod's namespace holder: SIGTERM, then SIGKILL when
+// the timeout (default 10 s) passes.
+func (ss sandboxService) StopSandbox(ctx context.Context, r *sandboxapi.StopSandboxRequest) (*sandboxapi.StopSandboxResponse, error) {
+	sb, _, err := ss.s.sandboxFor(r.GetSandboxID())
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	sb.mu.Lock()
+	p := sb.proc
+	sb.mu.Unlock()
+	if p == nil {
+		return &sandboxapi.StopSandboxResponse{}, nil
+	}
+	timeout := time.Duration(r.GetTimeoutSecs()) * time.Second
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	if err := p.Kill(ctx, syscall.SIGTERM, false); err != nil && !errdefs.IsNotFound(err) {
+		return nil, toGRPC(err)
+	}
+	select {
+	case <-sb.exited:
+	case <-time.After(timeout):
+		if err := p.Kill(ctx, syscall.SIGKILL, false); err != nil && !errdefs.IsNotFound(err) {
+			return nil, toGRPC(err)
+		}
+		select {
+		case <-sb.exited:
+		case <-ctx.Done():
+			return nil, toGRPC(ctx.Err())
+		}
+	case <-ctx.Done():
+		return nil, toGRPC(ctx.Err())
+	}
+	return &sandboxapi.StopSandboxResponse{}, nil
+}
+
+func (ss sandboxService) WaitSandbox(ctx context.Context, r *sandboxapi.WaitSandboxRequest) (*sandboxapi.WaitSandboxResponse, error) {
+	sb, _, err := ss.s.sandboxFor(r.GetSandboxID())
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	select {
+	case <-sb.exited:
+		return &sandboxapi.WaitSandboxResponse{ExitStatus: uint32(sb.exit.Status), ExitedAt: timestamppb.New(sb.exit.At)}, nil
+	case <-ctx.Done():
+		return nil, toGRPC(ctx.Err())
+	}
+}
+
+func (ss sandboxService) SandboxStatus(ctx context.Context, r *sandboxapi.SandboxStatusRequest) (*sandboxapi.SandboxStatusResponse, error) {
+	sb, _, err := ss.s.sandboxFor(r.GetSandboxID())
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	resp := &sandboxapi.SandboxStatusResponse{SandboxID: sb.id, State: sandboxNotReady, CreatedAt: timestamppb.New(sb.created)}
+	sb.mu.Lock()
+	if sb.proc != nil {
+		resp.Pid = uint32(sb.proc.Pid())
+		resp.State = sandboxReady
+	}
+	sb.mu.Unlock()
+	select {
+	case <-sb.exited:
+		resp.State = sandboxNotReady
+		resp.ExitedAt = timestamppb.New(sb.exit.At)
+	default:
+	}
+	return resp, nil
+}
+
+func (ss sandboxService) PingSandbox(ctx context.Context, r *sandboxapi.PingRequest) (*sandboxapi.PingResponse, error) {
+	if _, _, err := ss.s.sandboxFor(r.GetSandboxID()); err != nil {
+		return nil, toGRPC(err)
+	}
+	return &sandboxapi.PingResponse{}, nil
+}
+
+// ShutdownSandbox ends the pod: its namespace holder, then its Host (the
+// VM), then the shim when no task is left.
+func (ss sandboxService) ShutdownSandbox(ctx context.Context, r *sandboxapi.ShutdownSandboxRequest) (*sandboxapi.ShutdownSandboxResponse, error) {
+	s := ss.s
+	sb, _, err := s.sandboxFor(r.GetSandboxID())
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	sb.mu.Lock()
+	p := sb.proc
+	sb.mu.Unlock()
+	if p != nil {
+		if err := p.Delete(ctx); err != nil {
+			log.G(ctx).WithError(err).Warn("end the pod's namespace holder")
+		}
+		select {
+		case <-sb.exited:
+		case <-time.After(10 * time.Second):
+			log.G(ctx).Warn("the pod's namespace holder did not exit")
+		}
+	}
+	s.mu.Lock()
+	s.sandbox = nil
+	last := len(s.containers) == 0
+	var h Host
+	if last {
+		h, s.host = s.host, nil
+	}
+	s.mu.Unlock()
+	if h != nil {
+		if err := h.Close(ctx); err != nil {
+			log.G(ctx).WithError(err).Error("close the pod's host")
+		}
+	}
+	if last {
+		// containerd only closes its connection after this: a shim of
+		// the Sandbox API ends itself (the answer still goes out).
+		s.shutdown.Shutdown()
+	}
+	return &sandboxapi.ShutdownSandboxResponse{}, nil
+}
+
+// SandboxMetrics reports the pod's cgroup on the host: its containers on
+// the host kernel, or its VM's processes.
+func (ss sandboxService) SandboxMetrics(ctx context.Context, r *sandboxapi.SandboxMetricsRequest) (*sandboxapi.SandboxMetricsResponse, error) {
+	sb, _, err := ss.s.sandboxFor(r.GetSandboxID())
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	data, err := podStats(sb.req.CgroupParent)
+	if err != nil {
+		return nil, toGRPC(fmt.Errorf("sandbox %q: %w", sb.id, err))
+	}
+	return &sandboxapi.SandboxMetricsResponse{Metrics: &types.Metric{Timestamp: timestamppb.Now(), ID: r.GetSandboxID(), Data: data}}, nil
+}
+
+// UpdateSandbox accepts containerd's record of the sandbox; nothing of it
+// changes a running pod here.
+func (ss sandboxService) UpdateSandbox(ctx context.Context, r *sandboxapi.UpdateSandboxRequest) (*sandboxapi.UpdateSandboxResponse, error) {
+	if _, _, err := ss.s.sandboxFor(r.GetSandboxID()); err != nil {
+		return nil, toGRPC(err)
+	}
+	return &sandboxapi.UpdateSandboxResponse{}, nil
+}

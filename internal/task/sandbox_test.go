@@ -1,0 +1,88 @@
+package task
+
+import (
+	"context"
+	"testing"
+
+	sandboxapi "github.com/containerd/containerd/api/runtime/sandbox/v1"
+	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
+	"github.com/containerd/errdefs"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/winctr/winctr/internal/task/options"
+)
+
+// sandboxFakeHost can hold a pod itself.
+type sandboxFakeHost struct {
+	fakeHost
+	req  *SandboxRequest
+	proc *fakeProcess
+}
+
+func (h *sandboxFakeHost) StartSandbox(ctx context.Context, req *SandboxRequest) (Process, error) {
+	h.req = req
+	h.proc = newFakeProcess(4242)
+	return h.proc, nil
+}
+
+// TestSandboxAPILifecycle drives a pod through the Sandbox API: create with
+// CRI's pod config, start (the host gets the pod's netns, hostname and
+// cgroup), a workload container joins, the shim stays while the pod
+// does, stop ends the holder, wait reports it, shutdown closes the host.
+func TestSandboxAPILifecycle(t *testing.T) {
+	h := newHarness(t)
+	host := &sandboxFakeHost{}
+	h.svc.factory = func(context.Context, *options.Config) (Host, error) { return host, nil }
+	sb := sandboxService{h.svc}
+	cfg, err := proto.Marshal(&runtimeapi.PodSandboxConfig{Hostname: "web", Linux: &runtimeapi.LinuxPodSandboxConfig{CgroupParent: "/pods/web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sb.CreateSandbox(h.ctx, &sandboxapi.CreateSandboxRequest{
+		SandboxID: "pod1", BundlePath: t.TempDir(), NetnsPath: "/var/run/netns/cni-1",
+		Options: &anypb.Any{TypeUrl: "type.googleapis.com/runtime.v1.PodSandboxConfig", Value: cfg},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sb.CreateSandbox(h.ctx, &sandboxapi.CreateSandboxRequest{SandboxID: "pod2", BundlePath: t.TempDir()}); !errdefs.IsAlreadyExists(native(err)) {
+		t.Fatalf("second sandbox in one shim: %v", err)
+	}
+	st, err := sb.SandboxStatus(h.ctx, &sandboxapi.SandboxStatusRequest{SandboxID: "pod1"})
+	if err != nil || st.State != sandboxNotReady {
+		t.Fatalf("status before start: %v %v", st, err)
+	}
+	started, err := sb.StartSandbox(h.ctx, &sandboxapi.StartSandboxRequest{SandboxID: "pod1"})
+	if err != nil || started.Pid != 4242 {
+		t.Fatalf("start: %v %v", started, err)
+	}
+	if want := (SandboxRequest{ID: "pod1", NetNS: "/var/run/netns/cni-1", Hostname: "web", CgroupParent: "/pods/web"}); *host.req != want {
+		t.Fatalf("host got %+v, want %+v", *host.req, want)
+	}
+	if st, _ := sb.SandboxStatus(h.ctx, &sandboxapi.SandboxStatusRequest{SandboxID: "pod1"}); st.State != sandboxReady || st.Pid != 4242 {
+		t.Fatalf("status after start: %v", st)
+	}
+	if _, err := h.svc.Create(h.ctx, &taskAPI.CreateTaskRequest{ID: "app", Bundle: bundle(t, podSpec(ContainerTypeContainer, "pod1"))}); err != nil {
+		t.Fatalf("workload container of the pod: %v", err)
+	}
+	if _, err := h.svc.Delete(h.ctx, &taskAPI.DeleteRequest{ID: "app"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Shutdown(h.ctx, &taskAPI.ShutdownRequest{}); err != nil || host.closed {
+		t.Fatalf("shutdown while the pod lives closed its host: %v", err)
+	}
+	if _, err := sb.StopSandbox(h.ctx, &sandboxapi.StopSandboxRequest{SandboxID: "pod1", TimeoutSecs: 1}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := sb.WaitSandbox(h.ctx, &sandboxapi.WaitSandboxRequest{SandboxID: "pod1"})
+	if err != nil || w.ExitStatus != 128+15 {
+		t.Fatalf("wait: %v %v", w, err)
+	}
+	if _, err := sb.ShutdownSandbox(h.ctx, &sandboxapi.ShutdownSandboxRequest{SandboxID: "pod1"}); err != nil || !host.closed {
+		t.Fatalf("shutdown sandbox: %v, host closed %v", err, host.closed)
+	}
+	if _, err := sb.PingSandbox(h.ctx, &sandboxapi.PingRequest{SandboxID: "pod1"}); !errdefs.IsNotFound(native(err)) {
+		t.Fatalf("ping after shutdown: %v", err)
+	}
+}
