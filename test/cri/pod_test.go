@@ -245,13 +245,26 @@ func checkPod(t *testing.T, handler string, inVM bool) {
 	assertNoLeaks(t)
 }
 
-func TestPodProcessIsolation(t *testing.T) {
-	checkPod(t, harness.HandlerProcess, false)
-}
-
-func TestPodHypervisorIsolation(t *testing.T) {
-	requireBootFiles(t)
-	checkPod(t, harness.HandlerHypervisor, true)
+// TestPods runs the kubelet's calls against a pod in each isolation, with
+// CRI's pause container (podsandbox) and with containerd's Sandbox API
+// (sandboxer = "shim": the shim holds the pod's namespaces itself).
+func TestPods(t *testing.T) {
+	for _, tc := range []struct {
+		handler string
+		vm      bool
+	}{
+		{harness.HandlerProcess, false},
+		{harness.HandlerHypervisor, true},
+		{harness.HandlerProcessSandboxAPI, false},
+		{harness.HandlerHypervisorSandboxAPI, true},
+	} {
+		t.Run(tc.handler, func(t *testing.T) {
+			if tc.vm {
+				requireBootFiles(t)
+			}
+			checkPod(t, tc.handler, tc.vm)
+		})
+	}
 }
 
 // requireBootFiles skips VM pods where `make bootfiles` has not run.
@@ -385,15 +398,4 @@ func TestHostNetworkPodProcessIsolation(t *testing.T) {
 	}
 	p.remove(t)
 	assertNoLeaks(t)
-}
-
-// The same pods through containerd's Sandbox API (sandboxer = "shim"):
-// the shim holds the pod's namespaces itself, without a pause container.
-func TestPodProcessIsolationSandboxAPI(t *testing.T) {
-	checkPod(t, harness.HandlerProcessSandboxAPI, false)
-}
-
-func TestPodHypervisorIsolationSandboxAPI(t *testing.T) {
-	requireBootFiles(t)
-	checkPod(t, harness.HandlerHypervisorSandboxAPI, true)
 }
