@@ -2,7 +2,10 @@ package task
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"syscall"
 
 	"github.com/containerd/errdefs"
@@ -62,4 +65,25 @@ func (s *Service) fanOutKill(ctx context.Context, sandbox string, sig syscall.Si
 			log.G(ctx).WithError(err).WithField("task", c.id).Warn("kill with the pod's sandbox")
 		}
 	}
+}
+
+// addPodFiles mounts the pod's hostname, hosts and resolv.conf into a
+// workload container of a Sandbox API pod (CRI does it only for pods with
+// a pause container), rewriting the bundle's spec. The caller holds s.mu.
+func (s *Service) addPodFiles(bundle string, spec *specs.Spec) error {
+	if s.sandbox == nil || spec.Annotations[AnnotationContainerType] != ContainerTypeContainer ||
+		spec.Annotations[AnnotationSandboxID] != s.sandbox.id {
+		return nil
+	}
+	if !withPodFiles(spec, s.sandbox.filesDir) {
+		return nil
+	}
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
+		return fmt.Errorf("add the pod's files to the spec: %w", err)
+	}
+	return nil
 }

@@ -45,6 +45,10 @@ type SandboxHost interface {
 	StartSandbox(ctx context.Context, req *SandboxRequest) (Process, error)
 }
 
+// sandboxExitDelay is how long the shim stays after ShutdownSandbox
+// answered.
+const sandboxExitDelay = 200 * time.Millisecond
+
 // Sandbox states as containerd's CRI reports them.
 const (
 	sandboxReady    = "SANDBOX_READY"
@@ -58,9 +62,11 @@ const (
 // PID namespace); WaitSandbox returns its exit; ShutdownSandbox releases
 // the Host. A workload container may join the pod between Start and Stop.
 type podSandbox struct {
-	id      string
-	req     SandboxRequest
-	created time.Time
+	id  string
+	req SandboxRequest
+	// filesDir holds the pod's hostname, hosts and resolv.conf files.
+	filesDir string
+	created  time.Time
 
 	mu     sync.Mutex
 	proc   Process
@@ -97,6 +103,9 @@ func (ss sandboxService) CreateSandbox(ctx context.Context, r *sandboxapi.Create
 	if err != nil {
 		return nil, toGRPC(err)
 	}
+	if err := writePodFiles(r.GetBundlePath(), pod); err != nil {
+		return nil, toGRPC(err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sandbox != nil {
@@ -106,9 +115,10 @@ func (ss sandboxService) CreateSandbox(ctx context.Context, r *sandboxapi.Create
 		return nil, toGRPC(err)
 	}
 	s.sandbox = &podSandbox{
-		id:      r.GetSandboxID(),
-		created: time.Now(),
-		exited:  make(chan struct{}),
+		id:       r.GetSandboxID(),
+		filesDir: r.GetBundlePath(),
+		created:  time.Now(),
+		exited:   make(chan struct{}),
 		req: SandboxRequest{
 			ID:           r.GetSandboxID(),
 			NetNS:        r.GetNetnsPath(),
@@ -298,9 +308,11 @@ func (ss sandboxService) ShutdownSandbox(ctx context.Context, r *sandboxapi.Shut
 		}
 	}
 	if last {
-		// containerd only closes its connection after this: a shim of
-		// the Sandbox API ends itself (the answer still goes out).
-		s.shutdown.Shutdown()
+		// containerd only closes its connection after this, so a shim of
+		// the Sandbox API ends itself; shortly after answering, because
+		// ending the shim closes the connection the answer travels on and
+		// containerd does not take "closed" for success here.
+		time.AfterFunc(sandboxExitDelay, s.shutdown.Shutdown)
 	}
 	return &sandboxapi.ShutdownSandboxResponse{}, nil
 }

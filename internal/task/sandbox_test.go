@@ -2,6 +2,8 @@ package task
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 
 	sandboxapi "github.com/containerd/containerd/api/runtime/sandbox/v1"
@@ -36,12 +38,17 @@ func TestSandboxAPILifecycle(t *testing.T) {
 	host := &sandboxFakeHost{}
 	h.svc.factory = func(context.Context, *options.Config) (Host, error) { return host, nil }
 	sb := sandboxService{h.svc}
-	cfg, err := proto.Marshal(&runtimeapi.PodSandboxConfig{Hostname: "web", Linux: &runtimeapi.LinuxPodSandboxConfig{CgroupParent: "/pods/web"}})
+	cfg, err := proto.Marshal(&runtimeapi.PodSandboxConfig{
+		Hostname:  "web",
+		Linux:     &runtimeapi.LinuxPodSandboxConfig{CgroupParent: "/pods/web"},
+		DnsConfig: &runtimeapi.DNSConfig{Servers: []string{"10.96.0.10"}, Searches: []string{"svc.cluster.local"}, Options: []string{"ndots:5"}},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	sbBundle := t.TempDir()
 	if _, err := sb.CreateSandbox(h.ctx, &sandboxapi.CreateSandboxRequest{
-		SandboxID: "pod1", BundlePath: t.TempDir(), NetnsPath: "/var/run/netns/cni-1",
+		SandboxID: "pod1", BundlePath: sbBundle, NetnsPath: "/var/run/netns/cni-1",
 		Options: &anypb.Any{TypeUrl: "type.googleapis.com/runtime.v1.PodSandboxConfig", Value: cfg},
 	}); err != nil {
 		t.Fatal(err)
@@ -63,8 +70,29 @@ func TestSandboxAPILifecycle(t *testing.T) {
 	if st, _ := sb.SandboxStatus(h.ctx, &sandboxapi.SandboxStatusRequest{SandboxID: "pod1"}); st.State != sandboxReady || st.Pid != 4242 {
 		t.Fatalf("status after start: %v", st)
 	}
-	if _, err := h.svc.Create(h.ctx, &taskAPI.CreateTaskRequest{ID: "app", Bundle: bundle(t, podSpec(ContainerTypeContainer, "pod1"))}); err != nil {
+	appBundle := bundle(t, podSpec(ContainerTypeContainer, "pod1"))
+	if _, err := h.svc.Create(h.ctx, &taskAPI.CreateTaskRequest{ID: "app", Bundle: appBundle}); err != nil {
 		t.Fatalf("workload container of the pod: %v", err)
+	}
+	// The pod's files, written for the pod and mounted into its container.
+	if b, _ := os.ReadFile(filepath.Join(sbBundle, "resolv.conf")); string(b) != "search svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n" {
+		t.Fatalf("resolv.conf %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(sbBundle, "hostname")); string(b) != "web\n" {
+		t.Fatalf("hostname file %q", b)
+	}
+	spec, err := ReadSpec(appBundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mounted := map[string]string{}
+	for _, m := range spec.Mounts {
+		mounted[m.Destination] = m.Source
+	}
+	for _, f := range []string{"hostname", "hosts", "resolv.conf"} {
+		if mounted["/etc/"+f] != filepath.Join(sbBundle, f) {
+			t.Fatalf("/etc/%s not mounted from the pod's file: %v", f, mounted)
+		}
 	}
 	if _, err := h.svc.Delete(h.ctx, &taskAPI.DeleteRequest{ID: "app"}); err != nil {
 		t.Fatal(err)

@@ -169,6 +169,9 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if err := s.checkPodMember(r.ID, spec); err != nil {
 		return nil, toGRPC(err)
 	}
+	if err := s.addPodFiles(r.Bundle, spec); err != nil {
+		return nil, toGRPC(err)
+	}
 	host, err := s.hostFor(ctx, cfg)
 	if err != nil {
 		return nil, toGRPC(err)

@@ -46,6 +46,7 @@ func runPod(t *testing.T, handler, name string, annotations map[string]string) *
 		Hostname:     name,
 		LogDirectory: t.TempDir(),
 		Annotations:  annotations,
+		DnsConfig:    &runtimeapi.DNSConfig{Servers: []string{"10.96.0.10"}, Searches: []string{"svc.cluster.local"}},
 		Linux:        &runtimeapi.LinuxPodSandboxConfig{CgroupParent: cd.CRI().CgroupParent + "/" + name},
 	}
 	resp, err := runtime.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler})
@@ -164,6 +165,13 @@ func checkPod(t *testing.T, handler string, inVM bool) {
 	}
 	if h := exec(t, side, "hostname"); strings.TrimSpace(string(h.Stdout)) != name {
 		t.Fatalf("hostname %q, want the pod's %q", h.Stdout, name)
+	}
+	// The pod's DNS config and hostname file reach its containers.
+	files := string(exec(t, side, "cat", "/etc/resolv.conf", "/etc/hostname").Stdout)
+	for _, want := range []string{"nameserver 10.96.0.10", "search svc.cluster.local", name + "\n"} {
+		if !strings.Contains(files, want) {
+			t.Fatalf("resolv.conf and hostname %q lack %q", files, want)
+		}
 	}
 	// One container reaches the other over the pod's loopback.
 	if r := exec(t, side, "wget", "-q", "-O", "-", "http://127.0.0.1:8080/hostname"); r.ExitCode != 0 || !strings.Contains(string(r.Stdout), name) {

@@ -444,6 +444,8 @@ func TestBadInputIsRefusedClearly(t *testing.T) {
 		{"misspelt option", []string{"--runtime-config-path", unknownField}, []string{"unknown field", "isolaton"}},
 		{"unknown isolation annotation", []string{"--annotation", "io.winctr.isolation=bogus"}, []string{"io.winctr.isolation", "bogus"}},
 		{"absurd VM size annotation", []string{"--annotation", "io.winctr.vm.memory-mb=-5"}, []string{"memory"}},
+		{"container of a pod that is not there", []string{"--annotation", "io.kubernetes.cri.container-type=container", "--annotation", "io.kubernetes.cri.sandbox-id=nopod"},
+			[]string{`pod sandbox "nopod"`, "does not run"}},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
