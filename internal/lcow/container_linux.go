@@ -140,6 +140,37 @@ func (c *container) Delete(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// errVMExited is what waiting in the guest returns when the VM died first.
+var errVMExited = errors.New("utility VM exited")
+
+// waitGuest waits for a process's exit in the guest, or for the VM to die
+// (errVMExited).
+func (h *Host) waitGuest(ctx context.Context, req *agent.ProcessRequest) (task.Exit, error) {
+	type result struct {
+		r   *agent.WaitProcessResponse
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		r, err := h.agent.WaitProcess(ctx, req)
+		ch <- result{r, err}
+	}()
+	select {
+	case res := <-ch:
+		if res.err != nil {
+			if h.gone() {
+				return task.Exit{}, errVMExited
+			}
+			return task.Exit{}, fmt.Errorf("guest: %w", native(res.err))
+		}
+		return task.Exit{Status: int(res.r.ExitStatus), At: time.Unix(0, res.r.ExitedAtUnixNano)}, nil
+	case <-h.vm.Exited():
+		return task.Exit{}, errVMExited
+	case <-ctx.Done():
+		return task.Exit{}, ctx.Err()
+	}
+}
+
 // gone tells whether the VM has died.
 func (h *Host) gone() bool {
 	select {
@@ -202,25 +233,9 @@ func (p *process) CloseStdin(ctx context.Context) error {
 // Wait returns the exit the agent reports, or an error when the VM dies
 // first; then it waits for the output streams to drain.
 func (p *process) Wait(ctx context.Context) (task.Exit, error) {
-	type result struct {
-		r   *agent.WaitProcessResponse
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		r, err := p.h.agent.WaitProcess(ctx, p.req())
-		ch <- result{r, err}
-	}()
-	var res result
-	select {
-	case res = <-ch:
-	case <-p.h.vm.Exited():
-		return task.Exit{}, errors.New("utility VM exited")
-	case <-ctx.Done():
-		return task.Exit{}, ctx.Err()
-	}
-	if res.err != nil {
-		return task.Exit{}, fmt.Errorf("guest: %w", native(res.err))
+	e, err := p.h.waitGuest(ctx, p.req())
+	if err != nil {
+		return task.Exit{}, err
 	}
 	dctx, cancel := context.WithTimeout(ctx, drainTimeout)
 	defer cancel()
@@ -230,7 +245,7 @@ func (p *process) Wait(ctx context.Context) (task.Exit, error) {
 		log.G(ctx).WithError(err).Warn("output still open after exit; closing it")
 		_ = p.pipes.Close()
 	}
-	return task.Exit{Status: int(res.r.ExitStatus), At: time.Unix(0, res.r.ExitedAtUnixNano)}, nil
+	return e, nil
 }
 
 func (p *process) Delete(ctx context.Context) error {

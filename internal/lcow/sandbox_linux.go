@@ -2,6 +2,7 @@ package lcow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"syscall"
@@ -73,29 +74,11 @@ func (p *guestPause) CloseStdin(ctx context.Context) error { return nil }
 
 // Wait returns the pause process's exit, or 255 when the VM died first.
 func (p *guestPause) Wait(ctx context.Context) (task.Exit, error) {
-	type result struct {
-		r   *agent.WaitProcessResponse
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		r, err := p.h.agent.WaitProcess(ctx, &agent.ProcessRequest{ContainerId: p.id})
-		ch <- result{r, err}
-	}()
-	select {
-	case res := <-ch:
-		if res.err != nil {
-			if p.h.gone() {
-				return task.Exit{Status: 255, At: time.Now()}, nil
-			}
-			return task.Exit{}, fmt.Errorf("guest: %w", native(res.err))
-		}
-		return task.Exit{Status: int(res.r.ExitStatus), At: time.Unix(0, res.r.ExitedAtUnixNano)}, nil
-	case <-p.h.vm.Exited():
+	e, err := p.h.waitGuest(ctx, &agent.ProcessRequest{ContainerId: p.id})
+	if errors.Is(err, errVMExited) {
 		return task.Exit{Status: 255, At: time.Now()}, nil
-	case <-ctx.Done():
-		return task.Exit{}, ctx.Err()
 	}
+	return e, err
 }
 
 // Delete removes the pause process from the guest (ending it).

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 )
 
 // Config is the stdio that containerd asked for: paths or URIs, empty when
@@ -50,6 +51,9 @@ type Pipes struct {
 	stdinMu     sync.Mutex
 	procStdin   io.WriteCloser
 	stdinClosed bool
+	// stdinCopied is closed when the copy into the process's stdin ends
+	// (nil until it starts).
+	stdinCopied chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -73,6 +77,10 @@ func (p *Pipes) Attach(procStdin io.WriteCloser, procStdout, procStderr io.Reade
 			p.stdinMu.Lock()
 			p.procStdin = procStdin
 			closed := p.stdinClosed
+			copied := make(chan struct{})
+			if !closed {
+				p.stdinCopied = copied
+			}
 			p.stdinMu.Unlock()
 			if closed {
 				procStdin.Close()
@@ -80,6 +88,7 @@ func (p *Pipes) Attach(procStdin io.WriteCloser, procStdout, procStderr io.Reade
 				go func() {
 					_, _ = io.Copy(procStdin, p.stdin)
 					p.closeProcStdin()
+					close(copied)
 				}()
 			}
 		} else if procStdin != nil {
@@ -137,9 +146,23 @@ func (p *Pipes) closeProcStdin() {
 	}
 }
 
-// CloseStdin closes the process's stdin (containerd's CloseIO). The copy
-// from containerd's stdin stops; the process reads EOF.
+// stdinGrace bounds how long CloseStdin lets the copy finish by itself.
+const stdinGrace = 2 * time.Second
+
+// CloseStdin closes the process's stdin (containerd's CloseIO); the
+// process reads EOF. A client closes its writer before it asks, so what it
+// wrote may still be on its way through the FIFO: the copy gets a moment
+// to reach EOF by itself, then it is cut.
 func (p *Pipes) CloseStdin() error {
+	p.stdinMu.Lock()
+	copied := p.stdinCopied
+	p.stdinMu.Unlock()
+	if copied != nil {
+		select {
+		case <-copied:
+		case <-time.After(stdinGrace):
+		}
+	}
 	p.closeProcStdin()
 	if p.stdin != nil {
 		return p.stdin.Close()

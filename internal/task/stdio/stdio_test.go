@@ -199,3 +199,39 @@ func TestWaitHonoursContext(t *testing.T) {
 		t.Fatalf("Wait with open output: %v", err)
 	}
 }
+
+// TestCloseStdinLosesNothing: containerd's client closes its writer and
+// sends CloseIO at once; what it wrote must still reach the process.
+func TestCloseStdinLosesNothing(t *testing.T) {
+	for i := 0; i < 5; i++ {
+		clientR, clientW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		procR, procW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := FromStreams(clientR, nil, nil)
+		p.Attach(procW, nil, nil)
+		got := make(chan int, 1)
+		go func() {
+			b, _ := io.ReadAll(procR)
+			got <- len(b)
+		}()
+		data := bytes.Repeat([]byte("x"), 300<<10)
+		go func() {
+			_, _ = clientW.Write(data)
+			clientW.Close()
+		}()
+		// The client's CloseIO comes right behind its last write.
+		time.Sleep(time.Millisecond)
+		if err := p.CloseStdin(); err != nil {
+			t.Fatal(err)
+		}
+		if n := <-got; n != len(data) {
+			t.Fatalf("process read %d bytes of %d", n, len(data))
+		}
+		procR.Close()
+	}
+}
