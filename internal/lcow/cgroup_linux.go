@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup1"
@@ -59,4 +60,32 @@ func (c *podCgroup) delete() error {
 		return nil
 	}
 	return err
+}
+
+// removePodCgroup removes a pod cgroup a dead shim left. The VM's processes
+// were just killed and may take a moment to leave it (rmdir says EBUSY
+// until then).
+func removePodCgroup(path string) error {
+	var err error
+	for i := 0; i < 20; i++ {
+		var cg *podCgroup
+		if cgroups.Mode() == cgroups.Unified {
+			m, lerr := cgroup2.Load(path)
+			if lerr != nil {
+				return nil
+			}
+			cg = &podCgroup{v2: m}
+		} else {
+			c, lerr := cgroup1.Load(cgroup1.StaticPath(path))
+			if lerr != nil {
+				return nil // gone already
+			}
+			cg = &podCgroup{v1: c}
+		}
+		if err = cg.delete(); err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("remove pod cgroup %s: %w", path, err)
 }

@@ -58,10 +58,11 @@ type Host struct {
 	logw     io.Closer
 	seq      atomic.Uint64
 
-	mu    sync.Mutex
-	inits map[int]string // guest pid of each container's init -> its id
-	net   *podNetwork    // the pod's network, when CRI gave it one
-	cg    *podCgroup     // the pod's host cgroup, holding the VM
+	mu     sync.Mutex
+	inits  map[int]string // guest pid of each container's init -> its id
+	net    *podNetwork    // the pod's network, when CRI gave it one
+	cg     *podCgroup     // the pod's host cgroup, holding the VM
+	cgPath string         // and its path, for the delete bootstrap
 }
 
 var _ task.Host = (*Host)(nil)
@@ -294,7 +295,7 @@ func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) 
 	if err := bindIntoShare(dir, g.binds); err != nil {
 		return nil, err
 	}
-	if err := writeState(req.Bundle, rootfs, h.stateDir); err != nil {
+	if err := writeState(req.Bundle, state{Rootfs: rootfs, VMDir: h.stateDir, PodCgroup: h.cgPath}); err != nil {
 		return nil, err
 	}
 	c := &container{h: h, id: req.ID, bundle: req.Bundle, rootfs: rootfs}
@@ -327,7 +328,7 @@ func (h *Host) placeInPodCgroup(ctx context.Context, path string) {
 		log.G(ctx).WithError(err).Warn("the VM stays outside the pod's cgroup")
 		return
 	}
-	h.cg = cg
+	h.cg, h.cgPath = cg, path
 	for _, pid := range h.vm.Pids() {
 		if err := cg.add(pid); err != nil {
 			log.G(ctx).WithError(err).WithField("pid", pid).Warn("move a VM process into the pod's cgroup")

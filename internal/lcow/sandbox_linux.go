@@ -33,6 +33,13 @@ func (h *Host) StartSandbox(ctx context.Context, req *task.SandboxRequest) (task
 	if err := h.boot(ctx, req.NetNS, cgroupPath); err != nil {
 		return nil, err
 	}
+	// The sandbox's bundle carries the VM for the delete bootstrap too: a
+	// pod may have no container when its shim dies.
+	if req.Bundle != "" {
+		if err := writeState(req.Bundle, state{VMDir: h.stateDir, PodCgroup: h.cgPath}); err != nil {
+			return nil, err
+		}
+	}
 	resp, err := h.agent.StartSandbox(ctx, &agent.StartSandboxRequest{SandboxId: req.ID, Hostname: req.Hostname})
 	if err != nil {
 		return nil, fmt.Errorf("guest: %w", native(err))

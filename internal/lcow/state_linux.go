@@ -16,13 +16,18 @@ import (
 const stateFile = "winctr-lcow.json"
 
 type state struct {
+	// Rootfs is the container's rootfs in the share; empty for a Sandbox
+	// API pod's own state.
 	Rootfs string `json:"rootfs"`
 	// VMDir is the VM's state directory, removed with its last container.
 	VMDir string `json:"vm_dir"`
+	// PodCgroup is the pod's host cgroup that held the VM's processes,
+	// removed with the VM's directory.
+	PodCgroup string `json:"pod_cgroup,omitempty"`
 }
 
-func writeState(bundle, rootfs, vmDir string) error {
-	b, err := json.Marshal(state{Rootfs: rootfs, VMDir: vmDir})
+func writeState(bundle string, s state) error {
+	b, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}
@@ -58,12 +63,20 @@ func Cleanup(ctx context.Context, bundle string) (bool, error) {
 	if s.VMDir != "" {
 		qemu.KillLeftovers(s.VMDir)
 	}
-	errs := []error{removeContainerDir(filepath.Dir(s.Rootfs)), removeState(bundle)}
+	var errs []error
+	if s.Rootfs != "" {
+		errs = append(errs, removeContainerDir(filepath.Dir(s.Rootfs)))
+	}
+	errs = append(errs, removeState(bundle))
 	// The VM died with its shim; the last of its containers to be cleaned
-	// up takes the VM's directory (sockets, share) with it.
+	// up takes the VM's directory (sockets, share) and the pod's cgroup
+	// with it.
 	if s.VMDir != "" {
 		if entries, err := os.ReadDir(filepath.Join(s.VMDir, "share")); err == nil && len(entries) == 0 {
 			errs = append(errs, os.RemoveAll(s.VMDir))
+			if s.PodCgroup != "" {
+				errs = append(errs, removePodCgroup(s.PodCgroup))
+			}
 		}
 	}
 	return true, errors.Join(errs...)

@@ -31,6 +31,9 @@ const RuntimeOptionsFile = "winctr-runtime-options.pb"
 // SandboxRequest is what a Host needs to hold a pod's namespaces itself.
 type SandboxRequest struct {
 	ID string
+	// Bundle is the sandbox's bundle directory, where a Host may keep what
+	// the delete bootstrap needs.
+	Bundle string
 	// NetNS is the network namespace CNI set up; empty for hostNetwork.
 	NetNS    string
 	Hostname string
@@ -121,6 +124,7 @@ func (ss sandboxService) CreateSandbox(ctx context.Context, r *sandboxapi.Create
 		exited:   make(chan struct{}),
 		req: SandboxRequest{
 			ID:           r.GetSandboxID(),
+			Bundle:       r.GetBundlePath(),
 			NetNS:        r.GetNetnsPath(),
 			Hostname:     pod.GetHostname(),
 			CgroupParent: pod.GetLinux().GetCgroupParent(),

@@ -64,7 +64,7 @@ func TestSandboxAPILifecycle(t *testing.T) {
 	if err != nil || started.Pid != 4242 {
 		t.Fatalf("start: %v %v", started, err)
 	}
-	if want := (SandboxRequest{ID: "pod1", NetNS: "/var/run/netns/cni-1", Hostname: "web", CgroupParent: "/pods/web"}); *host.req != want {
+	if want := (SandboxRequest{ID: "pod1", Bundle: sbBundle, NetNS: "/var/run/netns/cni-1", Hostname: "web", CgroupParent: "/pods/web"}); *host.req != want {
 		t.Fatalf("host got %+v, want %+v", *host.req, want)
 	}
 	if st, _ := sb.SandboxStatus(h.ctx, &sandboxapi.SandboxStatusRequest{SandboxID: "pod1"}); st.State != sandboxReady || st.Pid != 4242 {

@@ -407,3 +407,37 @@ func TestHostNetworkPodProcessIsolation(t *testing.T) {
 	p.remove(t)
 	assertNoLeaks(t)
 }
+
+// TestShimKilledUnderAPod kills the shim of a running pod: the kubelet's
+// stop and remove (retried, as the kubelet retries) must then succeed and
+// leave nothing behind (VM, pod cgroup, state, network).
+func TestShimKilledUnderAPod(t *testing.T) {
+	requireBootFiles(t)
+	for _, handler := range []string{harness.HandlerHypervisor, harness.HandlerHypervisorSandboxAPI, harness.HandlerProcessSandboxAPI} {
+		t.Run(handler, func(t *testing.T) {
+			p := runPod(t, handler, "killed"+strings.ReplaceAll(handler, "-", ""), nil)
+			p.container(t, "app", 0, "sleep", "1000")
+			shims := cd.Shims()
+			if len(shims) != 1 {
+				t.Fatalf("%d shims for one pod", len(shims))
+			}
+			if err := unix.Kill(shims[0], unix.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			for i := 0; i < 30; i++ {
+				ctx := rpcCtx(t)
+				if _, err = runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.id}); err == nil {
+					if _, err = runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.id}); err == nil {
+						break
+					}
+				}
+				time.Sleep(time.Second)
+			}
+			if err != nil {
+				t.Fatalf("pod of a killed shim not removed: %v", err)
+			}
+			assertNoLeaks(t)
+		})
+	}
+}
