@@ -268,20 +268,10 @@ func TestPods(t *testing.T) {
 	} {
 		t.Run(tc.handler, func(t *testing.T) {
 			if tc.vm {
-				requireBootFiles(t)
+				harness.RequireBootFiles(t)
 			}
 			checkPod(t, tc.handler, tc.vm)
 		})
-	}
-}
-
-// requireBootFiles skips VM pods where `make bootfiles` has not run.
-func requireBootFiles(t *testing.T) {
-	t.Helper()
-	for _, f := range []string{bootfiles.KernelFile, bootfiles.InitrdFile} {
-		if _, err := os.Stat(filepath.Join("/usr/local/share/winctr/lcow", f)); err != nil {
-			t.Skipf("no boot files (make bootfiles): %v", err)
-		}
 	}
 }
 
@@ -303,7 +293,7 @@ func podIP(t *testing.T, id string) string {
 // guest holds its pod's IP, and one pod fetches a page from an httpd in
 // the other.
 func TestPodToPodOverTheBridge(t *testing.T) {
-	requireBootFiles(t)
+	harness.RequireBootFiles(t)
 	server := runPod(t, harness.HandlerHypervisor, "server", nil)
 	client := runPod(t, harness.HandlerHypervisor, "client", nil)
 	srv := server.container(t, "httpd", 0, "sh", "-c", "mkdir /www; hostname > /www/hostname; exec httpd -f -p 8080 -h /www")
@@ -338,7 +328,7 @@ func TestPodToPodOverTheBridge(t *testing.T) {
 // value and a hostNetwork pod in a VM are each refused at RunPodSandbox
 // with the reason, and a pod already running keeps running.
 func TestBadPodsAreRefused(t *testing.T) {
-	requireBootFiles(t)
+	harness.RequireBootFiles(t)
 	running := runPod(t, harness.HandlerHypervisor, "steady", nil)
 	steady := running.container(t, "app", 0, "sleep", "1000")
 	tests := []struct {
@@ -412,7 +402,7 @@ func TestHostNetworkPodProcessIsolation(t *testing.T) {
 // stop and remove (retried, as the kubelet retries) must then succeed and
 // leave nothing behind (VM, pod cgroup, state, network).
 func TestShimKilledUnderAPod(t *testing.T) {
-	requireBootFiles(t)
+	harness.RequireBootFiles(t)
 	for _, handler := range []string{harness.HandlerHypervisor, harness.HandlerHypervisorSandboxAPI, harness.HandlerProcessSandboxAPI} {
 		t.Run(handler, func(t *testing.T) {
 			p := runPod(t, handler, "killed"+strings.ReplaceAll(handler, "-", ""), nil)

@@ -393,18 +393,31 @@ func TestManyContainersLeaveNothing(t *testing.T) {
 		}
 	}
 	for _, id := range ids {
-		deadline := time.Now().Add(20 * time.Second)
-		for taskStatus(t, id) != "STOPPED" && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
-		}
-		if r := cd.Ctr(ctx, "task", "rm", id); r.Err != nil {
-			t.Fatalf("task rm %s: %v %s", id, r.Err, r.Output())
-		}
-		if r := cd.Ctr(ctx, "container", "rm", id); r.Err != nil {
-			t.Fatalf("container rm %s: %v %s", id, r.Err, r.Output())
-		}
+		waitStopped(t, id)
+		removeTask(t, id)
 	}
 	assertNoLeaks(t)
+}
+
+// waitStopped waits, at most 20 s, until ctr task ls shows id STOPPED.
+func waitStopped(t *testing.T, id string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for taskStatus(t, id) != "STOPPED" && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// removeTask removes a stopped task and its container; both must succeed.
+func removeTask(t *testing.T, id string) {
+	t.Helper()
+	ctx := context.Background()
+	if r := cd.Ctr(ctx, "task", "rm", id); r.Err != nil {
+		t.Fatalf("task rm %s: %v %s", id, r.Err, r.Output())
+	}
+	if r := cd.Ctr(ctx, "container", "rm", id); r.Err != nil {
+		t.Fatalf("container rm %s: %v %s", id, r.Err, r.Output())
+	}
 }
 
 // assertNoLeaks waits briefly for shims to exit, then checks the leak list.

@@ -16,29 +16,16 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/winctr/winctr/internal/lcow"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/test/harness"
 	"github.com/winctr/winctr/test/image"
 )
 
-// requireBootFiles skips VM tests where `make bootfiles` has not run.
-func requireBootFiles(t *testing.T) {
-	t.Helper()
-	dir := os.Getenv("WINCTR_BOOTFILES")
-	if dir == "" {
-		dir = "/usr/local/share/winctr/lcow"
-	}
-	for _, f := range []string{bootfiles.KernelFile, bootfiles.InitrdFile} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			t.Skipf("no boot files (make bootfiles): %v", err)
-		}
-	}
-}
-
 // TestVMRunsGuestKernel runs a container in a utility VM: it sees the
 // guest's kernel, and its output and exit code come back.
 func TestVMRunsGuestKernel(t *testing.T) {
-	requireBootFiles(t)
+	harness.RequireBootFiles(t)
 	ctx := context.Background()
 	release, err := bootfiles.NewestCloudKernel("/")
 	if err != nil {
@@ -73,7 +60,7 @@ func TestVMRunsGuestKernel(t *testing.T) {
 // host-kernel tests use: stdin, exec with its own exit code, ps, pause and
 // resume, kill -9, and removal leaving nothing.
 func TestVMExecStdinKill(t *testing.T) {
-	requireBootFiles(t)
+	harness.RequireBootFiles(t)
 	ctx := context.Background()
 	in := "through the VM\n"
 	r := cd.CtrInput(ctx, in, append(append([]string{"run", "--rm"}, vmArgs...), image.Name, "vm-cat", "cat")...)
@@ -103,22 +90,15 @@ func TestVMExecStdinKill(t *testing.T) {
 	if r := cd.Ctr(ctx, "task", "kill", "-s", "9", id); r.Err != nil {
 		t.Fatalf("kill: %v %s", r.Err, r.Output())
 	}
-	for i := 0; i < 200 && taskStatus(t, id) != "STOPPED"; i++ {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if r := cd.Ctr(ctx, "task", "rm", id); r.Err != nil {
-		t.Fatalf("task rm: %v %s", r.Err, r.Output())
-	}
-	if r := cd.Ctr(ctx, "container", "rm", id); r.Err != nil {
-		t.Fatalf("container rm: %v %s", r.Err, r.Output())
-	}
+	waitStopped(t, id)
+	removeTask(t, id)
 	assertNoLeaks(t)
 }
 
 var vmArgs = []string{"--runtime", harness.Runtime, "--annotation", "io.winctr.isolation=hypervisor"}
 
 func TestVMTTYAndMetrics(t *testing.T) {
-	requireBootFiles(t)
+	harness.RequireBootFiles(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	id := "vm-tty"
@@ -175,7 +155,7 @@ func TestVMTTYAndMetrics(t *testing.T) {
 // TestVMQEMUKilled kills the VM under a running container: the task must
 // exit non-zero within seconds and be removable with nothing left.
 func TestVMQEMUKilled(t *testing.T) {
-	requireBootFiles(t)
+	harness.RequireBootFiles(t)
 	ctx := context.Background()
 	id := "vm-qemukill"
 	cleanupTask(t, id)
@@ -203,12 +183,7 @@ func TestVMQEMUKilled(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("task stopped %v after QEMU was killed", time.Since(killed).Round(time.Millisecond))
-	if r := cd.Ctr(ctx, "task", "rm", id); r.Err != nil {
-		t.Fatalf("task rm: %v %s", r.Err, r.Output())
-	}
-	if r := cd.Ctr(ctx, "container", "rm", id); r.Err != nil {
-		t.Fatalf("container rm: %v %s", r.Err, r.Output())
-	}
+	removeTask(t, id)
 	assertNoLeaks(t)
 }
 
@@ -232,7 +207,7 @@ func TestVMBootFilesMissing(t *testing.T) {
 // TestVMShimKilled kills the shim of a VM pod: QEMU and virtiofsd die with
 // it, and containerd's delete bootstrap unmounts the rootfs from the share.
 func TestVMShimKilled(t *testing.T) {
-	requireBootFiles(t)
+	harness.RequireBootFiles(t)
 	ctx := context.Background()
 	id := "vm-shimkill"
 	cleanupTask(t, id)
@@ -274,7 +249,7 @@ func TestVMShimKilled(t *testing.T) {
 // the container in the VM both ways, and that hcsshim's processor-count
 // and winctr's memory annotations size the VM.
 func TestVMBindMountAndSize(t *testing.T) {
-	requireBootFiles(t)
+	harness.RequireBootFiles(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "in"), []byte("from-host\n"), 0o644); err != nil {
@@ -310,7 +285,7 @@ func TestVMBindMountAndSize(t *testing.T) {
 // shim and one VM: they see the same guest (boot id), and the VM goes when
 // the last of them is removed.
 func TestVMPodSharesOneVM(t *testing.T) {
-	requireBootFiles(t)
+	harness.RequireBootFiles(t)
 	ctx := context.Background()
 	pod := []string{"--annotation", "io.kubernetes.cri.sandbox-id=vm-pod"}
 	// Five containers, as the host-kernel suite's leak test runs.
@@ -347,21 +322,14 @@ func TestVMPodSharesOneVM(t *testing.T) {
 	}
 	for _, id := range ids {
 		cd.Ctr(ctx, "task", "kill", "-s", "9", id)
-		for i := 0; i < 200 && taskStatus(t, id) != "STOPPED"; i++ {
-			time.Sleep(100 * time.Millisecond)
-		}
-		if r := cd.Ctr(ctx, "task", "rm", id); r.Err != nil {
-			t.Fatalf("task rm %s: %v %s", id, r.Err, r.Output())
-		}
-		if r := cd.Ctr(ctx, "container", "rm", id); r.Err != nil {
-			t.Fatalf("container rm %s: %v %s", id, r.Err, r.Output())
-		}
+		waitStopped(t, id)
+		removeTask(t, id)
 	}
 	assertNoLeaks(t)
 }
 
 func TestVMEventOrder(t *testing.T) {
-	requireBootFiles(t)
+	harness.RequireBootFiles(t)
 	checkEventOrder(t, "vm-events", vmArgs...)
 	assertNoLeaks(t)
 }
@@ -369,7 +337,7 @@ func TestVMEventOrder(t *testing.T) {
 // TestVMFromRuntimeOptions asks for the VM in the runtime options (what
 // CRI's runtime table carries) instead of an annotation.
 func TestVMFromRuntimeOptions(t *testing.T) {
-	requireBootFiles(t)
+	harness.RequireBootFiles(t)
 	release, err := bootfiles.NewestCloudKernel("/")
 	if err != nil {
 		t.Skip(err)
@@ -398,12 +366,9 @@ func TestVMFromRuntimeOptions(t *testing.T) {
 // the guest panics, and the task fails with the console's tail, leaving
 // no QEMU, virtiofsd or state behind.
 func TestVMBootFails(t *testing.T) {
-	requireBootFiles(t)
+	harness.RequireBootFiles(t)
 	dir := t.TempDir()
-	src := os.Getenv("WINCTR_BOOTFILES")
-	if src == "" {
-		src = "/usr/local/share/winctr/lcow"
-	}
+	src := lcow.DefaultBootFiles
 	if err := os.Symlink(filepath.Join(src, bootfiles.KernelFile), filepath.Join(dir, bootfiles.KernelFile)); err != nil {
 		t.Fatal(err)
 	}
@@ -430,7 +395,7 @@ func TestVMBootFails(t *testing.T) {
 // namespace of the host; that is refused by name, and the VM it booted
 // for is torn down.
 func TestVMRefusesHostNamespaces(t *testing.T) {
-	requireBootFiles(t)
+	harness.RequireBootFiles(t)
 	ctx := context.Background()
 	id := "vm-hostns"
 	cleanupTask(t, id)
@@ -451,7 +416,7 @@ func TestVMRefusesHostNamespaces(t *testing.T) {
 // TestVMOOMEvent: a container in a VM past its memory limit is killed in
 // the guest, and the guest's OOM event reaches containerd.
 func TestVMOOMEvent(t *testing.T) {
-	requireBootFiles(t)
+	harness.RequireBootFiles(t)
 	checkOOMEvent(t, "vm-oom", vmArgs...)
 	assertNoLeaks(t)
 }

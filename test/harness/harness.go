@@ -18,10 +18,14 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/winctr/winctr/internal/lcow"
+	"github.com/winctr/winctr/internal/lcow/bootfiles"
+	"github.com/winctr/winctr/internal/task/runchost"
 	"github.com/winctr/winctr/test/image"
 )
 
@@ -327,21 +331,27 @@ func (c *Containerd) LogTail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// Shims lists the pids of winctr shims serving this containerd.
-func (c *Containerd) Shims() []int {
-	var pids []int
+// cmdlines returns the command line of every process, by pid.
+func cmdlines() map[int][]string {
+	out := map[int][]string{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
+		if b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); err == nil {
+			out[pid] = strings.Split(string(b), "\x00")
 		}
-		args := strings.Split(string(b), "\x00")
-		if len(args) == 0 || filepath.Base(args[0]) != ShimName {
+	}
+	return out
+}
+
+// Shims lists the pids of winctr shims serving this containerd.
+func (c *Containerd) Shims() []int {
+	var pids []int
+	for pid, args := range cmdlines() {
+		if filepath.Base(args[0]) != ShimName {
 			continue
 		}
 		for i, a := range args {
@@ -353,19 +363,19 @@ func (c *Containerd) Shims() []int {
 	return pids
 }
 
+// vmDir is where winctr keeps the VMs of this containerd's namespace.
+func (c *Containerd) vmDir() string { return filepath.Join(lcow.StateRoot, c.Namespace) }
+
+// runcDir is where winctr keeps runc's state for this namespace.
+func (c *Containerd) runcDir() string { return filepath.Join(runchost.DefaultRoot, c.Namespace) }
+
 // VMProcesses lists QEMU and virtiofsd processes of this harness's VMs:
 // their command lines name the VM state directory of its namespace.
 func (c *Containerd) VMProcesses() []int {
 	var pids []int
-	marker := filepath.Join("/run/containerd/winctr/vm", c.Namespace) + "/"
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && strings.Contains(string(b), marker) {
+	marker := c.vmDir() + "/"
+	for pid, args := range cmdlines() {
+		if strings.Contains(strings.Join(args, " "), marker) {
 			pids = append(pids, pid)
 		}
 	}
@@ -419,8 +429,7 @@ func (c *Containerd) Leaks() []string {
 // winctr keeps outside containerd's own directories.
 func (c *Containerd) sharedState() []string {
 	var out []string
-	for _, d := range []string{"vm", "runc"} {
-		dir := filepath.Join("/run/containerd/winctr", d, c.Namespace)
+	for _, dir := range []string{c.vmDir(), c.runcDir()} {
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
 			out = append(out, filepath.Join(dir, e.Name()))
@@ -446,9 +455,8 @@ func (c *Containerd) Close() {
 	}
 	// The namespace's own directories, once empty; what is still in them
 	// is a leak the suite has reported.
-	for _, d := range []string{"vm", "runc"} {
-		_ = os.Remove(filepath.Join("/run/containerd/winctr", d, c.Namespace))
-	}
+	_ = os.Remove(c.vmDir())
+	_ = os.Remove(c.runcDir())
 	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
 		var mounts []string
 		sc := bufio.NewScanner(f)
@@ -470,4 +478,15 @@ func (c *Containerd) Close() {
 		removeEmptyCgroups("/" + c.Namespace)
 	}
 	_ = os.RemoveAll(c.Dir)
+}
+
+// RequireBootFiles skips a VM test where `make bootfiles` has not run:
+// the shim boots VMs from lcow.DefaultBootFiles.
+func RequireBootFiles(t testing.TB) {
+	t.Helper()
+	for _, f := range []string{bootfiles.KernelFile, bootfiles.InitrdFile} {
+		if _, err := os.Stat(filepath.Join(lcow.DefaultBootFiles, f)); err != nil {
+			t.Skipf("no boot files (make bootfiles): %v", err)
+		}
+	}
 }
