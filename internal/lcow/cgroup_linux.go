@@ -17,8 +17,9 @@ import (
 // from its cgroup on the host, and the kubelet accounts the pod there: in
 // a VM pod that is what the VM costs the host.
 type podCgroup struct {
-	v1 cgroup1.Cgroup
-	v2 *cgroup2.Manager
+	path string
+	v1   cgroup1.Cgroup
+	v2   *cgroup2.Manager
 }
 
 // newPodCgroup creates the cgroup at path (a cgroupfs path, as CRI's
@@ -33,13 +34,13 @@ func newPodCgroup(path string) (*podCgroup, error) {
 		if err != nil {
 			return nil, fmt.Errorf("create cgroup %s: %w", path, err)
 		}
-		return &podCgroup{v2: m}, nil
+		return &podCgroup{path: path, v2: m}, nil
 	}
 	cg, err := cgroup1.New(cgroup1.StaticPath(path), &specs.LinuxResources{})
 	if err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", path, err)
 	}
-	return &podCgroup{v1: cg}, nil
+	return &podCgroup{path: path, v1: cg}, nil
 }
 
 // add moves a process (all its threads) into the cgroup.

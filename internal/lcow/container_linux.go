@@ -17,6 +17,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/winctr/winctr/internal/bundlestate"
 	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/stdio"
 	agent "github.com/winctr/winctr/protos/agent/v1"
@@ -136,7 +137,7 @@ func (c *container) Delete(ctx context.Context) error {
 	}
 	c.init.release()
 	errs = append(errs, removeContainerDir(filepath.Dir(c.rootfs)))
-	errs = append(errs, removeState(c.bundle))
+	errs = append(errs, bundlestate.Remove(c.bundle, stateFile))
 	return errors.Join(errs...)
 }
 

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/winctr/winctr/internal/bundlestate"
 	"github.com/winctr/winctr/internal/layers"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/internal/task"
@@ -58,11 +59,10 @@ type Host struct {
 	logw     io.Closer
 	seq      atomic.Uint64
 
-	mu     sync.Mutex
-	inits  map[int]string // guest pid of each container's init -> its id
-	net    *podNetwork    // the pod's network, when CRI gave it one
-	cg     *podCgroup     // the pod's host cgroup, holding the VM
-	cgPath string         // and its path, for the delete bootstrap
+	mu    sync.Mutex
+	inits map[int]string // guest pid of each container's init -> its id
+	net   *podNetwork    // the pod's network, when CRI gave it one
+	cg    *podCgroup     // the pod's host cgroup, holding the VM
 }
 
 var _ task.Host = (*Host)(nil)
@@ -295,7 +295,7 @@ func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) 
 	if err := bindIntoShare(dir, g.binds); err != nil {
 		return nil, err
 	}
-	if err := writeState(req.Bundle, state{Rootfs: rootfs, VMDir: h.stateDir, PodCgroup: h.cgPath}); err != nil {
+	if err := bundlestate.Write(req.Bundle, stateFile, state{Rootfs: rootfs, VMDir: h.stateDir, PodCgroup: h.podCgroupPath()}); err != nil {
 		return nil, err
 	}
 	c := &container{h: h, id: req.ID, bundle: req.Bundle, rootfs: rootfs}
@@ -328,12 +328,20 @@ func (h *Host) placeInPodCgroup(ctx context.Context, path string) {
 		log.G(ctx).WithError(err).Warn("the VM stays outside the pod's cgroup")
 		return
 	}
-	h.cg, h.cgPath = cg, path
+	h.cg = cg
 	for _, pid := range h.vm.Pids() {
 		if err := cg.add(pid); err != nil {
 			log.G(ctx).WithError(err).WithField("pid", pid).Warn("move a VM process into the pod's cgroup")
 		}
 	}
+}
+
+// podCgroupPath is the pod cgroup holding the VM, if it has one.
+func (h *Host) podCgroupPath() string {
+	if h.cg == nil {
+		return ""
+	}
+	return h.cg.path
 }
 
 // isPodPid tells whether pid is the guest pid of one of the pod's

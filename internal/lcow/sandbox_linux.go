@@ -10,6 +10,7 @@ import (
 
 	"github.com/containerd/errdefs"
 
+	"github.com/winctr/winctr/internal/bundlestate"
 	"github.com/winctr/winctr/internal/task"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
@@ -36,7 +37,7 @@ func (h *Host) StartSandbox(ctx context.Context, req *task.SandboxRequest) (task
 	// The sandbox's bundle carries the VM for the delete bootstrap too: a
 	// pod may have no container when its shim dies.
 	if req.Bundle != "" {
-		if err := writeState(req.Bundle, state{VMDir: h.stateDir, PodCgroup: h.cgPath}); err != nil {
+		if err := bundlestate.Write(req.Bundle, stateFile, state{VMDir: h.stateDir, PodCgroup: h.podCgroupPath()}); err != nil {
 			return nil, err
 		}
 	}

@@ -2,12 +2,11 @@ package lcow
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/winctr/winctr/internal/bundlestate"
 	"github.com/winctr/winctr/internal/uvm/qemu"
 )
 
@@ -26,38 +25,14 @@ type state struct {
 	PodCgroup string `json:"pod_cgroup,omitempty"`
 }
 
-func writeState(bundle string, s state) error {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(bundle, stateFile), b, 0o600); err != nil {
-		return fmt.Errorf("write shim state: %w", err)
-	}
-	return nil
-}
-
-func removeState(bundle string) error {
-	if err := os.Remove(filepath.Join(bundle, stateFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
-}
-
 // Cleanup undoes what a dead shim left of a VM container: its rootfs mount
 // in the share. The VM itself died with the shim (parent-death signal).
 // It reports whether the bundle belonged to a VM container.
 func Cleanup(ctx context.Context, bundle string) (bool, error) {
-	b, err := os.ReadFile(filepath.Join(bundle, stateFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return true, err
-	}
 	var s state
-	if err := json.Unmarshal(b, &s); err != nil {
-		return true, err
+	found, err := bundlestate.Read(bundle, stateFile, &s)
+	if !found || err != nil {
+		return found, err
 	}
 	// The shim is gone, so nothing owns the VM any more.
 	if s.VMDir != "" {
@@ -67,7 +42,7 @@ func Cleanup(ctx context.Context, bundle string) (bool, error) {
 	if s.Rootfs != "" {
 		errs = append(errs, removeContainerDir(filepath.Dir(s.Rootfs)))
 	}
-	errs = append(errs, removeState(bundle))
+	errs = append(errs, bundlestate.Remove(bundle, stateFile))
 	// The VM died with its shim; the last of its containers to be cleaned
 	// up takes the VM's directory (sockets, share) and the pod's cgroup
 	// with it.

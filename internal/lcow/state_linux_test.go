@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/winctr/winctr/internal/bundlestate"
 )
 
 // TestCleanupSandboxState: the state a Sandbox API pod keeps in its bundle
@@ -30,7 +32,7 @@ func TestCleanupSandboxState(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := writeState(bundle, state{VMDir: vmDir, PodCgroup: "/winctr-test-absent/pod"}); err != nil {
+			if err := bundlestate.Write(bundle, stateFile, state{VMDir: vmDir, PodCgroup: "/winctr-test-absent/pod"}); err != nil {
 				t.Fatal(err)
 			}
 			vm, err := Cleanup(context.Background(), bundle)

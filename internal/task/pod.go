@@ -31,7 +31,7 @@ func (s *Service) checkPodMember(id string, spec *specs.Spec) error {
 		return nil
 	}
 	sb := spec.Annotations[AnnotationSandboxID]
-	if s.sandbox != nil && s.sandbox.id == sb {
+	if s.sandbox != nil && s.sandbox.req.ID == sb {
 		return nil // a pod of the Sandbox API
 	}
 	if _, ok := s.containers[sb]; !ok || sb == "" {
@@ -72,10 +72,10 @@ func (s *Service) fanOutKill(ctx context.Context, sandbox string, sig syscall.Si
 // a pause container), rewriting the bundle's spec. The caller holds s.mu.
 func (s *Service) addPodFiles(bundle string, spec *specs.Spec) error {
 	if s.sandbox == nil || spec.Annotations[AnnotationContainerType] != ContainerTypeContainer ||
-		spec.Annotations[AnnotationSandboxID] != s.sandbox.id {
+		spec.Annotations[AnnotationSandboxID] != s.sandbox.req.ID {
 		return nil
 	}
-	if !withPodFiles(spec, s.sandbox.filesDir) {
+	if !withPodFiles(spec, s.sandbox.req.Bundle) {
 		return nil
 	}
 	b, err := json.Marshal(spec)

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/winctr/winctr/internal/cgstats"
 	"github.com/winctr/winctr/internal/task/options"
 	optionsv1 "github.com/winctr/winctr/protos/options/v1"
 )
@@ -65,11 +66,9 @@ const (
 // PID namespace); WaitSandbox returns its exit; ShutdownSandbox releases
 // the Host. A workload container may join the pod between Start and Stop.
 type podSandbox struct {
-	id  string
-	req SandboxRequest
-	// filesDir holds the pod's hostname, hosts and resolv.conf files.
-	filesDir string
-	created  time.Time
+	// req.Bundle also holds the pod's hostname, hosts and resolv.conf.
+	req     SandboxRequest
+	created time.Time
 
 	mu     sync.Mutex
 	proc   Process
@@ -112,16 +111,14 @@ func (ss sandboxService) CreateSandbox(ctx context.Context, r *sandboxapi.Create
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sandbox != nil {
-		return nil, toGRPC(fmt.Errorf("sandbox %q in a shim that runs %q: %w", r.GetSandboxID(), s.sandbox.id, errdefs.ErrAlreadyExists))
+		return nil, toGRPC(fmt.Errorf("sandbox %q in a shim that runs %q: %w", r.GetSandboxID(), s.sandbox.req.ID, errdefs.ErrAlreadyExists))
 	}
 	if _, err := s.hostFor(ctx, cfg); err != nil {
 		return nil, toGRPC(err)
 	}
 	s.sandbox = &podSandbox{
-		id:       r.GetSandboxID(),
-		filesDir: r.GetBundlePath(),
-		created:  time.Now(),
-		exited:   make(chan struct{}),
+		created: time.Now(),
+		exited:  make(chan struct{}),
 		req: SandboxRequest{
 			ID:           r.GetSandboxID(),
 			Bundle:       r.GetBundlePath(),
@@ -153,7 +150,7 @@ func readRuntimeOptions(bundle string) (*optionsv1.Options, error) {
 func (s *Service) sandboxFor(id string) (*podSandbox, Host, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.sandbox == nil || s.sandbox.id != id {
+	if s.sandbox == nil || s.sandbox.req.ID != id {
 		return nil, nil, fmt.Errorf("sandbox %q: %w", id, errdefs.ErrNotFound)
 	}
 	return s.sandbox, s.host, nil
@@ -171,11 +168,11 @@ func (ss sandboxService) StartSandbox(ctx context.Context, r *sandboxapi.StartSa
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	if sb.proc != nil {
-		return nil, toGRPC(fmt.Errorf("sandbox %q already started: %w", sb.id, errdefs.ErrFailedPrecondition))
+		return nil, toGRPC(fmt.Errorf("sandbox %q already started: %w", sb.req.ID, errdefs.ErrFailedPrecondition))
 	}
 	p, err := sh.StartSandbox(ctx, &sb.req)
 	if err != nil {
-		return nil, toGRPC(fmt.Errorf("start sandbox %q: %w", sb.id, err))
+		return nil, toGRPC(fmt.Errorf("start sandbox %q: %w", sb.req.ID, err))
 	}
 	sb.proc = p
 	go func() {
@@ -254,7 +251,7 @@ func (ss sandboxService) SandboxStatus(ctx context.Context, r *sandboxapi.Sandbo
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	resp := &sandboxapi.SandboxStatusResponse{SandboxID: sb.id, State: sandboxNotReady, CreatedAt: timestamppb.New(sb.created)}
+	resp := &sandboxapi.SandboxStatusResponse{SandboxID: sb.req.ID, State: sandboxNotReady, CreatedAt: timestamppb.New(sb.created)}
 	sb.mu.Lock()
 	if sb.proc != nil {
 		resp.Pid = uint32(sb.proc.Pid())
@@ -328,9 +325,9 @@ func (ss sandboxService) SandboxMetrics(ctx context.Context, r *sandboxapi.Sandb
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	data, err := podStats(sb.req.CgroupParent)
+	data, err := cgstats.AtPath(sb.req.CgroupParent)
 	if err != nil {
-		return nil, toGRPC(fmt.Errorf("sandbox %q: %w", sb.id, err))
+		return nil, toGRPC(fmt.Errorf("sandbox %q: %w", sb.req.ID, err))
 	}
 	return &sandboxapi.SandboxMetricsResponse{Metrics: &types.Metric{Timestamp: timestamppb.Now(), ID: r.GetSandboxID(), Data: data}}, nil
 }

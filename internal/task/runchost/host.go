@@ -24,6 +24,7 @@ import (
 	runc "github.com/containerd/go-runc"
 	"github.com/containerd/log"
 
+	"github.com/winctr/winctr/internal/bundlestate"
 	"github.com/winctr/winctr/internal/layers"
 	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/options"
@@ -84,7 +85,7 @@ func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) 
 	if req.Spec.Linux == nil {
 		return nil, fmt.Errorf("spec has no linux section; a Linux host runs Linux containers only: %w", errdefs.ErrInvalidArgument)
 	}
-	if err := writeState(req.Bundle, state{Namespace: req.Namespace, RuncBinary: h.runc.Command, RuncRoot: h.root}); err != nil {
+	if err := bundlestate.Write(req.Bundle, stateFile, state{Namespace: req.Namespace, RuncBinary: h.runc.Command, RuncRoot: h.root}); err != nil {
 		return nil, err
 	}
 	defer func() {

@@ -128,12 +128,26 @@ func args(cfg uvm.Config, kvm bool, agentSock, qmpSock, fsSock string, vsockCID 
 	return a
 }
 
-// startVirtiofsd serves dir on sock and waits until the socket exists.
-func startVirtiofsd(ctx context.Context, dir, sock string, console io.Writer) (*exec.Cmd, chan struct{}, error) {
+// startVirtiofsd serves dir on sock. The shim makes the listening socket
+// and hands it over (--fd), so it exists before virtiofsd runs: QEMU can
+// start at once, with no waiting for virtiofsd to create it.
+func startVirtiofsd(dir, sock string, console io.Writer) (*exec.Cmd, chan struct{}, error) {
 	_ = os.Remove(sock)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		return nil, nil, fmt.Errorf("virtiofs socket: %w", err)
+	}
+	ln.SetUnlinkOnClose(false) // the socket is virtiofsd's from here on
+	defer ln.Close()
+	f, err := ln.File()
+	if err != nil {
+		return nil, nil, fmt.Errorf("virtiofs socket: %w", err)
+	}
+	defer f.Close()
 	// sandbox=chroot: virtiofsd stays in the host's mount namespace, so
 	// each container's rootfs mounted into the share later is visible.
-	cmd := exec.Command(Virtiofsd, "--socket-path="+sock, "-o", "source="+dir, "-o", "cache=none", "-o", "sandbox=chroot")
+	cmd := exec.Command(Virtiofsd, "--fd=3", "-o", "source="+dir, "-o", "cache=none", "-o", "sandbox=chroot")
+	cmd.ExtraFiles = []*os.File{f}
 	cmd.Stdout, cmd.Stderr = console, console
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -144,20 +158,7 @@ func startVirtiofsd(ctx context.Context, dir, sock string, console io.Writer) (*
 		_ = cmd.Wait()
 		close(done)
 	}()
-	for {
-		if _, err := os.Stat(sock); err == nil {
-			return cmd, done, nil
-		}
-		select {
-		case <-done:
-			return nil, nil, fmt.Errorf("virtiofsd exited at start")
-		case <-ctx.Done():
-			_ = cmd.Process.Kill()
-			<-done
-			return nil, nil, fmt.Errorf("virtiofsd socket: %w", ctx.Err())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	return cmd, done, nil
 }
 
 // vsockBootBound bounds how long a vsock stream waits for the booting
@@ -205,7 +206,7 @@ func Start(ctx context.Context, cfg uvm.Config) (_ *VM, retErr error) {
 	)
 	if cfg.ShareDir != "" {
 		fsSock = filepath.Join(cfg.StateDir, "virtiofs.sock")
-		if fsd, fsdDone, err = startVirtiofsd(ctx, cfg.ShareDir, fsSock, cfg.Console); err != nil {
+		if fsd, fsdDone, err = startVirtiofsd(cfg.ShareDir, fsSock, cfg.Console); err != nil {
 			return nil, err
 		}
 		defer func() {
@@ -287,9 +288,6 @@ func Start(ctx context.Context, cfg uvm.Config) (_ *VM, retErr error) {
 
 // Session is the transport to the guest agent.
 func (vm *VM) Session() *uvm.Session { return vm.session }
-
-// Pid is QEMU's pid.
-func (vm *VM) Pid() int { return vm.cmd.Process.Pid }
 
 // Pids are the VM's host processes: QEMU and, with a share, virtiofsd.
 func (vm *VM) Pids() []int {
