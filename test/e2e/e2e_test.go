@@ -399,6 +399,32 @@ func TestManyContainersLeaveNothing(t *testing.T) {
 	assertNoLeaks(t)
 }
 
+// newShim returns the one shim that is not in before; the test fails
+// without one.
+func newShim(t *testing.T, before map[int]bool) int {
+	t.Helper()
+	for _, pid := range cd.Shims() {
+		if !before[pid] {
+			return pid
+		}
+	}
+	t.Fatal("no shim found for the container")
+	return 0
+}
+
+// waitCleanedUp waits, at most 20 s, until containerd has cleaned up
+// after a dead shim: the task is STOPPED or gone.
+func waitCleanedUp(t *testing.T, id string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if s := taskStatus(t, id); s == "" || s == "STOPPED" {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // waitStopped waits, at most 20 s, until ctr task ls shows id STOPPED.
 func waitStopped(t *testing.T, id string) {
 	t.Helper()
@@ -569,15 +595,7 @@ func TestShimKilledIsCleanedUp(t *testing.T) {
 		t.Fatalf("run -d: %v %s", r.Err, r.Output())
 	}
 	waitRunning(t, id)
-	var shim int
-	for _, pid := range cd.Shims() {
-		if !before[pid] {
-			shim = pid
-		}
-	}
-	if shim == 0 {
-		t.Fatal("no shim found for the container")
-	}
+	shim := newShim(t, before)
 	r := cd.Ctr(ctx, "task", "ps", id)
 	fields := strings.Fields(strings.Split(strings.TrimSpace(r.Stdout), "\n")[len(strings.Split(strings.TrimSpace(r.Stdout), "\n"))-1])
 	if len(fields) == 0 {
@@ -588,12 +606,7 @@ func TestShimKilledIsCleanedUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if s := taskStatus(t, id); s == "" || s == "STOPPED" {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitCleanedUp(t, id)
 	for !processGone(containerPid) {
 		if time.Now().After(deadline) {
 			t.Fatalf("container process %s outlived its shim's cleanup", containerPid)

@@ -219,25 +219,10 @@ func TestVMShimKilled(t *testing.T) {
 		t.Fatalf("run -d: %v %s", r.Err, r.Output())
 	}
 	waitRunning(t, id)
-	shim := 0
-	for _, pid := range cd.Shims() {
-		if !before[pid] {
-			shim = pid
-		}
-	}
-	if shim == 0 {
-		t.Fatal("no shim found")
-	}
-	if err := syscall.Kill(shim, syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(newShim(t, before), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if s := taskStatus(t, id); s == "" || s == "STOPPED" {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitCleanedUp(t, id)
 	cd.Ctr(ctx, "task", "rm", id)
 	if r := cd.Ctr(ctx, "container", "rm", id); r.Err != nil {
 		t.Fatalf("container rm: %v %s", r.Err, r.Output())
