@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux && !windows
 
 package main
 
@@ -13,8 +13,8 @@ import (
 	"github.com/winctr/winctr/internal/task/options"
 )
 
-// hostFactory refuses every pod on hosts other than Linux: the Windows hosts
-// (HCS) are not built yet, and saying so is better than failing later.
+// hostFactory refuses every pod on hosts other than Linux and Windows:
+// saying so at once is better than failing later.
 func hostFactory(ctx context.Context) task.HostFactory {
 	return func(ctx context.Context, cfg *options.Config) (task.Host, error) {
 		return nil, fmt.Errorf("%s hosts are not supported by this build yet: %w", runtime.GOOS, errdefs.ErrNotImplemented)

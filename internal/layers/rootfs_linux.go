@@ -1,6 +1,3 @@
-// Package layers turns what containerd prepared for a container (its rootfs
-// mounts) into a directory a runtime can use, on the host or in a share
-// that a utility VM sees.
 package layers
 
 import (

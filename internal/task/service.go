@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"sync"
 	"syscall"
 
@@ -127,7 +128,9 @@ func CheckSpec(spec *specs.Spec) error {
 	if len(spec.Process.Args) == 0 && spec.Process.CommandLine == "" {
 		return fmt.Errorf("spec process has no args: %w", errdefs.ErrInvalidArgument)
 	}
-	if spec.Root == nil || spec.Root.Path == "" {
+	// Windows containers' roots are their layers, not a path.
+	windowsOnly := spec.Windows != nil && spec.Linux == nil
+	if !windowsOnly && (spec.Root == nil || spec.Root.Path == "") {
 		return fmt.Errorf("spec has no root path: %w", errdefs.ErrInvalidArgument)
 	}
 	return nil
@@ -151,7 +154,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	cfg, err := options.Resolve(opts, options.WithDefaultAnnotations(opts, spec.Annotations))
+	cfg, err := options.ResolveSpec(opts, spec, goruntime.GOOS)
 	if err != nil {
 		return nil, toGRPC(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/pelletier/go-toml/v2"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -85,6 +86,10 @@ type Config struct {
 	LogLevel         string
 	RuncBinary       string
 	RuncRoot         string
+
+	// platformSet records that the options or an annotation named the
+	// platform, which then wins over what the spec suggests.
+	platformSet bool
 }
 
 func invalid(format string, args ...any) error {
@@ -253,6 +258,7 @@ func Resolve(o *optionsv1.Options, annotations map[string]string) (*Config, erro
 	if v, ok := annotation(annotations, AnnotationPlatform); ok {
 		platform, platformField = v, AnnotationPlatform
 	}
+	cfg.platformSet = platform != ""
 	var err error
 	if cfg.OS, cfg.Arch, err = parsePlatform(platformField, platform); err != nil {
 		return nil, err
@@ -374,4 +380,38 @@ func parsePlatform(field, p string) (string, string, error) {
 		return "", "", invalid("field %q: unknown architecture %q in %q", field, arch, p)
 	}
 	return osName, arch, nil
+}
+
+// ResolveSpec is Resolve for a container, whose spec also decides, as
+// Docker and runhcs users know it: a spec with a linux section is a Linux
+// container, one with only a windows section a Windows container; a
+// Windows container runs process-isolated unless its spec asks for
+// windows.hyperv (or the options or annotations ask for hypervisor
+// isolation); a Linux container on a Windows host always runs in a utility
+// VM (LCOW). Isolation is never lowered below what the spec asks for.
+func ResolveSpec(o *optionsv1.Options, spec *specs.Spec, hostOS string) (*Config, error) {
+	cfg, err := Resolve(o, WithDefaultAnnotations(o, spec.Annotations))
+	if err != nil {
+		return nil, err
+	}
+	specOS := ""
+	switch {
+	case spec.Linux != nil:
+		specOS = "linux"
+	case spec.Windows != nil:
+		specOS = "windows"
+	}
+	if specOS != "" {
+		if cfg.platformSet && cfg.OS != specOS {
+			return nil, invalid("platform %s/%s, but the spec is a %s container's", cfg.OS, cfg.Arch, specOS)
+		}
+		cfg.OS = specOS
+	}
+	if cfg.OS == "windows" && spec.Windows != nil && spec.Windows.HyperV != nil {
+		cfg.Isolation = IsolationHypervisor
+	}
+	if cfg.OS == "linux" && hostOS == "windows" {
+		cfg.Isolation = IsolationHypervisor
+	}
+	return cfg, nil
 }

@@ -550,3 +550,20 @@ func TerminateAll(ctx context.Context, query string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// GrantVMAccess lets the utility VM vmID open path (a disk or boot file):
+// Hyper-V runs each VM under an identity of its own.
+func GrantVMAccess(vmID, path string) error {
+	pid, err := utf16(vmID)
+	if err != nil {
+		return err
+	}
+	pp, err := utf16(path)
+	if err != nil {
+		return err
+	}
+	if err := hcsGrantVmAccess(pid, pp); err != nil {
+		return newError("GrantVmAccess", vmID, hresult(err), path)
+	}
+	return nil
+}

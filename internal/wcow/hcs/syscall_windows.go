@@ -66,3 +66,5 @@ const (
 //sys hcsSetProcessCallback(process hcsProcess, callbackOptions uint32, context uintptr, callback uintptr) (hr error) = computecore.HcsSetProcessCallback?
 
 var _ unsafe.Pointer
+
+//sys hcsGrantVmAccess(vmID *uint16, filePath *uint16) (hr error) = computecore.HcsGrantVmAccess?

@@ -50,6 +50,7 @@ var (
 	procHcsEnumerateComputeSystems              = modcomputecore.NewProc("HcsEnumerateComputeSystems")
 	procHcsGetComputeSystemProperties           = modcomputecore.NewProc("HcsGetComputeSystemProperties")
 	procHcsGetProcessProperties                 = modcomputecore.NewProc("HcsGetProcessProperties")
+	procHcsGrantVmAccess                        = modcomputecore.NewProc("HcsGrantVmAccess")
 	procHcsModifyComputeSystem                  = modcomputecore.NewProc("HcsModifyComputeSystem")
 	procHcsModifyProcess                        = modcomputecore.NewProc("HcsModifyProcess")
 	procHcsOpenComputeSystem                    = modcomputecore.NewProc("HcsOpenComputeSystem")
@@ -172,6 +173,18 @@ func hcsGetProcessProperties(process hcsProcess, operation hcsOperation, propert
 		return
 	}
 	r0, _, _ := syscall.SyscallN(procHcsGetProcessProperties.Addr(), uintptr(process), uintptr(operation), uintptr(unsafe.Pointer(propertyQuery)))
+	if r0 != 0 {
+		hr = syscall.Errno(r0)
+	}
+	return
+}
+
+func hcsGrantVmAccess(vmID *uint16, filePath *uint16) (hr error) {
+	hr = procHcsGrantVmAccess.Find()
+	if hr != nil {
+		return
+	}
+	r0, _, _ := syscall.SyscallN(procHcsGrantVmAccess.Addr(), uintptr(unsafe.Pointer(vmID)), uintptr(unsafe.Pointer(filePath)))
 	if r0 != 0 {
 		hr = syscall.Errno(r0)
 	}
