@@ -7,6 +7,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 
+	"github.com/winctr/winctr/internal/lcow"
 	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/wcow"
@@ -26,7 +27,7 @@ func hostFactory(ctx context.Context) task.HostFactory {
 		case "windows":
 			return wcow.New(ctx, ns, cfg)
 		case "linux":
-			return newLCOWHost(ctx, ns, cfg)
+			return lcow.New(ctx, ns, cfg)
 		}
 		return nil, fmt.Errorf("platform %s/%s: %w", cfg.OS, cfg.Arch, errdefs.ErrNotImplemented)
 	}
@@ -37,5 +38,6 @@ func cleanupTask(ctx context.Context, bundle, ns, id string) (int, error) {
 	if found, err := wcow.Cleanup(ctx, bundle); found {
 		return 0, err
 	}
-	return cleanupLCOW(ctx, bundle)
+	_, err := lcow.Cleanup(ctx, bundle)
+	return 0, err
 }

@@ -26,7 +26,8 @@ import (
 )
 
 // modulesList names, one per line and in load order, the modules the boot
-// files builder put into the initrd.
+// files builder put into the initrd; modulesList+".hyperv" are those of a
+// guest on Hyper-V.
 const modulesList = "/etc/winctr/modules"
 
 // portName is the virtio-serial port the host's shim listens on.
@@ -61,7 +62,13 @@ func run() error {
 		}
 		go reapZombies()
 	}
-	loaded, err := loadModules(modulesList)
+	list := modulesList
+	if cmdlineParam(uvm.HypervisorParam) == "hyperv" {
+		// Hyper-V's drivers instead of virtio's: only one vsock transport
+		// may register, and it must be hvsocket's.
+		list += ".hyperv"
+	}
+	loaded, err := loadModules(list)
 	if err != nil {
 		return err
 	}
@@ -69,7 +76,7 @@ func run() error {
 		logf("loopback: %v", err)
 	}
 	svc := &service{modules: loaded, containers: newContainers(nil)}
-	if transport() == "vsock" {
+	if cmdlineParam(uvm.TransportParam) == "vsock" {
 		ln, err := vsock.Listen(uvm.VsockPort, nil)
 		if err != nil {
 			return fmt.Errorf("listen on vsock port %d: %w", uvm.VsockPort, err)
@@ -91,11 +98,13 @@ func run() error {
 	}
 }
 
-// transport reads the channel the host chose from the kernel command line.
-func transport() string {
+// cmdlineParam reads a parameter the host set on the kernel command line:
+// the channel it chose (uvm.TransportParam), the hypervisor
+// (uvm.HypervisorParam).
+func cmdlineParam(name string) string {
 	b, _ := os.ReadFile("/proc/cmdline")
 	for _, f := range strings.Fields(string(b)) {
-		if v, ok := strings.CutPrefix(f, uvm.TransportParam+"="); ok {
+		if v, ok := strings.CutPrefix(f, name+"="); ok {
 			return v
 		}
 	}

@@ -67,8 +67,25 @@ func (s *service) Mount(ctx context.Context, r *agent.MountRequest) (*emptypb.Em
 		return nil, rpcError(err)
 	}
 	flags, data := splitOptions(r.Options)
-	if err := unix.Mount(r.Source, target, r.Type, flags, data); err != nil {
-		return nil, rpcError(fmt.Errorf("mount %s (%s) on %s: %w", r.Source, r.Type, target, err))
+	source := r.Source
+	switch {
+	case strings.HasPrefix(source, scsiSource):
+		if source, err = scsiDevice(source, deviceWait); err != nil {
+			return nil, rpcError(err)
+		}
+	case r.Type == "9p" && strings.HasPrefix(source, vsockSource):
+		if err := mount9p(source, target, flags); err != nil {
+			return nil, rpcError(err)
+		}
+		logf("mounted %s (9p) on %s", r.Source, target)
+		return &emptypb.Empty{}, nil
+	case r.Type == "overlay":
+		if err := overlayDirs(r.Options); err != nil {
+			return nil, rpcError(err)
+		}
+	}
+	if err := unix.Mount(source, target, r.Type, flags, data); err != nil {
+		return nil, rpcError(fmt.Errorf("mount %s (%s) on %s: %w", source, r.Type, target, err))
 	}
 	logf("mounted %s (%s) on %s", r.Source, r.Type, target)
 	return &emptypb.Empty{}, nil

@@ -70,12 +70,6 @@ func (l WindowsLayers) UnmountProcessIsolated(ctx context.Context) error {
 	)
 }
 
-// ScratchDisk is the scratch layer's virtual disk, which a Hyper-V
-// isolated container's utility VM gets on SCSI.
-func (l WindowsLayers) ScratchDisk() string {
-	return filepath.Join(l.Scratch, "sandbox.vhdx")
-}
-
 func hcshimCall(what, layer string, err error) error {
 	if err == nil {
 		return nil

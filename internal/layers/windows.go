@@ -15,6 +15,11 @@ import (
 // the parentLayerPaths option lists the read-only layers, topmost first.
 const WindowsLayerMount = "windows-layer"
 
+// LCOWLayerMount is the mount type of containerd's LCOW snapshotter, which
+// a Linux container on a Windows host gets: the same folders, each read-only
+// layer holding layer.vhd (ext4) and the scratch sandbox.vhdx.
+const LCOWLayerMount = "lcow-layer"
+
 const parentLayerPathsOption = "parentLayerPaths="
 
 // WindowsLayers is a Windows container's image as folders.
@@ -38,13 +43,39 @@ func (l WindowsLayers) UtilityVMPath() string {
 // sent: its one windows-layer rootfs mount, or else the spec's
 // windows.layerFolders (scratch last), as older clients send them.
 func WindowsLayersOf(rootfs []*types.Mount, spec *specs.Spec) (WindowsLayers, error) {
+	return layersOf(WindowsLayerMount, rootfs, spec)
+}
+
+// LCOWLayersOf finds a Linux container's layers on a Windows host: its one
+// lcow-layer rootfs mount, or the spec's windows.layerFolders.
+func LCOWLayersOf(rootfs []*types.Mount, spec *specs.Spec) (WindowsLayers, error) {
+	return layersOf(LCOWLayerMount, rootfs, spec)
+}
+
+// LayerVHDs are the read-only layers' disks of a Linux container, topmost
+// first.
+func (l WindowsLayers) LayerVHDs() []string {
+	var out []string
+	for _, p := range l.Parents {
+		out = append(out, strings.TrimRight(p, `\`)+`\layer.vhd`)
+	}
+	return out
+}
+
+// ScratchDisk is the scratch layer's virtual disk: what a utility VM gets
+// on SCSI for the container's writes.
+func (l WindowsLayers) ScratchDisk() string {
+	return strings.TrimRight(l.Scratch, `\`) + `\sandbox.vhdx`
+}
+
+func layersOf(mountType string, rootfs []*types.Mount, spec *specs.Spec) (WindowsLayers, error) {
 	if len(rootfs) > 1 {
-		return WindowsLayers{}, fmt.Errorf("%d rootfs mounts: a Windows container takes one %s mount: %w", len(rootfs), WindowsLayerMount, errdefs.ErrInvalidArgument)
+		return WindowsLayers{}, fmt.Errorf("%d rootfs mounts: want one %s mount: %w", len(rootfs), mountType, errdefs.ErrInvalidArgument)
 	}
 	if len(rootfs) == 1 {
 		m := rootfs[0]
-		if m.GetType() != WindowsLayerMount {
-			return WindowsLayers{}, fmt.Errorf("rootfs mount type %q: a Windows container takes a %s mount: %w", m.GetType(), WindowsLayerMount, errdefs.ErrInvalidArgument)
+		if m.GetType() != mountType {
+			return WindowsLayers{}, fmt.Errorf("rootfs mount type %q: want a %s mount: %w", m.GetType(), mountType, errdefs.ErrInvalidArgument)
 		}
 		l := WindowsLayers{Scratch: m.GetSource()}
 		for _, o := range m.GetOptions() {

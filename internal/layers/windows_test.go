@@ -47,3 +47,19 @@ func TestWindowsLayersOf(t *testing.T) {
 		t.Errorf("UtilityVMPath = %q", got)
 	}
 }
+
+func TestLCOWLayersOf(t *testing.T) {
+	snap := `C:\ProgramData\containerd\root\io.containerd.snapshotter.v1.lcow\snapshots\`
+	l, err := LCOWLayersOf([]*types.Mount{{Type: "lcow-layer", Source: snap + "9",
+		Options: []string{"rw", `parentLayerPaths=["C:\\ProgramData\\containerd\\root\\io.containerd.snapshotter.v1.lcow\\snapshots\\8"]`}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vhds, scratch := l.LayerVHDs(), l.ScratchDisk()
+	if !reflect.DeepEqual(vhds, []string{snap + `8\layer.vhd`}) || scratch != snap+`9\sandbox.vhdx` {
+		t.Errorf("got %v, %s", vhds, scratch)
+	}
+	if _, err := LCOWLayersOf([]*types.Mount{{Type: "windows-layer", Source: snap + "9"}}, nil); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("a Windows layer for a Linux container: %v", err)
+	}
+}

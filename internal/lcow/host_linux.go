@@ -1,33 +1,23 @@
-// Package lcow runs a pod's Linux containers inside one utility VM: the
-// shim's side of winctr's guest agent, behind the task service's Host seam.
 package lcow
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/containerd/errdefs"
-	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/log"
-	"github.com/containerd/ttrpc"
 	"golang.org/x/sys/unix"
-	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/winctr/winctr/internal/bundlestate"
 	"github.com/winctr/winctr/internal/layers"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/internal/task"
-	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/uvm"
 	"github.com/winctr/winctr/internal/uvm/qemu"
 	agent "github.com/winctr/winctr/protos/agent/v1"
@@ -42,35 +32,23 @@ const StateRoot = "/run/containerd/winctr/vm"
 // guestShare is where the agent mounts the share (see cmd/winctr-gcs).
 const guestShare = "/run/winctr/share"
 
-// bootTimeout bounds boot plus the agent's first answer; TCG boots take
-// seconds, KVM boots a fraction of one.
-const bootTimeout = 90 * time.Second
+// guestContainerDir is a container's directory in the guest: the share's
+// <id> directory, which holds its rootfs and bind mounts.
+func guestContainerDir(id string) string { return path.Join(guestShare, id) }
 
-// Host is one utility VM running a pod's containers.
-type Host struct {
-	ns       string
-	cfg      *options.Config
-	vm       *qemu.VM
-	client   *ttrpc.Client
-	agent    agent.AgentService
+// hostPlatform is what a Linux host's Host holds besides the VM: its state
+// directory with the virtio-fs share, the pod's network and cgroup.
+type hostPlatform struct {
 	stateDir string
 	shareDir string
-	console  *tail
-	logw     io.Closer
-	seq      atomic.Uint64
-
-	mu    sync.Mutex
-	inits map[int]string // guest pid of each container's init -> its id
-	net   *podNetwork    // the pod's network, when CRI gave it one
-	cg    *podCgroup     // the pod's host cgroup, holding the VM
+	net      *podNetwork // the pod's network, when CRI gave it one
+	cg       *podCgroup  // the pod's host cgroup, holding the VM
 }
 
-var _ task.Host = (*Host)(nil)
-
-// New returns the Host of a pod's utility VM. The VM boots with the pod's
-// first container, whose spec names the pod's network.
-func New(ctx context.Context, ns string, cfg *options.Config) (*Host, error) {
-	return &Host{ns: ns, cfg: cfg, console: newTail(8 << 10), inits: map[int]string{}}, nil
+// bootFor boots the VM for the pod's first container, in the pod's network
+// and cgroup when its spec names them.
+func (h *Host) bootFor(ctx context.Context, id string, g *guest) error {
+	return h.boot(ctx, g.podNetNS, g.podCgroup)
 }
 
 // boot starts the VM, with a network interface mirroring the pod's when
@@ -110,7 +88,7 @@ func (h *Host) boot(ctx context.Context, netns, cgroupPath string) (retErr error
 	h.logw = logw
 	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
 	defer cancel()
-	h.vm, err = qemu.Start(ctx, uvm.Config{
+	vm, err := qemu.Start(ctx, uvm.Config{
 		ID:       filepath.Base(stateDir),
 		StateDir: stateDir,
 		Kernel:   filepath.Join(boot, bootfiles.KernelFile),
@@ -127,21 +105,13 @@ func (h *Host) boot(ctx context.Context, netns, cgroupPath string) (retErr error
 	if err != nil {
 		return err
 	}
+	h.vm = vm
 	if cgroupPath != "" {
-		h.placeInPodCgroup(ctx, cgroupPath)
+		h.placeInPodCgroup(ctx, vm, cgroupPath)
 	}
-	conn, err := h.vm.Session().OpenAPI()
+	resp, err := h.connect(ctx, log.G(ctx).WithField("vm", filepath.Base(stateDir)))
 	if err != nil {
 		return err
-	}
-	h.client = ttrpc.NewClient(conn)
-	h.agent = agent.NewAgentClient(h.client)
-	resp, err := h.agent.Ping(ctx, &agent.PingRequest{})
-	if err != nil {
-		return fmt.Errorf("guest agent did not answer: %w; console tail:\n%s", err, h.console.String())
-	}
-	if logs, err := h.vm.Session().OpenLogs(); err == nil {
-		go copyGuestLogs(log.G(ctx).WithField("vm", filepath.Base(stateDir)), logs)
 	}
 	if _, err := h.agent.Mount(ctx, &agent.MountRequest{Type: "virtiofs", Source: "share", Target: guestShare}); err != nil {
 		return fmt.Errorf("mount the pod's share in the guest: %w; console tail:\n%s", native(err), h.console.String())
@@ -153,68 +123,6 @@ func (h *Host) boot(ctx context.Context, netns, cgroupPath string) (retErr error
 	}
 	log.G(ctx).WithField("kernel", resp.KernelRelease).WithField("uptime_ms", resp.UptimeMs).Info("utility VM ready")
 	return nil
-}
-
-// copyGuestLogs puts the agent's log lines into the shim's log until the
-// stream ends with the VM.
-func copyGuestLogs(l *log.Entry, r io.ReadCloser) {
-	defer r.Close()
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		l.Info(sc.Text())
-	}
-}
-
-// Close stops the VM and removes its state.
-func (h *Host) Close(ctx context.Context) error {
-	var errs []error
-	if h.agent != nil && h.vm != nil && !h.gone() {
-		// A clean power-off first; Stop's QMP quit and kill remain for a
-		// guest that does not go.
-		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		// Unmount the share first: the guest lets go of virtiofsd's files
-		// before the power goes.
-		if _, err := h.agent.Unmount(sctx, &agent.UnmountRequest{Target: guestShare}); err != nil {
-			log.G(ctx).WithError(native(err)).Warn("unmount the share in the guest")
-		}
-		if _, err := h.agent.Shutdown(sctx, &emptypb.Empty{}); err == nil {
-			select {
-			case <-h.vm.Exited():
-			case <-time.After(5 * time.Second):
-			}
-		}
-		cancel()
-	}
-	if h.client != nil {
-		h.client.Close()
-	}
-	if h.vm != nil {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		errs = append(errs, h.vm.Stop(sctx))
-		cancel()
-	}
-	if h.net != nil {
-		errs = append(errs, h.net.detach())
-	}
-	if h.cg != nil {
-		errs = append(errs, h.cg.delete())
-		h.cg = nil
-	}
-	if h.stateDir != "" {
-		errs = append(errs, os.RemoveAll(h.stateDir))
-	}
-	if h.logw != nil {
-		h.logw.Close()
-	}
-	return errors.Join(errs...)
-}
-
-// native turns the agent's status errors back into errdefs errors.
-func native(err error) error {
-	if err == nil {
-		return nil
-	}
-	return errgrpc.ToNative(err)
 }
 
 // bindIntoShare binds each host source to <dir>/mounts/<index>, where the
@@ -254,82 +162,16 @@ func removeContainerDir(dir string) error {
 	return os.RemoveAll(dir)
 }
 
-func hasOption(opts []string, o string) bool {
-	for _, x := range opts {
-		if x == o {
-			return true
-		}
-	}
-	return false
-}
-
-// CreateContainer mounts the rootfs into the share and asks the agent to
-// create the container.
-func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) (_ task.Container, retErr error) {
-	if len(req.Rootfs) == 0 {
-		return nil, fmt.Errorf("a container in a utility VM needs its rootfs from containerd's snapshotter: %w", errdefs.ErrNotImplemented)
-	}
-	g, err := guestSpec(req.Spec, req.ID, h.isPodPid)
-	if err != nil {
-		return nil, err
-	}
-	if h.vm == nil {
-		if err := h.boot(ctx, g.podNetNS, g.podCgroup); err != nil {
-			return nil, err
-		}
-	} else if g.podNetNS != "" {
-		return nil, fmt.Errorf("a second pod sandbox in one utility VM: %w", errdefs.ErrInvalidArgument)
-	}
-	dir := filepath.Join(h.shareDir, req.ID)
-	rootfs, err := layers.MountRootfs(filepath.Join(dir, "rootfs"), req.Rootfs)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if retErr != nil {
-			if err := removeContainerDir(dir); err != nil {
-				log.G(ctx).WithError(err).Warn("clean up after failed create")
-			}
-		}
-	}()
-	if err := bindIntoShare(dir, g.binds); err != nil {
-		return nil, err
-	}
-	if err := bundlestate.Write(req.Bundle, stateFile, state{Rootfs: rootfs, VMDir: h.stateDir, PodCgroup: h.podCgroupPath()}); err != nil {
-		return nil, err
-	}
-	c := &container{h: h, id: req.ID, bundle: req.Bundle, rootfs: rootfs}
-	p, stdioReq, err := h.newProcess(ctx, c, "", req.Stdio)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := h.agent.CreateContainer(ctx, &agent.CreateContainerRequest{ContainerId: req.ID, SpecJson: g.spec, Stdio: stdioReq})
-	if err != nil {
-		p.release()
-		return nil, fmt.Errorf("guest: %w", native(err))
-	}
-	p.pid.Store(int64(resp.Pid))
-	c.init = p
-	h.mu.Lock()
-	h.inits[int(resp.Pid)] = req.ID
-	h.mu.Unlock()
-	var oomCtx context.Context
-	oomCtx, c.stopOOM = context.WithCancel(context.WithoutCancel(ctx))
-	c.oom = make(chan struct{}, 1)
-	go c.watchOOM(oomCtx)
-	return c, nil
-}
-
 // placeInPodCgroup moves the VM's processes into the pod's host cgroup.
 // A pod without it still runs; only the host's view of its cost is lost.
-func (h *Host) placeInPodCgroup(ctx context.Context, path string) {
+func (h *Host) placeInPodCgroup(ctx context.Context, vm *qemu.VM, path string) {
 	cg, err := newPodCgroup(path)
 	if err != nil {
 		log.G(ctx).WithError(err).Warn("the VM stays outside the pod's cgroup")
 		return
 	}
 	h.cg = cg
-	for _, pid := range h.vm.Pids() {
+	for _, pid := range vm.Pids() {
 		if err := cg.add(pid); err != nil {
 			log.G(ctx).WithError(err).WithField("pid", pid).Warn("move a VM process into the pod's cgroup")
 		}
@@ -344,75 +186,45 @@ func (h *Host) podCgroupPath() string {
 	return h.cg.path
 }
 
-// isPodPid tells whether pid is the guest pid of one of the pod's
-// containers' init processes.
-func (h *Host) isPodPid(pid int) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	_, ok := h.inits[pid]
-	return ok
-}
-
-// newProcess opens containerd's side of a process's stdio and the
-// streams to the guest for it.
-func (h *Host) newProcess(ctx context.Context, c *container, execID string, cfg stdioConfig) (*process, *agent.Stdio, error) {
-	pipes, err := openStdio(ctx, h.ns, c.id, cfg)
+// attachRootfs mounts the container's rootfs and binds its mounts into the
+// VM's share, and records them in the bundle for the delete bootstrap.
+func (h *Host) attachRootfs(ctx context.Context, req *task.ContainerRequest, g *guest) (func(context.Context) error, error) {
+	dir := filepath.Join(h.shareDir, req.ID)
+	rootfs, err := layers.MountRootfs(filepath.Join(dir, "rootfs"), req.Rootfs)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	key := c.id + "/" + execID + "/" + strconv.FormatUint(h.seq.Add(1), 10)
-	req := &agent.Stdio{Key: key, Stdin: pipes.HasStdin(), Stdout: true, Stderr: !cfg.Terminal, Terminal: cfg.Terminal}
-	p := &process{h: h, c: c, execID: execID, pipes: pipes}
-	var streams [3]net.Conn
-	for fd, want := range []bool{req.Stdin, req.Stdout, req.Stderr} {
-		if !want {
-			continue
-		}
-		s, err := h.vm.Session().OpenStdio(key, fd)
-		if err != nil {
-			p.streams = streams[:]
-			p.release()
-			return nil, nil, err
-		}
-		streams[fd] = s
+	release := func(context.Context) error { return removeContainerDir(dir) }
+	if err := bindIntoShare(dir, g.binds); err != nil {
+		return nil, errors.Join(err, release(ctx))
 	}
-	p.streams = streams[:]
-	var in io.WriteCloser
-	if streams[0] != nil {
-		in = streams[0]
+	if err := bundlestate.Write(req.Bundle, stateFile, state{Rootfs: rootfs, VMDir: h.stateDir, PodCgroup: h.podCgroupPath()}); err != nil {
+		return nil, errors.Join(err, release(ctx))
 	}
-	var out, errr io.Reader
-	if streams[1] != nil {
-		out = streams[1]
-	}
-	if streams[2] != nil {
-		errr = streams[2]
-	}
-	pipes.Attach(in, out, errr)
-	return p, req, nil
+	return release, nil
 }
 
-// tail keeps the last bytes of the guest console for error messages.
-type tail struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
-}
-
-func newTail(max int) *tail { return &tail{max: max} }
-
-func (t *tail) Write(b []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, b...)
-	if len(t.buf) > t.max {
-		t.buf = t.buf[len(t.buf)-t.max:]
+// beforeShutdown unmounts the share in the guest, so that the guest lets
+// go of virtiofsd's files before the power goes.
+func (h *Host) beforeShutdown(ctx context.Context) {
+	if _, err := h.agent.Unmount(ctx, &agent.UnmountRequest{Target: guestShare}); err != nil {
+		log.G(ctx).WithError(native(err)).Warn("unmount the share in the guest")
 	}
-	return len(b), nil
 }
 
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf)
+// closePlatform releases the pod's network, its cgroup and the VM's state
+// directory.
+func (h *Host) closePlatform(ctx context.Context) []error {
+	var errs []error
+	if h.net != nil {
+		errs = append(errs, h.net.detach())
+	}
+	if h.cg != nil {
+		errs = append(errs, h.cg.delete())
+		h.cg = nil
+	}
+	if h.stateDir != "" {
+		errs = append(errs, os.RemoveAll(h.stateDir))
+	}
+	return errs
 }

@@ -45,6 +45,17 @@ type NIC struct {
 // guest agent its channel: "vsock", or its virtio-serial port when absent.
 const TransportParam = "winctr.transport"
 
+// HypervisorParam is the kernel command line parameter that names the
+// hypervisor when it is not QEMU/KVM: "hyperv" makes the guest agent load
+// the Hyper-V drivers (VMBus, hvsocket, storvsc) instead of virtio ones.
+const HypervisorParam = "winctr.hypervisor"
+
+// SCSIControllerGUID is the VMBus instance id of the SCSI controller that
+// a Hyper-V host gives a Linux guest for container disks: the guest finds
+// a disk by this id and its LUN, since the controller's number inside the
+// guest is not fixed.
+const SCSIControllerGUID = "721d67dd-0025-525d-b737-61e7efb9d605"
+
 // VsockPort is the AF_VSOCK port the guest agent listens on when the VM
 // has a vsock device.
 const VsockPort = 1024

@@ -317,7 +317,7 @@ func (h *Host) Close(ctx context.Context) error {
 	if vm == nil {
 		return nil
 	}
-	err := vm.Close(ctx)
+	err := vm.Stop(ctx)
 	if rerr := os.RemoveAll(dir); rerr != nil {
 		log.G(ctx).WithError(rerr).Warn("remove utility VM directory")
 	}

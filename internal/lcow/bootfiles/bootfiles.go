@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -31,6 +33,16 @@ var DefaultModules = []string{
 	"vmw_vsock_virtio_transport", "overlay", "virtio_net",
 }
 
+// DefaultHyperVModules are what an LCOW guest on Hyper-V (a Windows host)
+// loads instead: VMBus, hvsocket, the SCSI disks that carry container
+// layers, the network adapter, and overlay.
+var DefaultHyperVModules = []string{"hv_vmbus", "hv_utils", "hv_sock", "hv_storvsc", "sd_mod", "hv_netvsc", "overlay"}
+
+// optionalHyperVModules join DefaultHyperVModules when the kernel has them:
+// 9p over hvsocket carries bind mounts from a Windows host (Debian's cloud
+// kernel is built without it).
+var optionalHyperVModules = []string{"9p", "9pnet_fd"}
+
 // ModulesListPath is where, inside the initrd, the agent finds the modules
 // to load, one path a line, in load order.
 const ModulesListPath = "etc/winctr/modules"
@@ -46,6 +58,9 @@ type Options struct {
 	Agent string
 	// Modules are module names to include with their dependencies.
 	Modules []string
+	// HyperVModules are the modules of a guest on Hyper-V, listed in
+	// ModulesListPath+".hyperv".
+	HyperVModules []string
 	// Binaries are host executables the guest needs (runc), copied to the
 	// same paths with the shared libraries they load.
 	Binaries []string
@@ -63,6 +78,10 @@ func Build(o Options) error {
 	}
 	if o.Modules == nil {
 		o.Modules = DefaultModules
+	}
+	optional := []string(nil)
+	if o.HyperVModules == nil {
+		o.HyperVModules, optional = DefaultHyperVModules, optionalHyperVModules
 	}
 	if o.Binaries == nil {
 		o.Binaries = DefaultBinaries
@@ -83,10 +102,21 @@ func Build(o Options) error {
 		}
 	}
 	modDir := filepath.Join(o.Root, "lib", "modules", release)
-	order, err := ResolveModules(filepath.Join(modDir, "modules.dep"), o.Modules)
+	depFile := filepath.Join(modDir, "modules.dep")
+	order, err := ResolveModules(depFile, o.Modules)
 	if err != nil {
 		return err
 	}
+	for _, m := range optional {
+		if _, err := ResolveModules(depFile, []string{m}); err == nil {
+			o.HyperVModules = append(o.HyperVModules, m)
+		}
+	}
+	hvOrder, err := ResolveModules(depFile, o.HyperVModules)
+	if err != nil {
+		return err
+	}
+	lists := map[string][]string{ModulesListPath: order, ModulesListPath + ".hyperv": hvOrder}
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return err
 	}
@@ -98,7 +128,7 @@ func Build(o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := writeInitrd(f, o.Agent, modDir, order, o.Root, extra); err != nil {
+	if err := writeInitrd(f, o.Agent, modDir, lists, o.Root, extra); err != nil {
 		f.Close()
 		os.Remove(tmp)
 		return err
@@ -204,7 +234,9 @@ func ResolveModules(depFile string, names []string) ([]string, error) {
 // epoch keeps the initrd reproducible.
 var epoch = time.Unix(0, 0)
 
-func writeInitrd(w io.Writer, agent, modDir string, modules []string, root string, extra []string) error {
+// writeInitrd writes the initrd: the agent as /init, the modules of every
+// list once, each list (path -> module files in load order), and extra.
+func writeInitrd(w io.Writer, agent, modDir string, lists map[string][]string, root string, extra []string) error {
 	cw := cpio.NewWriter(w)
 	dirs := map[string]bool{}
 	var dir func(name string) error
@@ -237,20 +269,26 @@ func writeInitrd(w io.Writer, agent, modDir string, modules []string, root strin
 	if err := file("init", 0o755, bin); err != nil {
 		return err
 	}
-	var list strings.Builder
-	for _, m := range modules {
-		data, err := os.ReadFile(filepath.Join(modDir, m))
-		if err != nil {
-			return fmt.Errorf("module %s: %w", m, err)
+	written := map[string]bool{}
+	for _, path := range slices.Sorted(maps.Keys(lists)) {
+		var list strings.Builder
+		for _, m := range lists[path] {
+			name := "lib/modules/" + filepath.Base(m)
+			if !written[name] {
+				data, err := os.ReadFile(filepath.Join(modDir, m))
+				if err != nil {
+					return fmt.Errorf("module %s: %w", m, err)
+				}
+				if err := file(name, 0o644, data); err != nil {
+					return err
+				}
+				written[name] = true
+			}
+			list.WriteString("/" + name + "\n")
 		}
-		name := "lib/modules/" + filepath.Base(m)
-		if err := file(name, 0o644, data); err != nil {
+		if err := file(path, 0o644, []byte(list.String())); err != nil {
 			return err
 		}
-		list.WriteString("/" + name + "\n")
-	}
-	if err := file(ModulesListPath, 0o644, []byte(list.String())); err != nil {
-		return err
 	}
 	for _, p := range extra {
 		// Symlinks are followed: the guest gets the file at each path.

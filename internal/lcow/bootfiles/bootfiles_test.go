@@ -1,10 +1,14 @@
 package bootfiles
 
 import (
+	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cavaliergopher/cpio"
 )
 
 func TestResolveModulesOrdersDependenciesFirst(t *testing.T) {
@@ -90,6 +94,54 @@ func TestWithLibrariesFindsLoaderAndLibc(t *testing.T) {
 	for _, want := range []string{"/bin/ls", "ld-linux", "libc.so"} {
 		if !strings.Contains(joined, want) {
 			t.Fatalf("%v lacks %s", files, want)
+		}
+	}
+}
+
+func TestInitrdListsModulesPerHypervisor(t *testing.T) {
+	dir := t.TempDir()
+	for _, m := range []string{"virtio.ko", "hv_vmbus.ko", "overlay.ko"} {
+		if err := os.WriteFile(filepath.Join(dir, m), []byte(m), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	agentBin := filepath.Join(dir, "agent")
+	if err := os.WriteFile(agentBin, []byte("agent"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	lists := map[string][]string{
+		ModulesListPath:             {"virtio.ko", "overlay.ko"},
+		ModulesListPath + ".hyperv": {"hv_vmbus.ko", "overlay.ko"},
+	}
+	if err := writeInitrd(&buf, agentBin, dir, lists, "/", nil); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	r := cpio.NewReader(&buf)
+	for {
+		h, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := files[h.Name]; dup {
+			t.Errorf("%s written twice", h.Name)
+		}
+		b, _ := io.ReadAll(r)
+		files[h.Name] = string(b)
+	}
+	for name, want := range map[string]string{
+		"init":                      "agent",
+		"lib/modules/overlay.ko":    "overlay.ko",
+		"lib/modules/hv_vmbus.ko":   "hv_vmbus.ko",
+		ModulesListPath:             "/lib/modules/virtio.ko\n/lib/modules/overlay.ko\n",
+		ModulesListPath + ".hyperv": "/lib/modules/hv_vmbus.ko\n/lib/modules/overlay.ko\n",
+	} {
+		if files[name] != want {
+			t.Errorf("%s: got %q, want %q", name, files[name], want)
 		}
 	}
 }

@@ -24,11 +24,16 @@ import (
 // stopTimeout bounds a clean shutdown before the VM is terminated.
 const stopTimeout = 10 * time.Second
 
+// dialTimeout bounds one hvsocket connection to the guest: the agent
+// listens from early boot on.
+const dialTimeout = 30 * time.Second
+
 // VM is a running utility VM.
 type VM struct {
 	sys *hcs.System
 	// runtimeID is the VM's Hyper-V id: the hvsocket address of its guest.
 	runtimeID guid.GUID
+	session   *uvm.Session
 }
 
 // Start creates and starts the utility VM id from doc (built by
@@ -62,6 +67,11 @@ func Start(ctx context.Context, id string, doc *schema.ComputeSystem, grant ...s
 	if v.runtimeID, err = guid.FromString(props.RuntimeId); err != nil {
 		return nil, fmt.Errorf("utility VM %s: runtime id %q: %w", id, props.RuntimeId, err)
 	}
+	v.session = uvm.NewDialSession(func() (net.Conn, error) {
+		dctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+		defer cancel()
+		return v.Dial(dctx, uvm.VsockPort)
+	}, v.Exited())
 	log.G(ctx).WithField("vm", id).WithField("runtime-id", props.RuntimeId).Debug("utility VM started")
 	return v, nil
 }
@@ -87,15 +97,11 @@ func (v *VM) Dial(ctx context.Context, port uint32) (net.Conn, error) {
 // Session is the transport to winctr's guest agent in a Linux VM: each
 // stream an hvsocket connection of its own to the agent's port, ending
 // with the VM.
-func (v *VM) Session(ctx context.Context) *uvm.Session {
-	return uvm.NewDialSession(func() (net.Conn, error) {
-		return v.Dial(context.WithoutCancel(ctx), uvm.VsockPort)
-	}, v.Exited())
-}
+func (v *VM) Session() *uvm.Session { return v.session }
 
-// Close stops the VM: a clean shutdown of its guest for up to stopTimeout,
+// Stop stops the VM: a clean shutdown of its guest for up to stopTimeout,
 // then termination. The handle is released either way.
-func (v *VM) Close(ctx context.Context) error {
+func (v *VM) Stop(ctx context.Context) error {
 	defer v.sys.Close()
 	sctx, cancel := context.WithTimeout(ctx, stopTimeout)
 	defer cancel()

@@ -102,6 +102,10 @@ func TestDocuments(t *testing.T) {
 			return Process(tty, `powershell`, Stdio{Stdin: true, Stdout: true, Stderr: true})
 		}},
 		{"modify-plan9-add.json", func() (any, error) { return AddPlan9Share("c-1", `C:\ProgramData\winctr\vm\pod1\c-1`, true), nil }},
+		{"modify-lcow-layer-add.json", func() (any, error) {
+			return AddSCSIDisk(`C:\ProgramData\containerd\root\io.containerd.snapshotter.v1.lcow\snapshots\1\layer.vhd`, 2, true), nil
+		}},
+		{"modify-lcow-layer-remove.json", func() (any, error) { return RemoveSCSIDisk(2), nil }},
 		{"modify-plan9-remove.json", func() (any, error) { return RemovePlan9Share("c-1"), nil }},
 		{"modify-vsmb-add.json", func() (any, error) { return AddVSMBShare("l-0", layers[0].Path, true), nil }},
 		{"modify-scratch-add.json", func() (any, error) {

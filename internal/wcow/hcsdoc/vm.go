@@ -137,9 +137,9 @@ type LCOWVM struct {
 }
 
 // LCOWKernelCmdLine is the guest kernel's command line: the serial console
-// for the guest's log, and the agent on vsock.
+// for the guest's log, the agent on vsock (hvsocket), Hyper-V's drivers.
 func LCOWKernelCmdLine(extra string) string {
-	cmd := "console=ttyS0 panic=-1 quiet " + uvm.TransportParam + "=vsock"
+	cmd := "console=ttyS0 panic=-1 quiet " + uvm.TransportParam + "=vsock " + uvm.HypervisorParam + "=hyperv"
 	if extra = strings.TrimSpace(extra); extra != "" {
 		cmd += " " + extra
 	}
@@ -170,8 +170,13 @@ func LCOWUtilityVM(v LCOWVM) (*schema.ComputeSystem, error) {
 		}}
 	}
 	d := v.devices()
-	// Containers' roots and volumes arrive as 9p shares added while the VM
-	// runs; the controller exists from the start.
+	// Containers' layers and scratch disks arrive on this SCSI controller,
+	// and their bind mounts as 9p shares, while the VM runs; both exist
+	// from the start. The guest finds the controller by its key.
+	if d.Scsi == nil {
+		d.Scsi = map[string]schema.Scsi{}
+	}
+	d.Scsi[uvm.SCSIControllerGUID] = schema.Scsi{Attachments: map[string]schema.Attachment{}}
 	d.Plan9 = &schema.Plan9{}
 	return &schema.ComputeSystem{
 		Owner:         Owner,
@@ -238,6 +243,24 @@ func RemoveVSMBShare(name string) *schema.ModifySettingRequest {
 		ResourcePath: schema.ResourcePathVSMBShares,
 		RequestType:  schema.RequestTypeRemove,
 		Settings:     schema.VirtualSmbShare{Name: name},
+	}
+}
+
+// AddSCSIDisk attaches a virtual disk at lun of a Linux utility VM's
+// container disk controller; the guest agent mounts it.
+func AddSCSIDisk(vhd string, lun int32, readOnly bool) *schema.ModifySettingRequest {
+	return &schema.ModifySettingRequest{
+		ResourcePath: fmt.Sprintf(schema.ResourcePathSCSIFormat, uvm.SCSIControllerGUID, lun),
+		RequestType:  schema.RequestTypeAdd,
+		Settings:     schema.Attachment{Type: "VirtualDisk", Path: vhd, ReadOnly: readOnly},
+	}
+}
+
+// RemoveSCSIDisk undoes AddSCSIDisk.
+func RemoveSCSIDisk(lun int32) *schema.ModifySettingRequest {
+	return &schema.ModifySettingRequest{
+		ResourcePath: fmt.Sprintf(schema.ResourcePathSCSIFormat, uvm.SCSIControllerGUID, lun),
+		RequestType:  schema.RequestTypeRemove,
 	}
 }
 

@@ -49,7 +49,7 @@ func TestGuestSpecNamespaces(t *testing.T) {
 			if tt.sandbox {
 				spec.Annotations = map[string]string{task.AnnotationContainerType: task.ContainerTypeSandbox}
 			}
-			g, err := guestSpec(spec, "c1", podPid)
+			g, err := guestSpec(spec, "/run/winctr/share/c1", podPid)
 			if tt.wantErrHas != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErrHas) || !errors.Is(err, errdefs.ErrInvalidArgument) {
 					t.Fatalf("error %v, want an invalid argument naming %q", err, tt.wantErrHas)

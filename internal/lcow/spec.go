@@ -3,6 +3,7 @@ package lcow
 import (
 	"encoding/json"
 	"fmt"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,7 +18,7 @@ import (
 type guest struct {
 	spec []byte
 	// binds lists, per mount index, the host source to bind into
-	// <share>/<id>/mounts/<index>.
+	// the guest's <guestDir>/mounts/<index>.
 	binds map[int]string
 	// podNetNS is the host network namespace CNI set up for the pod, named
 	// by a CRI sandbox's spec: the VM's network comes from it.
@@ -25,19 +26,23 @@ type guest struct {
 	// podCgroup is a CRI sandbox's cgroups path: on the host it holds the
 	// VM's processes.
 	podCgroup string
+	// hnsNamespace is the pod's network on a Windows host (an HNS
+	// namespace), which CRI names in the spec's windows section.
+	hnsNamespace string
 }
 
-// guestSpec rewrites a container's spec for the guest: its root and its
-// bind mounts' sources in the share, and its namespaces. In a VM the pod's
+// guestSpec rewrites a container's spec for the guest: its root
+// (<guestDir>/rootfs) and its bind mounts' sources (<guestDir>/mounts/<i>,
+// where the host side puts them), and its namespaces. In a VM the pod's
 // network is the guest's own, so network namespaces are dropped; other
 // namespaces may be joined only when they are another container's of the
 // same pod (CRI names them /proc/<pid>/ns/<type> with the pid this shim
 // reported, which is the guest's). What cannot cross into the VM is
 // refused, not ignored.
-func guestSpec(spec *specs.Spec, id string, isPodPid func(int) bool) (*guest, error) {
+func guestSpec(spec *specs.Spec, guestDir string, isPodPid func(int) bool) (*guest, error) {
 	s := *spec
 	root := *spec.Root
-	root.Path = filepath.Join(guestShare, id, "rootfs")
+	root.Path = path.Join(guestDir, "rootfs")
 	s.Root = &root
 	g := &guest{binds: map[int]string{}}
 	s.Mounts = append([]specs.Mount(nil), spec.Mounts...)
@@ -47,7 +52,7 @@ func guestSpec(spec *specs.Spec, id string, isPodPid func(int) bool) (*guest, er
 				return nil, fmt.Errorf("bind mount source %q is not an absolute path: %w", m.Source, errdefs.ErrInvalidArgument)
 			}
 			g.binds[i] = m.Source
-			s.Mounts[i].Source = filepath.Join(guestShare, id, "mounts", strconv.Itoa(i))
+			s.Mounts[i].Source = path.Join(guestDir, "mounts", strconv.Itoa(i))
 		}
 	}
 	sandbox := spec.Annotations[task.AnnotationContainerType] == task.ContainerTypeSandbox
@@ -83,6 +88,11 @@ func guestSpec(spec *specs.Spec, id string, isPodPid func(int) bool) (*guest, er
 		}
 		s.Linux = &linux
 	}
+	if spec.Windows != nil && spec.Windows.Network != nil {
+		g.hnsNamespace = spec.Windows.Network.NetworkNamespace
+	}
+	// The guest runs Linux: a Windows section means nothing there.
+	s.Windows = nil
 	s.Hooks = nil
 	b, err := json.Marshal(&s)
 	if err != nil {
@@ -105,4 +115,13 @@ func podNamespace(ns specs.LinuxNamespace, isPodPid func(int) bool) bool {
 	}
 	n, err := strconv.Atoi(pid)
 	return err == nil && n > 0 && isPodPid != nil && isPodPid(n)
+}
+
+func hasOption(opts []string, o string) bool {
+	for _, x := range opts {
+		if x == o {
+			return true
+		}
+	}
+	return false
 }

@@ -1,3 +1,5 @@
+//go:build linux || windows
+
 package lcow
 
 import (
@@ -6,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -38,10 +39,11 @@ const drainTimeout = 10 * time.Second
 
 // container is one container in the VM.
 type container struct {
-	h       *Host
-	id      string
-	bundle  string
-	rootfs  string
+	h      *Host
+	id     string
+	bundle string
+	// release undoes the container's rootfs and mounts on the host side.
+	release func(context.Context) error
 	init    *process
 	oom     chan struct{}
 	stopOOM context.CancelFunc
@@ -136,7 +138,7 @@ func (c *container) Delete(ctx context.Context) error {
 		}
 	}
 	c.init.release()
-	errs = append(errs, removeContainerDir(filepath.Dir(c.rootfs)))
+	errs = append(errs, c.release(ctx))
 	errs = append(errs, bundlestate.Remove(c.bundle, stateFile))
 	return errors.Join(errs...)
 }

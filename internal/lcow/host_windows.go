@@ -1,0 +1,350 @@
+//go:build windows
+
+package lcow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/Microsoft/go-winio"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+
+	"github.com/winctr/winctr/internal/bundlestate"
+	"github.com/winctr/winctr/internal/layers"
+	"github.com/winctr/winctr/internal/lcow/bootfiles"
+	"github.com/winctr/winctr/internal/task"
+	"github.com/winctr/winctr/internal/uvm"
+	uvmhcs "github.com/winctr/winctr/internal/uvm/hcs"
+	"github.com/winctr/winctr/internal/wcow/hcs"
+	"github.com/winctr/winctr/internal/wcow/hcsdoc"
+	agent "github.com/winctr/winctr/protos/agent/v1"
+)
+
+// DefaultBootFiles is where the kernel and initrd are looked for on a
+// Windows host: %ProgramFiles%\winctr\lcow.
+var DefaultBootFiles = filepath.Join(os.Getenv("ProgramFiles"), "winctr", "lcow")
+
+// Where the agent mounts things in the guest: each container's scratch,
+// rootfs and bind mounts under guestContainers/<id>, image layers (shared
+// by the pod's containers) under guestLayers/<lun>.
+const (
+	guestContainers = "/run/winctr/c"
+	guestLayers     = "/run/winctr/l"
+)
+
+// guestContainerDir is a container's directory in the guest.
+func guestContainerDir(id string) string { return path.Join(guestContainers, id) }
+
+// consolePipeSDDL lets the VM's worker process (a member of "NT VIRTUAL
+// MACHINE\Virtual Machines") connect the serial port to the shim's pipe.
+const consolePipeSDDL = "D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;S-1-5-83-0)"
+
+// hostPlatform is what a Windows host's Host holds besides the VM: the
+// VM's SCSI LUNs, the image layers attached to it, the console pipe.
+type hostPlatform struct {
+	hvm         *uvmhcs.VM
+	consolePipe net.Listener
+	luns        map[int32]bool
+	layers      map[string]*attachedLayer // layer.vhd -> where the guest has it
+}
+
+// attachedLayer is an image layer disk attached to the VM and mounted by
+// the guest, shared by the pod's containers.
+type attachedLayer struct {
+	lun   int32
+	users int
+}
+
+// bootFor boots the pod's Linux utility VM through HCS for its first
+// container, id.
+func (h *Host) bootFor(ctx context.Context, id string, g *guest) (retErr error) {
+	if g.podNetNS != "" || g.hnsNamespace != "" {
+		return fmt.Errorf("pod networks for Linux containers on Windows hosts: %w", errdefs.ErrNotImplemented)
+	}
+	boot := h.cfg.BootFilesRootPath
+	if boot == "" {
+		boot = DefaultBootFiles
+	}
+	if _, err := os.Stat(filepath.Join(boot, bootfiles.InitrdFile)); err != nil {
+		return fmt.Errorf("LCOW boot files in %s (copy the kernel and initrd.img that `make bootfiles` builds there): %w", boot, err)
+	}
+	direct := false
+	if _, err := os.Stat(filepath.Join(boot, hcsdoc.LCOWKernelDirectFile)); err == nil {
+		direct = true
+	} else if _, err := os.Stat(filepath.Join(boot, bootfiles.KernelFile)); err != nil {
+		return fmt.Errorf("LCOW kernel in %s: %w", boot, err)
+	}
+	vmID := fmt.Sprintf("%s-%s@lcow", h.ns, id)
+	logger := log.G(ctx).WithField("vm", vmID)
+	logw := logger.WriterLevel(log.DebugLevel)
+	h.logw = logw
+	pipe := `\\.\pipe\winctr-` + strings.NewReplacer("@", "-", `\`, "-").Replace(vmID) + "-console"
+	ln, err := winio.ListenPipe(pipe, &winio.PipeConfig{SecurityDescriptor: consolePipeSDDL})
+	if err != nil {
+		return fmt.Errorf("console pipe: %w", err)
+	}
+	h.consolePipe = ln
+	go copyConsole(ln, io.MultiWriter(h.console, logw))
+	defer func() {
+		if retErr != nil {
+			h.Close(context.WithoutCancel(ctx))
+			h.vm, h.hvm, h.client, h.agent = nil, nil, nil, nil
+		}
+	}()
+	doc, err := hcsdoc.LCOWUtilityVM(hcsdoc.LCOWVM{
+		VM:           hcsdoc.VM{MemoryMB: uint64(h.cfg.VMMemoryMB), CPUs: uint32(h.cfg.VMProcessorCount), ConsolePipe: pipe},
+		BootFiles:    boot,
+		KernelDirect: direct,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
+	defer cancel()
+	hvm, err := uvmhcs.Start(ctx, vmID, doc)
+	if err != nil {
+		return err
+	}
+	h.vm, h.hvm = hvm, hvm
+	h.luns, h.layers = map[int32]bool{}, map[string]*attachedLayer{}
+	resp, err := h.connect(ctx, logger)
+	if err != nil {
+		return err
+	}
+	logger.WithField("kernel", resp.KernelRelease).WithField("uptime_ms", resp.UptimeMs).Info("utility VM ready")
+	return nil
+}
+
+// copyConsole copies the VM's serial console (one connection from HCS)
+// into w until the VM goes.
+func copyConsole(ln net.Listener, w io.Writer) {
+	c, err := ln.Accept()
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	_, _ = io.Copy(w, c)
+}
+
+// attachRootfs gives the container its root in the VM: each image layer's
+// disk attached read-only (once per pod) and mounted, its scratch disk
+// attached and mounted, an overlay of the two, and its bind mounts as 9p
+// shares.
+func (h *Host) attachRootfs(ctx context.Context, req *task.ContainerRequest, g *guest) (_ func(context.Context) error, retErr error) {
+	l, err := layers.LCOWLayersOf(req.Rootfs, req.Spec)
+	if err != nil {
+		return nil, err
+	}
+	var undo []func(context.Context) error
+	release := func(ctx context.Context) error {
+		var errs []error
+		for i := len(undo) - 1; i >= 0; i-- {
+			errs = append(errs, undo[i](ctx))
+		}
+		return errors.Join(errs...)
+	}
+	defer func() {
+		if retErr != nil {
+			_ = release(context.WithoutCancel(ctx))
+		}
+	}()
+	var lowers []string
+	for _, vhd := range l.LayerVHDs() {
+		dir, err := h.attachLayer(ctx, vhd)
+		if err != nil {
+			return nil, err
+		}
+		undo = append(undo, func(ctx context.Context) error { return h.detachLayer(ctx, vhd) })
+		lowers = append(lowers, dir)
+	}
+	dir := guestContainerDir(req.ID)
+	scratch := path.Join(dir, "scratch")
+	detach, err := h.attachDisk(ctx, l.ScratchDisk(), scratch, false)
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, detach)
+	rootfs := path.Join(dir, "rootfs")
+	if err := h.mount(ctx, "overlay", "overlay", rootfs, []string{
+		"lowerdir=" + strings.Join(lowers, ":"),
+		"upperdir=" + path.Join(scratch, "upper"),
+		"workdir=" + path.Join(scratch, "work"),
+	}); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func(ctx context.Context) error { return h.unmount(ctx, rootfs) })
+	for i, src := range g.binds {
+		u, err := h.shareBind(ctx, req.ID, i, src, hasOption(req.Spec.Mounts[i].Options, "ro"))
+		if err != nil {
+			return nil, err
+		}
+		undo = append(undo, u)
+	}
+	if err := bundlestate.Write(req.Bundle, stateFile, state{VM: h.hvm.ID()}); err != nil {
+		return nil, err
+	}
+	return release, nil
+}
+
+// shareBind shares a bind mount's host directory with the guest over 9p
+// and has the agent mount it where the guest spec expects it.
+func (h *Host) shareBind(ctx context.Context, id string, i int, src string, readOnly bool) (func(context.Context) error, error) {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return nil, fmt.Errorf("bind mount source: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("bind mount of the file %s into a Linux container on a Windows host (directories only): %w", src, errdefs.ErrNotImplemented)
+	}
+	name := fmt.Sprintf("%s-m%d", id, i)
+	if len(name) > 64 {
+		name = name[len(name)-64:]
+	}
+	sys := h.hvm.System()
+	if err := sys.Modify(ctx, hcsdoc.AddPlan9Share(name, src, readOnly)); err != nil {
+		return nil, fmt.Errorf("share %s with the utility VM: %w", src, err)
+	}
+	target := path.Join(guestContainerDir(id), "mounts", strconv.Itoa(i))
+	var opts []string
+	if readOnly {
+		opts = append(opts, "ro")
+	}
+	if err := h.mount(ctx, "9p", fmt.Sprintf("vsock:%d/%s", hcsdoc.Plan9Port, name), target, opts); err != nil {
+		_ = sys.Modify(ctx, hcsdoc.RemovePlan9Share(name))
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		return errors.Join(h.unmount(ctx, target), sys.Modify(ctx, hcsdoc.RemovePlan9Share(name)))
+	}, nil
+}
+
+// attachLayer attaches an image layer's disk read-only and mounts it in
+// the guest, or counts one more user of a layer already there.
+func (h *Host) attachLayer(ctx context.Context, vhd string) (string, error) {
+	h.mu.Lock()
+	if a, ok := h.layers[vhd]; ok {
+		a.users++
+		h.mu.Unlock()
+		return layerDir(a.lun), nil
+	}
+	h.mu.Unlock()
+	lun, err := h.attach(ctx, vhd, true)
+	if err != nil {
+		return "", err
+	}
+	dir := layerDir(lun)
+	if err := h.mount(ctx, "ext4", scsiSource(lun), dir, []string{"ro", "noload"}); err != nil {
+		_ = h.detach(ctx, lun)
+		return "", err
+	}
+	h.mu.Lock()
+	h.layers[vhd] = &attachedLayer{lun: lun, users: 1}
+	h.mu.Unlock()
+	return dir, nil
+}
+
+// detachLayer undoes attachLayer for one user.
+func (h *Host) detachLayer(ctx context.Context, vhd string) error {
+	h.mu.Lock()
+	a, ok := h.layers[vhd]
+	if !ok {
+		h.mu.Unlock()
+		return nil
+	}
+	if a.users--; a.users > 0 {
+		h.mu.Unlock()
+		return nil
+	}
+	delete(h.layers, vhd)
+	h.mu.Unlock()
+	return errors.Join(h.unmount(ctx, layerDir(a.lun)), h.detach(ctx, a.lun))
+}
+
+func layerDir(lun int32) string { return path.Join(guestLayers, strconv.Itoa(int(lun))) }
+
+func scsiSource(lun int32) string { return fmt.Sprintf("scsi:%s/%d", uvm.SCSIControllerGUID, lun) }
+
+// attachDisk attaches a disk and mounts it (ext4) on target in the guest.
+func (h *Host) attachDisk(ctx context.Context, vhd, target string, readOnly bool) (func(context.Context) error, error) {
+	lun, err := h.attach(ctx, vhd, readOnly)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.mount(ctx, "ext4", scsiSource(lun), target, nil); err != nil {
+		_ = h.detach(ctx, lun)
+		return nil, err
+	}
+	return func(ctx context.Context) error { return errors.Join(h.unmount(ctx, target), h.detach(ctx, lun)) }, nil
+}
+
+// attach hot-adds a disk at a free LUN of the VM's container disk
+// controller, after letting the VM open it.
+func (h *Host) attach(ctx context.Context, vhd string, readOnly bool) (int32, error) {
+	if err := hcs.GrantVMAccess(h.hvm.ID(), vhd); err != nil {
+		return 0, err
+	}
+	h.mu.Lock()
+	lun := int32(0)
+	for h.luns[lun] {
+		lun++
+	}
+	h.luns[lun] = true
+	h.mu.Unlock()
+	if err := h.hvm.System().Modify(ctx, hcsdoc.AddSCSIDisk(vhd, lun, readOnly)); err != nil {
+		h.freeLUN(lun)
+		return 0, fmt.Errorf("attach %s to the utility VM: %w", vhd, err)
+	}
+	return lun, nil
+}
+
+func (h *Host) detach(ctx context.Context, lun int32) error {
+	err := h.hvm.System().Modify(ctx, hcsdoc.RemoveSCSIDisk(lun))
+	if err == nil {
+		h.freeLUN(lun)
+	}
+	return err
+}
+
+func (h *Host) freeLUN(lun int32) {
+	h.mu.Lock()
+	delete(h.luns, lun)
+	h.mu.Unlock()
+}
+
+func (h *Host) mount(ctx context.Context, typ, source, target string, opts []string) error {
+	if _, err := h.agent.Mount(ctx, &agent.MountRequest{Type: typ, Source: source, Target: target, Options: opts}); err != nil {
+		return fmt.Errorf("guest: %w", native(err))
+	}
+	return nil
+}
+
+func (h *Host) unmount(ctx context.Context, target string) error {
+	if h.gone() {
+		return nil
+	}
+	if _, err := h.agent.Unmount(ctx, &agent.UnmountRequest{Target: target}); err != nil {
+		return fmt.Errorf("guest: %w", native(err))
+	}
+	return nil
+}
+
+// beforeShutdown has nothing to do: the guest's disks go with the VM.
+func (h *Host) beforeShutdown(ctx context.Context) {}
+
+// closePlatform closes the console pipe.
+func (h *Host) closePlatform(ctx context.Context) []error {
+	if h.consolePipe != nil {
+		h.consolePipe.Close()
+		h.consolePipe = nil
+	}
+	return nil
+}
