@@ -14,13 +14,17 @@ import (
 
 func main() {
 	var o bootfiles.Options
-	var modules string
+	var modules, hvModules string
 	flag.StringVar(&o.Agent, "agent", "bin/winctr-gcs", "static guest agent binary (becomes /init)")
 	flag.StringVar(&o.Out, "out", "/usr/local/share/winctr/lcow", "directory for kernel and initrd.img")
 	flag.StringVar(&o.KernelRelease, "kernel-release", "", "kernel release under /boot and /lib/modules (default: newest cloud kernel)")
 	flag.StringVar(&modules, "modules", strings.Join(bootfiles.DefaultModules, ","), "kernel modules to include, with their dependencies")
+	flag.StringVar(&hvModules, "hyperv-modules", "", "kernel modules of a guest on Hyper-V (default: "+strings.Join(bootfiles.DefaultHyperVModules, ",")+", and 9p where the kernel has it)")
 	flag.Parse()
 	o.Modules = strings.Split(modules, ",")
+	if hvModules != "" {
+		o.HyperVModules = strings.Split(hvModules, ",")
+	}
 	if err := bootfiles.Build(o); err != nil {
 		fmt.Fprintln(os.Stderr, "winctr-bootfiles:", err)
 		os.Exit(1)

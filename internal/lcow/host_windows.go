@@ -22,6 +22,7 @@ import (
 	"github.com/winctr/winctr/internal/layers"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/internal/task"
+	"github.com/winctr/winctr/internal/undo"
 	"github.com/winctr/winctr/internal/uvm"
 	uvmhcs "github.com/winctr/winctr/internal/uvm/hcs"
 	"github.com/winctr/winctr/internal/wcow/hcs"
@@ -144,17 +145,10 @@ func (h *Host) attachRootfs(ctx context.Context, req *task.ContainerRequest, g *
 	if err != nil {
 		return nil, err
 	}
-	var undo []func(context.Context) error
-	release := func(ctx context.Context) error {
-		var errs []error
-		for i := len(undo) - 1; i >= 0; i-- {
-			errs = append(errs, undo[i](ctx))
-		}
-		return errors.Join(errs...)
-	}
+	var steps undo.Stack
 	defer func() {
 		if retErr != nil {
-			_ = release(context.WithoutCancel(ctx))
+			_ = steps.Run(context.WithoutCancel(ctx))
 		}
 	}()
 	var lowers []string
@@ -163,7 +157,7 @@ func (h *Host) attachRootfs(ctx context.Context, req *task.ContainerRequest, g *
 		if err != nil {
 			return nil, err
 		}
-		undo = append(undo, func(ctx context.Context) error { return h.detachLayer(ctx, vhd) })
+		steps.Push(func(ctx context.Context) error { return h.detachLayer(ctx, vhd) })
 		lowers = append(lowers, dir)
 	}
 	dir := guestContainerDir(req.ID)
@@ -172,7 +166,7 @@ func (h *Host) attachRootfs(ctx context.Context, req *task.ContainerRequest, g *
 	if err != nil {
 		return nil, err
 	}
-	undo = append(undo, detach)
+	steps.Push(detach)
 	rootfs := path.Join(dir, "rootfs")
 	if err := h.mount(ctx, "overlay", "overlay", rootfs, []string{
 		"lowerdir=" + strings.Join(lowers, ":"),
@@ -181,18 +175,18 @@ func (h *Host) attachRootfs(ctx context.Context, req *task.ContainerRequest, g *
 	}); err != nil {
 		return nil, err
 	}
-	undo = append(undo, func(ctx context.Context) error { return h.unmount(ctx, rootfs) })
+	steps.Push(func(ctx context.Context) error { return h.unmount(ctx, rootfs) })
 	for i, src := range g.binds {
 		u, err := h.shareBind(ctx, req.ID, i, src, hasOption(req.Spec.Mounts[i].Options, "ro"))
 		if err != nil {
 			return nil, err
 		}
-		undo = append(undo, u)
+		steps.Push(u)
 	}
 	if err := bundlestate.Write(req.Bundle, stateFile, state{VM: h.hvm.ID()}); err != nil {
 		return nil, err
 	}
-	return release, nil
+	return steps.Run, nil
 }
 
 // shareBind shares a bind mount's host directory with the guest over 9p

@@ -6,8 +6,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/containerd/errdefs"
-
 	"github.com/winctr/winctr/internal/bundlestate"
 	"github.com/winctr/winctr/internal/wcow/hcs"
 )
@@ -33,12 +31,7 @@ func Cleanup(ctx context.Context, bundle string) (bool, error) {
 	}
 	var errs []error
 	if s.VM != "" {
-		if sys, err := hcs.Open(ctx, s.VM); err == nil {
-			errs = append(errs, sys.Terminate(ctx))
-			sys.Close()
-		} else if !errdefs.IsNotFound(err) {
-			errs = append(errs, err)
-		}
+		errs = append(errs, hcs.TerminateByID(ctx, s.VM))
 	}
 	errs = append(errs, bundlestate.Remove(bundle, stateFile))
 	return true, errors.Join(errs...)

@@ -21,6 +21,7 @@ import (
 	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/task/stdio"
+	"github.com/winctr/winctr/internal/undo"
 	uvmhcs "github.com/winctr/winctr/internal/uvm/hcs"
 	"github.com/winctr/winctr/internal/wcow/hcs"
 	"github.com/winctr/winctr/internal/wcow/hcsdoc"
@@ -197,17 +198,10 @@ func copyFile(src, dst string) error {
 // containers), its scratch disk on SCSI mounted at C:\c\<lun>, the two
 // combined by the guest, and its bind mounts as VSMB shares.
 func (h *Host) attachStorage(ctx context.Context, vm *uvmhcs.VM, l layers.WindowsLayers, ids []schema.Layer, spec *specs.Spec) (_ hcsdoc.Container, _ func(context.Context) error, retErr error) {
-	var undo []func(context.Context) error
-	release := func(ctx context.Context) error {
-		var errs []error
-		for i := len(undo) - 1; i >= 0; i-- {
-			errs = append(errs, undo[i](ctx))
-		}
-		return errors.Join(errs...)
-	}
+	var steps undo.Stack
 	defer func() {
 		if retErr != nil {
-			_ = release(context.WithoutCancel(ctx))
+			_ = steps.Run(context.WithoutCancel(ctx))
 		}
 	}()
 	sys := vm.System()
@@ -215,7 +209,7 @@ func (h *Host) attachStorage(ctx context.Context, vm *uvmhcs.VM, l layers.Window
 		if err := h.addShare(ctx, sys, name, path, readOnly); err != nil {
 			return "", err
 		}
-		undo = append(undo, func(ctx context.Context) error { return h.removeShare(ctx, sys, name) })
+		steps.Push(func(ctx context.Context) error { return h.removeShare(ctx, sys, name) })
 		return hcsdoc.VSMBGuestPath(name), nil
 	}
 	guestLayers := make([]schema.Layer, 0, len(ids))
@@ -227,7 +221,7 @@ func (h *Host) attachStorage(ctx context.Context, vm *uvmhcs.VM, l layers.Window
 		guestLayers = append(guestLayers, schema.Layer{Id: id.Id, Path: p})
 	}
 	lun := h.takeLUN()
-	undo = append(undo, func(context.Context) error { h.freeLUN(lun); return nil })
+	steps.Push(func(context.Context) error { h.freeLUN(lun); return nil })
 	root := hcsdoc.GuestContainerRoot(int(lun))
 	disk := l.ScratchDisk()
 	if err := hcs.GrantVMAccess(vm.ID(), disk); err != nil {
@@ -236,11 +230,11 @@ func (h *Host) attachStorage(ctx context.Context, vm *uvmhcs.VM, l layers.Window
 	if err := sys.Modify(ctx, hcsdoc.AddScratchDisk(disk, lun, root)); err != nil {
 		return hcsdoc.Container{}, nil, fmt.Errorf("attach scratch %s: %w", disk, err)
 	}
-	undo = append(undo, func(ctx context.Context) error { return sys.Modify(ctx, hcsdoc.RemoveScratchDisk(lun, root)) })
+	steps.Push(func(ctx context.Context) error { return sys.Modify(ctx, hcsdoc.RemoveScratchDisk(lun, root)) })
 	if err := sys.Modify(ctx, hcsdoc.CombineLayers(root, guestLayers, true)); err != nil {
 		return hcsdoc.Container{}, nil, fmt.Errorf("combine layers at %s: %w", root, err)
 	}
-	undo = append(undo, func(ctx context.Context) error {
+	steps.Push(func(ctx context.Context) error {
 		return sys.Modify(ctx, hcsdoc.CombineLayers(root, guestLayers, false))
 	})
 	mounts := map[string]string{}
@@ -263,7 +257,7 @@ func (h *Host) attachStorage(ctx context.Context, vm *uvmhcs.VM, l layers.Window
 			}
 			return "", fmt.Errorf("not shared with the utility VM: %w", errdefs.ErrInvalidArgument)
 		},
-	}, release, nil
+	}, steps.Run, nil
 }
 
 func (h *Host) addShare(ctx context.Context, sys *hcs.System, name, path string, readOnly bool) error {
@@ -335,14 +329,8 @@ func Cleanup(ctx context.Context, bundle string) (bool, error) {
 	}
 	var errs []error
 	for _, id := range []string{st.System, st.VM} {
-		if id == "" {
-			continue
-		}
-		if s, err := hcs.Open(ctx, id); err == nil {
-			errs = append(errs, s.Terminate(ctx))
-			s.Close()
-		} else if !errdefs.IsNotFound(err) {
-			errs = append(errs, err)
+		if id != "" {
+			errs = append(errs, hcs.TerminateByID(ctx, id))
 		}
 	}
 	if st.VM == "" {

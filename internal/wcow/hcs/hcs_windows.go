@@ -33,6 +33,15 @@ func utf16(s string) (*uint16, error) {
 	return p, nil
 }
 
+// jsonUTF16 encodes a document as computecore takes it.
+func jsonUTF16(doc any) (*uint16, error) {
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	return utf16(string(b))
+}
+
 // takeString converts and frees a string that computecore allocated.
 func takeString(p *uint16) string {
 	if p == nil {
@@ -143,15 +152,11 @@ type System struct {
 // Create creates the compute system id from doc (a schema.ComputeSystem)
 // without starting it.
 func Create(ctx context.Context, id string, doc any) (*System, error) {
-	b, err := json.Marshal(doc)
-	if err != nil {
-		return nil, err
-	}
 	pid, err := utf16(id)
 	if err != nil {
 		return nil, err
 	}
-	pdoc, err := utf16(string(b))
+	pdoc, err := jsonUTF16(doc)
 	if err != nil {
 		return nil, err
 	}
@@ -283,11 +288,7 @@ func (s *System) Resume(ctx context.Context) error {
 
 // Properties queries the system's properties of the given types.
 func (s *System) Properties(ctx context.Context, types ...schema.PropertyType) (*schema.Properties, error) {
-	q, err := json.Marshal(schema.PropertyQuery{PropertyTypes: types})
-	if err != nil {
-		return nil, err
-	}
-	pq, err := utf16(string(q))
+	pq, err := jsonUTF16(schema.PropertyQuery{PropertyTypes: types})
 	if err != nil {
 		return nil, err
 	}
@@ -306,11 +307,7 @@ func (s *System) Properties(ctx context.Context, types ...schema.PropertyType) (
 
 // Modify applies a schema.ModifySettingRequest to the running system.
 func (s *System) Modify(ctx context.Context, req any) error {
-	b, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
-	p, err := utf16(string(b))
+	p, err := jsonUTF16(req)
 	if err != nil {
 		return err
 	}
@@ -354,11 +351,7 @@ type Process struct {
 // CreateProcess starts a process in the system from params (a
 // schema.ProcessParameters).
 func (s *System) CreateProcess(ctx context.Context, params any) (*Process, error) {
-	b, err := json.Marshal(params)
-	if err != nil {
-		return nil, err
-	}
-	pp, err := utf16(string(b))
+	pp, err := jsonUTF16(params)
 	if err != nil {
 		return nil, err
 	}
@@ -438,11 +431,7 @@ func (p *Process) ExitCode() int { return p.exitCode }
 // Signal sends a console control event (schema.SignalProcessOptions) or,
 // in a Linux guest, a signal.
 func (p *Process) Signal(ctx context.Context, opts any) error {
-	b, err := json.Marshal(opts)
-	if err != nil {
-		return err
-	}
-	po, err := utf16(string(b))
+	po, err := jsonUTF16(opts)
 	if err != nil {
 		return err
 	}
@@ -466,11 +455,7 @@ func (p *Process) Terminate(ctx context.Context) error {
 // Modify resizes the console or closes a std handle
 // (schema.ProcessModifyRequest).
 func (p *Process) Modify(ctx context.Context, req any) error {
-	b, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
-	pr, err := utf16(string(b))
+	pr, err := jsonUTF16(req)
 	if err != nil {
 		return err
 	}
@@ -522,6 +507,22 @@ func List(ctx context.Context, query string) ([]schema.Properties, error) {
 	return out, nil
 }
 
+// TerminateByID terminates the compute system id if HCS still has it: what
+// a dead shim may have left.
+func TerminateByID(ctx context.Context, id string) error {
+	s, err := Open(ctx, id)
+	if err != nil {
+		if IsAlreadyStopped(err) {
+			return nil
+		}
+		return err
+	}
+	defer s.Close()
+	tctx, cancel := context.WithTimeout(ctx, terminateTimeout)
+	defer cancel()
+	return s.Terminate(tctx)
+}
+
 // terminateTimeout bounds how long Terminate of a left-over system waits.
 const terminateTimeout = 30 * time.Second
 
@@ -534,19 +535,7 @@ func TerminateAll(ctx context.Context, query string) error {
 	}
 	var errs []error
 	for _, sp := range systems {
-		s, err := Open(ctx, sp.Id)
-		if err != nil {
-			if !IsAlreadyStopped(err) {
-				errs = append(errs, err)
-			}
-			continue
-		}
-		tctx, cancel := context.WithTimeout(ctx, terminateTimeout)
-		if err := s.Terminate(tctx); err != nil {
-			errs = append(errs, err)
-		}
-		cancel()
-		s.Close()
+		errs = append(errs, TerminateByID(ctx, sp.Id))
 	}
 	return errors.Join(errs...)
 }

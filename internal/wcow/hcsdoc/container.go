@@ -72,17 +72,14 @@ func HyperVIsolated(c Container, uvmID string) (*schema.ComputeSystem, error) {
 	if uvmID == "" {
 		return nil, fmt.Errorf("hosted container without a utility VM: %w", errdefs.ErrInvalidArgument)
 	}
-	ct, err := container(c)
+	doc, err := ProcessIsolated(c)
 	if err != nil {
 		return nil, err
 	}
-	return &schema.ComputeSystem{
-		Owner:                             Owner,
-		SchemaVersion:                     schema.V21,
-		HostingSystemId:                   uvmID,
-		HostedSystem:                      &schema.HostedSystem{SchemaVersion: schema.V21, Container: ct},
-		ShouldTerminateOnLastHandleClosed: true,
-	}, nil
+	doc.HostingSystemId = uvmID
+	doc.HostedSystem = &schema.HostedSystem{SchemaVersion: schema.V21, Container: doc.Container}
+	doc.Container = nil
+	return doc, nil
 }
 
 func container(c Container) (*schema.Container, error) {

@@ -815,12 +815,16 @@ type MountRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// type is the filesystem type (virtiofs, tmpfs, overlay, ...).
 	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
-	// source is the device, tag or name, as mount(2) takes it.
+	// source is the device, tag or name, as mount(2) takes it; or where the
+	// host attached it: "scsi:<controller VMBus id>/<lun>" for a disk on a
+	// Hyper-V SCSI controller, "vsock:<port>/<share>" (type 9p) for a 9p
+	// share the host serves on its vsock port.
 	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
 	// target is an absolute path under /run/winctr; it is created if missing.
 	Target string `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
 	// options are fstab-style: flags (ro, nosuid, nodev, noexec, bind, rbind)
-	// and the filesystem's own key=value data.
+	// and the filesystem's own key=value data. An overlay's directories must
+	// lie under /run/winctr; its upperdir and workdir are created.
 	Options       []string `protobuf:"bytes,4,rep,name=options,proto3" json:"options,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
