@@ -4,6 +4,7 @@ package lcow
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -68,8 +69,8 @@ type attachedLayer struct {
 // bootFor boots the pod's Linux utility VM through HCS for its first
 // container, id.
 func (h *Host) bootFor(ctx context.Context, id string, g *guest) (retErr error) {
-	if g.podNetNS != "" || g.hnsNamespace != "" {
-		return fmt.Errorf("pod networks for Linux containers on Windows hosts: %w", errdefs.ErrNotImplemented)
+	if g.podNetNS != "" {
+		return fmt.Errorf("a Linux network namespace (%s) on a Windows host: %w", g.podNetNS, errdefs.ErrInvalidArgument)
 	}
 	boot := h.cfg.BootFilesRootPath
 	if boot == "" {
@@ -121,7 +122,38 @@ func (h *Host) bootFor(ctx context.Context, id string, g *guest) (retErr error) 
 	if err != nil {
 		return err
 	}
+	if g.hnsNamespace != "" {
+		if err := h.attachNetwork(ctx, g.hnsNamespace); err != nil {
+			return err
+		}
+	}
 	logger.WithField("kernel", resp.KernelRelease).WithField("uptime_ms", resp.UptimeMs).Info("utility VM ready")
+	return nil
+}
+
+// attachNetwork gives the VM an adapter per endpoint of the pod's HNS
+// namespace and has the agent give each its endpoint's addresses and
+// routes.
+func (h *Host) attachNetwork(ctx context.Context, ns string) error {
+	eps, err := h.hvm.AttachNetwork(ctx, ns, false)
+	if err != nil {
+		return err
+	}
+	var docs [][]byte
+	for _, ep := range eps {
+		b, err := json.Marshal(ep)
+		if err != nil {
+			return err
+		}
+		docs = append(docs, b)
+	}
+	req, err := guestNetworkFromHNS(docs)
+	if err != nil {
+		return err
+	}
+	if _, err := h.agent.ConfigureNetwork(ctx, req); err != nil {
+		return fmt.Errorf("configure the pod's network in the guest: %w", native(err))
+	}
 	return nil
 }
 

@@ -172,6 +172,14 @@ func (h *Host) ensureVM(ctx context.Context, firstSystem string, l layers.Window
 	if err != nil {
 		return nil, err
 	}
+	// The pod's network: the hosted containers join the namespace inside
+	// the VM, whose adapters are the namespace's endpoints.
+	if n := spec.Windows.Network; n != nil && n.NetworkNamespace != "" {
+		if _, err := vm.AttachNetwork(ctx, n.NetworkNamespace, true); err != nil {
+			_ = vm.Stop(context.WithoutCancel(ctx))
+			return nil, err
+		}
+	}
 	h.vm, h.vmDir = vm, dir
 	return vm, nil
 }

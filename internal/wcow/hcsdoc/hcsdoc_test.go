@@ -106,6 +106,18 @@ func TestDocuments(t *testing.T) {
 			return AddSCSIDisk(`C:\ProgramData\containerd\root\io.containerd.snapshotter.v1.lcow\snapshots\1\layer.vhd`, 2, true), nil
 		}},
 		{"modify-lcow-layer-remove.json", func() (any, error) { return RemoveSCSIDisk(2), nil }},
+		{"modify-guest-netns-add.json", func() (any, error) {
+			return AddGuestNetworkNamespace(map[string]any{"ID": "0c2e8a8c-1bd8-4e55-a3b6-2bb5e1c7d5a4", "Type": "HostDefault"}), nil
+		}},
+		{"modify-nic-preadd.json", func() (any, error) {
+			return PreAddNIC("5f0e2a1b-7c3d-4e8f-9a0b-1c2d3e4f5a6b", map[string]any{"ID": "e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b", "MacAddress": "00-15-5D-52-C0-00"}), nil
+		}},
+		{"modify-nic-add-windows.json", func() (any, error) {
+			return AddNIC("5f0e2a1b-7c3d-4e8f-9a0b-1c2d3e4f5a6b", "e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b", "00-15-5D-52-C0-00", true), nil
+		}},
+		{"modify-nic-add-linux.json", func() (any, error) {
+			return AddNIC("5f0e2a1b-7c3d-4e8f-9a0b-1c2d3e4f5a6b", "e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b", "00-15-5D-52-C0-00", false), nil
+		}},
 		{"modify-plan9-remove.json", func() (any, error) { return RemovePlan9Share("c-1"), nil }},
 		{"modify-vsmb-add.json", func() (any, error) { return AddVSMBShare("l-0", layers[0].Path, true), nil }},
 		{"modify-scratch-add.json", func() (any, error) {

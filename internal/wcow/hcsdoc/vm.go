@@ -311,3 +311,42 @@ func CombineLayers(rootPath string, layers []schema.Layer, add bool) *schema.Mod
 func GuestContainerRoot(n int) string {
 	return fmt.Sprintf(`C:\c\%d`, n)
 }
+
+// AddGuestNetworkNamespace gives a Windows guest the pod's HNS namespace
+// (hns, the namespace as HNS describes it), before its adapters arrive.
+func AddGuestNetworkNamespace(hns any) *schema.ModifySettingRequest {
+	return &schema.ModifySettingRequest{GuestRequest: &schema.GuestRequest{
+		ResourceType: schema.GuestResourceNetworkNamespace,
+		RequestType:  schema.RequestTypeAdd,
+		Settings:     hns,
+	}}
+}
+
+// PreAddNIC readies a Windows guest for the adapter nicID of an HNS
+// endpoint (endpoint, as HNS describes it).
+func PreAddNIC(nicID string, endpoint any) *schema.ModifySettingRequest {
+	return &schema.ModifySettingRequest{GuestRequest: &schema.GuestRequest{
+		ResourceType: schema.GuestResourceNetwork,
+		RequestType:  schema.RequestTypeAdd,
+		Settings:     schema.NetworkModifyRequest{AdapterId: nicID, RequestType: schema.RequestTypePreAdd, Settings: endpoint},
+	}}
+}
+
+// AddNIC adds the network adapter nicID, connected to an HNS endpoint, to
+// a utility VM; a Windows guest brings it up itself, a Linux guest's agent
+// is told the addresses afterwards.
+func AddNIC(nicID, endpointID, mac string, windowsGuest bool) *schema.ModifySettingRequest {
+	r := &schema.ModifySettingRequest{
+		ResourcePath: fmt.Sprintf(schema.ResourcePathNetworkAdapterFormat, nicID),
+		RequestType:  schema.RequestTypeAdd,
+		Settings:     schema.NetworkAdapter{EndpointId: endpointID, MacAddress: mac},
+	}
+	if windowsGuest {
+		r.GuestRequest = &schema.GuestRequest{
+			ResourceType: schema.GuestResourceNetwork,
+			RequestType:  schema.RequestTypeAdd,
+			Settings:     schema.NetworkModifyRequest{AdapterId: nicID, RequestType: schema.RequestTypeAdd},
+		}
+	}
+	return r
+}

@@ -239,6 +239,9 @@ const (
 	RequestTypeAdd    RequestType = "Add"
 	RequestTypeRemove RequestType = "Remove"
 	RequestTypeUpdate RequestType = "Update"
+	// RequestTypePreAdd readies a Windows guest for a network adapter
+	// before it is added.
+	RequestTypePreAdd RequestType = "PreAdd"
 )
 
 // ModifySettingRequest is the document of HcsModifyComputeSystem: a change
@@ -266,6 +269,8 @@ const (
 	ResourcePathVMMemory           = "VirtualMachine/ComputeTopology/Memory/SizeInMB"
 	ResourcePathPlan9Shares        = "VirtualMachine/Devices/Plan9/Shares"
 	ResourcePathVSMBShares         = "VirtualMachine/Devices/VirtualSmb/Shares"
+	// ResourcePathNetworkAdapterFormat takes the adapter's id.
+	ResourcePathNetworkAdapterFormat = "VirtualMachine/Devices/NetworkAdapters/%s"
 	// ResourcePathSCSIFormat takes the controller (a string key) and LUN.
 	ResourcePathSCSIFormat = "VirtualMachine/Devices/Scsi/%s/Attachments/%d"
 )
@@ -274,7 +279,17 @@ const (
 const (
 	GuestResourceCombinedLayers    = "CombinedLayers"
 	GuestResourceMappedVirtualDisk = "MappedVirtualDisk"
+	GuestResourceNetwork           = "Network"
+	GuestResourceNetworkNamespace  = "NetworkNamespace"
 )
+
+// NetworkModifyRequest is a Windows guest's part of adding or removing a
+// network adapter (Windows Server 2019 and later).
+type NetworkModifyRequest struct {
+	AdapterId   string      `json:"AdapterId,omitempty"`
+	RequestType RequestType `json:"RequestType,omitempty"`
+	Settings    any         `json:"Settings,omitempty"`
+}
 
 // WCOWCombinedLayers asks a Windows guest to set up a container's root
 // from layers it sees over VSMB and a scratch disk it mounted.
