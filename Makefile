@@ -51,8 +51,17 @@ bench-uvm: deps build bootfiles
 FUZZTIME ?= 15s
 
 # Bounded fuzzing of what containerd's input passes through.
+# Each fuzz target (package:name) runs for FUZZTIME; their seed corpora in
+# testdata/fuzz also run with the unit tests.
+FUZZ_TARGETS := ./internal/task/options/:FuzzDecodeAndResolve ./internal/task/:FuzzCheckSpec \
+	./internal/lcow/:FuzzGuestSpec ./cmd/winctr-gcs/:FuzzStreamHeader \
+	./cmd/winctr-gcs/:FuzzMountRequest ./cmd/winctr-gcs/:FuzzAgentRequests
+
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecodeAndResolve -fuzztime $(FUZZTIME) ./internal/task/options/
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t##*:} ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 test: vet unit fuzz e2e e2e-compat
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	apitask "github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/containerd/v2/pkg/identifiers"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -152,6 +153,9 @@ func (s *containers) CreateContainer(ctx context.Context, r *agent.CreateContain
 	if err := task.CheckSpec(&spec); err != nil {
 		return nil, rpcError(err)
 	}
+	if err := checkGuestSpec(r.ContainerId, &spec, mountRoot); err != nil {
+		return nil, rpcError(err)
+	}
 	if applied, err := applyNetSysctls(&spec); err != nil {
 		return nil, rpcError(err)
 	} else if applied {
@@ -194,6 +198,9 @@ func (s *containers) CreateContainer(ctx context.Context, r *agent.CreateContain
 }
 
 func (s *containers) ExecProcess(ctx context.Context, r *agent.ExecProcessRequest) (*emptypb.Empty, error) {
+	if err := identifiers.Validate(r.ExecId); err != nil {
+		return nil, rpcError(fmt.Errorf("exec id: %v: %w", err, errdefs.ErrInvalidArgument))
+	}
 	c, err := s.get(r.ContainerId)
 	if err != nil {
 		return nil, rpcError(err)

@@ -35,11 +35,9 @@ const deviceWait = 10 * time.Second
 // scsiDevice resolves scsi:<controller>/<lun> to the disk's /dev path,
 // waiting for the kernel to find a disk the host has just attached.
 func scsiDevice(source string, wait time.Duration) (string, error) {
-	rest := strings.TrimPrefix(source, scsiSource)
-	controller, lunStr, ok := strings.Cut(rest, "/")
-	lun, err := strconv.ParseUint(lunStr, 10, 8)
-	if !ok || err != nil || controller == "" || strings.ContainsAny(controller, "/.") {
-		return "", fmt.Errorf("mount source %q: want scsi:<controller id>/<lun>: %w", source, errdefs.ErrInvalidArgument)
+	controller, lun, err := parseSCSISource(source)
+	if err != nil {
+		return "", err
 	}
 	deadline := time.Now().Add(wait)
 	for {
@@ -52,6 +50,18 @@ func scsiDevice(source string, wait time.Duration) (string, error) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// parseSCSISource splits scsi:<controller>/<lun>; the controller id must
+// be a plain name, since it becomes a sysfs path.
+func parseSCSISource(source string) (string, uint64, error) {
+	rest := strings.TrimPrefix(source, scsiSource)
+	controller, lunStr, ok := strings.Cut(rest, "/")
+	lun, err := strconv.ParseUint(lunStr, 10, 8)
+	if !ok || err != nil || controller == "" || strings.ContainsAny(controller, "/.") {
+		return "", 0, fmt.Errorf("mount source %q: want scsi:<controller id>/<lun>: %w", source, errdefs.ErrInvalidArgument)
+	}
+	return controller, lun, nil
 }
 
 // findSCSIDisk looks the disk up in sysfs: the controller's VMBus device
@@ -90,13 +100,11 @@ const p9MsgSize = 512 << 10
 // (vsock:<port>/<share>) on target, over one connection handed to the
 // kernel (trans=fd).
 func mount9p(source, target string, flags uintptr) error {
-	rest := strings.TrimPrefix(source, vsockSource)
-	portStr, share, ok := strings.Cut(rest, "/")
-	port, err := strconv.ParseUint(portStr, 10, 32)
-	if !ok || err != nil || share == "" || strings.ContainsAny(share, ",") {
-		return fmt.Errorf("mount source %q: want vsock:<port>/<share>: %w", source, errdefs.ErrInvalidArgument)
+	port, share, err := parse9pSource(source)
+	if err != nil {
+		return err
 	}
-	conn, err := vsock.Dial(vsock.Host, uint32(port), nil)
+	conn, err := vsock.Dial(vsock.Host, port, nil)
 	if err != nil {
 		return fmt.Errorf("connect to the host's 9p server on vsock port %d: %w", port, err)
 	}
@@ -128,6 +136,18 @@ func mount9p(source, target string, flags uintptr) error {
 		return fmt.Errorf("mount 9p share %s on %s: %w", share, target, mountErr)
 	}
 	return nil
+}
+
+// parse9pSource splits vsock:<port>/<share>; the share name goes into the
+// mount's data, so it may not carry options of its own.
+func parse9pSource(source string) (uint32, string, error) {
+	rest := strings.TrimPrefix(source, vsockSource)
+	portStr, share, ok := strings.Cut(rest, "/")
+	port, err := strconv.ParseUint(portStr, 10, 32)
+	if !ok || err != nil || share == "" || strings.ContainsAny(share, ",=") {
+		return 0, "", fmt.Errorf("mount source %q: want vsock:<port>/<share>: %w", source, errdefs.ErrInvalidArgument)
+	}
+	return uint32(port), share, nil
 }
 
 // overlayDirs creates an overlay's upper and work directories, which live

@@ -50,31 +50,52 @@ func (r *router) route(c net.Conn) {
 		return
 	}
 	conn := bufferedConn{Conn: c, r: br}
-	fields := strings.Fields(line)
+	h, ok := parseHeader(line)
 	switch {
-	case len(fields) == 1 && fields[0] == "api":
+	case !ok:
+		c.Close()
+	case h.kind == "api":
 		select {
 		case r.api <- conn:
 		case <-r.closed:
 			c.Close()
 		}
-	case len(fields) == 1 && fields[0] == "logs":
+	case h.kind == "logs":
 		guestLog.attach(conn)
-	case len(fields) == 3 && fields[0] == "stdio":
-		if fd, err := strconv.Atoi(fields[2]); err != nil || fd < 0 || fd > 2 {
-			c.Close()
-			return
-		}
+	case h.kind == "stdio":
+		k := h.key + " " + strconv.Itoa(h.fd)
 		r.mu.Lock()
-		if old, ok := r.pending[fields[1]+" "+fields[2]]; ok {
+		if old, ok := r.pending[k]; ok {
 			old.Close()
 		}
-		r.pending[fields[1]+" "+fields[2]] = conn
+		r.pending[k] = conn
 		r.arrived.Broadcast()
 		r.mu.Unlock()
-	default:
-		c.Close()
 	}
+}
+
+// header is a stream's first line: "api", "logs" or "stdio <key> <fd>".
+type header struct {
+	kind string
+	key  string
+	fd   int
+}
+
+// parseHeader reads a stream's header line; ok is false for anything
+// else, and for a stdio fd other than 0, 1 or 2.
+func parseHeader(line string) (header, bool) {
+	fields := strings.Fields(line)
+	switch {
+	case len(fields) == 1 && (fields[0] == "api" || fields[0] == "logs"):
+		return header{kind: fields[0]}, true
+	case len(fields) == 3 && fields[0] == "stdio":
+		fd, err := strconv.Atoi(fields[2])
+		if err != nil || fd < 0 || fd > 2 {
+			return header{}, false
+		}
+		return header{kind: "stdio", key: fields[1], fd: fd}, true
+	}
+	return header{}, false
 }
 
 // take waits for the stdio stream fd of key.

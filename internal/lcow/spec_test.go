@@ -74,3 +74,37 @@ func TestGuestSpecNamespaces(t *testing.T) {
 		})
 	}
 }
+
+// FuzzGuestSpec feeds arbitrary specs through the rewrite for the guest:
+// never a panic, every refusal an invalid argument, and every bind mount
+// of an accepted spec sourced from the container's own share directory.
+func FuzzGuestSpec(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var spec specs.Spec
+		if json.Unmarshal(b, &spec) != nil || task.CheckSpec(&spec) != nil {
+			return
+		}
+		const dir = "/run/winctr/share/c1"
+		g, err := guestSpec(&spec, dir, func(pid int) bool { return pid == 42 })
+		if err != nil {
+			if !errors.Is(err, errdefs.ErrInvalidArgument) {
+				t.Fatalf("refusal %v is not an invalid argument", err)
+			}
+			return
+		}
+		var out specs.Spec
+		if err := json.Unmarshal(g.spec, &out); err != nil {
+			t.Fatal(err)
+		}
+		if out.Root.Path != dir+"/rootfs" {
+			t.Fatalf("root %q", out.Root.Path)
+		}
+		for _, m := range out.Mounts {
+			if hasOption(m.Options, "bind") || hasOption(m.Options, "rbind") || m.Type == "bind" {
+				if !strings.HasPrefix(m.Source, dir+"/mounts/") {
+					t.Fatalf("bind mount from %q in the guest", m.Source)
+				}
+			}
+		}
+	})
+}

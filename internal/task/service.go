@@ -120,22 +120,6 @@ func ReadSpec(bundle string) (*specs.Spec, error) {
 	return &spec, nil
 }
 
-// CheckSpec refuses specs that no host can run.
-func CheckSpec(spec *specs.Spec) error {
-	if spec.Process == nil {
-		return fmt.Errorf("spec has no process to run: %w", errdefs.ErrInvalidArgument)
-	}
-	if len(spec.Process.Args) == 0 && spec.Process.CommandLine == "" {
-		return fmt.Errorf("spec process has no args: %w", errdefs.ErrInvalidArgument)
-	}
-	// Windows containers' roots are their layers, not a path.
-	windowsOnly := spec.Windows != nil && spec.Linux == nil
-	if !windowsOnly && (spec.Root == nil || spec.Root.Path == "") {
-		return fmt.Errorf("spec has no root path: %w", errdefs.ErrInvalidArgument)
-	}
-	return nil
-}
-
 // Create creates a task: its container on the pod's Host, with the init
 // process not yet started.
 func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {

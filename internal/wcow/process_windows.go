@@ -99,7 +99,13 @@ func (p *process) waitExit(hp *hcs.Process) {
 	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	_ = p.io.Wait(ctx)
 	cancel()
-	p.exit = task.Exit{Status: hp.ExitCode(), At: time.Now()}
+	status := hp.ExitCode()
+	if status < 0 {
+		// HCS could not tell (the system was terminated under it): the
+		// process was killed, as the delete bootstrap reports too.
+		status = 128 + int(syscall.SIGKILL)
+	}
+	p.exit = task.Exit{Status: status, At: time.Now()}
 	close(p.done)
 }
 
