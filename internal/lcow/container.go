@@ -219,6 +219,14 @@ func (p *process) Kill(ctx context.Context, sig syscall.Signal, all bool) error 
 		return fmt.Errorf("utility VM is gone: %w", errdefs.ErrNotFound)
 	}
 	_, err := p.h.agent.SignalProcess(ctx, &agent.SignalProcessRequest{ContainerId: p.c.id, ExecId: p.execID, Signal: uint32(sig), All: all})
+	if sig == syscall.SIGKILL && errors.Is(err, errAgentTimeout) {
+		// A KILL must hold even when the agent cannot hear it: stopping
+		// the VM ends every process in it, and their exits follow.
+		log.G(ctx).WithError(err).Warn("stopping the utility VM so that the kill holds")
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return p.h.vm.Stop(sctx)
+	}
 	return native(err)
 }
 

@@ -77,7 +77,7 @@ func (h *Host) connect(ctx context.Context, logger *log.Entry) (*agent.PingRespo
 	if err != nil {
 		return nil, err
 	}
-	h.client = ttrpc.NewClient(conn)
+	h.client = ttrpc.NewClient(conn, ttrpc.WithUnaryClientInterceptor(h.bounded))
 	h.agent = agent.NewAgentClient(h.client)
 	resp, err := h.agent.Ping(ctx, &agent.PingRequest{})
 	if err != nil {
@@ -87,6 +87,38 @@ func (h *Host) connect(ctx context.Context, logger *log.Entry) (*agent.PingRespo
 		go copyGuestLogs(logger, logs)
 	}
 	return resp, nil
+}
+
+// longPolls are the agent calls that wait for an event (an exit, an OOM)
+// rather than for an answer: no deadline fits them.
+var longPolls = map[string]bool{
+	"/winctr.agent.v1.Agent/WaitProcess": true,
+	"/winctr.agent.v1.Agent/WaitOOM":     true,
+}
+
+// errAgentTimeout marks a call the guest agent did not answer in time: the
+// VM is frozen or the agent hung.
+var errAgentTimeout = errors.New("the guest agent did not answer")
+
+// bounded gives every agent call that waits for an answer, and has no
+// deadline of its own (the boot's first ping has one), the pod's agent
+// timeout, so that a frozen VM or a hung agent turns into a clear deadline
+// error instead of a call that never returns.
+func (h *Host) bounded(ctx context.Context, req *ttrpc.Request, resp *ttrpc.Response, info *ttrpc.UnaryClientInfo, invoke ttrpc.Invoker) error {
+	timeout := h.cfg.AgentTimeout
+	if longPolls[info.FullMethod] || timeout <= 0 {
+		return invoke(ctx, req, resp)
+	}
+	if _, ok := ctx.Deadline(); ok {
+		return invoke(ctx, req, resp)
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := invoke(cctx, req, resp)
+	if err != nil && ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w within %s (the VM is frozen or the agent hung): %w", info.FullMethod, errAgentTimeout, timeout, context.DeadlineExceeded)
+	}
+	return err
 }
 
 // CreateContainer brings the container's rootfs and mounts into the VM

@@ -369,6 +369,12 @@ func (c *Containerd) vmDir() string { return filepath.Join(lcow.StateRoot, c.Nam
 // runcDir is where winctr keeps runc's state for this namespace.
 func (c *Containerd) runcDir() string { return filepath.Join(runchost.DefaultRoot, c.Namespace) }
 
+// VMDirs lists the state directories of this namespace's running VMs.
+func (c *Containerd) VMDirs() []string {
+	dirs, _ := filepath.Glob(filepath.Join(c.vmDir(), "vm-*"))
+	return dirs
+}
+
 // VMProcesses lists QEMU and virtiofsd processes of this harness's VMs:
 // their command lines name the VM state directory of its namespace.
 func (c *Containerd) VMProcesses() []int {

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"github.com/containerd/errdefs"
@@ -29,6 +30,9 @@ const (
 	AnnotationProcessorCount = "io.winctr.vm.processor-count"
 	AnnotationMemoryMB       = "io.winctr.vm.memory-mb"
 	AnnotationBootFiles      = "io.winctr.bootfiles-root-path"
+	// AnnotationAgentTimeout bounds, in seconds, how long the shim waits
+	// for the guest agent's answer to a call before it gives up on it.
+	AnnotationAgentTimeout = "io.winctr.vm.agent-timeout-seconds"
 
 	HCSAnnotationProcessorCount = "io.microsoft.virtualmachine.computetopology.processor.count"
 	HCSAnnotationMemoryMB       = "io.microsoft.virtualmachine.computetopology.memory.sizeinmb"
@@ -41,6 +45,14 @@ const (
 	CRIAnnotationSandboxMemory    = "io.kubernetes.cri.sandbox-memory"
 	CRIAnnotationSandboxCPUQuota  = "io.kubernetes.cri.sandbox-cpu-quota"
 	CRIAnnotationSandboxCPUPeriod = "io.kubernetes.cri.sandbox-cpu-period"
+)
+
+// DefaultAgentTimeout is how long the shim waits for the guest agent's
+// answer to a call: long enough for a slow emulated guest, short enough
+// that a frozen VM is noticed. MaxAgentTimeout bounds what may be asked.
+const (
+	DefaultAgentTimeout = 60 * time.Second
+	MaxAgentTimeout     = time.Hour
 )
 
 // VMOverheadMB is added to a pod's memory limit to size its VM: the guest
@@ -83,9 +95,12 @@ type Config struct {
 	// VMProcessorCount and VMMemoryMB are 0 for the VM driver's default.
 	VMProcessorCount int32
 	VMMemoryMB       int32
-	LogLevel         string
-	RuncBinary       string
-	RuncRoot         string
+	// AgentTimeout bounds each call to the guest agent that waits for an
+	// answer (not those that wait for an event).
+	AgentTimeout time.Duration
+	LogLevel     string
+	RuncBinary   string
+	RuncRoot     string
 
 	// platformSet records that the options or an annotation named the
 	// platform, which then wins over what the spec suggests.
@@ -276,6 +291,14 @@ func Resolve(o *optionsv1.Options, annotations map[string]string) (*Config, erro
 		if cfg.VMMemoryMB, err = parseInt32(key, v); err != nil {
 			return nil, err
 		}
+	}
+	cfg.AgentTimeout = DefaultAgentTimeout
+	if v, ok := annotation(annotations, AnnotationAgentTimeout); ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 1 || time.Duration(n)*time.Second > MaxAgentTimeout {
+			return nil, invalid("annotation %q: %q is not a number of seconds from 1 to %d", AnnotationAgentTimeout, v, int(MaxAgentTimeout/time.Second))
+		}
+		cfg.AgentTimeout = time.Duration(n) * time.Second
 	}
 	if err := sizeFromPod(cfg, annotations); err != nil {
 		return nil, err

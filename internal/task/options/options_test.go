@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"github.com/containerd/errdefs"
@@ -106,8 +107,11 @@ func TestResolve(t *testing.T) {
 		wantErr string
 	}{
 		{"defaults", nil, nil, func(c *Config) bool {
-			return c.Isolation == IsolationProcess && c.OS == runtime.GOOS && c.Arch == runtime.GOARCH
+			return c.Isolation == IsolationProcess && c.OS == runtime.GOOS && c.Arch == runtime.GOARCH && c.AgentTimeout == DefaultAgentTimeout
 		}, ""},
+		{"agent timeout", nil, map[string]string{AnnotationAgentTimeout: "5"}, func(c *Config) bool { return c.AgentTimeout == 5*time.Second }, ""},
+		{"agent timeout zero", nil, map[string]string{AnnotationAgentTimeout: "0"}, nil, AnnotationAgentTimeout},
+		{"agent timeout of a day", nil, map[string]string{AnnotationAgentTimeout: "86400"}, nil, AnnotationAgentTimeout},
 		{"options only", base, nil, func(c *Config) bool {
 			return c.VMProcessorCount == 2 && c.VMMemoryMB == 1024 && c.BootFilesRootPath == "/opts" && c.Isolation == IsolationProcess
 		}, ""},
