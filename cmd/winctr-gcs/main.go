@@ -119,7 +119,7 @@ func serveSession(svc *service, port string) error {
 		return fmt.Errorf("open: %w", err)
 	}
 	defer f.Close()
-	cfg := yamux.DefaultConfig()
+	cfg := uvm.YamuxConfig()
 	cfg.LogOutput = guestLogWriter{}
 	session, err := yamux.Server(f, cfg)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"time"
 
 	"github.com/hashicorp/yamux"
 )
@@ -70,10 +71,24 @@ type Session struct {
 	close func() error
 }
 
+// YamuxConfig is the yamux configuration of both ends of a virtio-serial
+// port. Keepalives are off: an emulated guest under load can take longer
+// than yamux's ping timeout to answer, and a missed ping ends the session
+// (every stream of the pod at once). The channel's life is the VM's: the
+// host sees the VM exit, and each agent call has its own deadline. Writes
+// get a minute before yamux gives up on the connection, for the same
+// reason.
+func YamuxConfig() *yamux.Config {
+	cfg := yamux.DefaultConfig()
+	cfg.EnableKeepAlive = false
+	cfg.ConnectionWriteTimeout = time.Minute
+	return cfg
+}
+
 // NewSession starts the host (client) side of yamux on conn: a
 // virtio-serial port's socket where the host has no vhost-vsock.
 func NewSession(conn io.ReadWriteCloser) (*Session, error) {
-	cfg := yamux.DefaultConfig()
+	cfg := YamuxConfig()
 	cfg.LogOutput = io.Discard
 	s, err := yamux.Client(conn, cfg)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/yamux"
 )
@@ -76,5 +77,12 @@ func TestSessionHeaders(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+func TestYamuxConfigHasNoKeepalive(t *testing.T) {
+	cfg := YamuxConfig()
+	if cfg.EnableKeepAlive || cfg.ConnectionWriteTimeout < time.Minute {
+		t.Errorf("keepalive %v, write timeout %s: a slow guest would lose its session", cfg.EnableKeepAlive, cfg.ConnectionWriteTimeout)
 	}
 }
