@@ -10,6 +10,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/identifiers"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/winctr/winctr/internal/task"
 )
 
 // checkGuestSpec confines a container the host asks for to what the host
@@ -27,7 +29,7 @@ func checkGuestSpec(id string, spec *specs.Spec, root string) error {
 		}
 	}
 	for _, m := range spec.Mounts {
-		if !bindMount(m) {
+		if !task.IsBindMount(m) {
 			continue
 		}
 		if err := within(root, "bind mount source", m.Source); err != nil {
@@ -35,18 +37,6 @@ func checkGuestSpec(id string, spec *specs.Spec, root string) error {
 		}
 	}
 	return nil
-}
-
-func bindMount(m specs.Mount) bool {
-	if m.Type == "bind" {
-		return true
-	}
-	for _, o := range m.Options {
-		if o == "bind" || o == "rbind" {
-			return true
-		}
-	}
-	return false
 }
 
 // within checks that p, with its symlinks resolved, lies under root.

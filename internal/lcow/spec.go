@@ -47,7 +47,7 @@ func guestSpec(spec *specs.Spec, guestDir string, isPodPid func(int) bool) (*gue
 	g := &guest{binds: map[int]string{}}
 	s.Mounts = append([]specs.Mount(nil), spec.Mounts...)
 	for i, m := range s.Mounts {
-		if m.Type == "bind" || hasOption(m.Options, "bind") || hasOption(m.Options, "rbind") {
+		if task.IsBindMount(m) {
 			if !filepath.IsAbs(m.Source) {
 				return nil, fmt.Errorf("bind mount source %q is not an absolute path: %w", m.Source, errdefs.ErrInvalidArgument)
 			}

@@ -100,7 +100,7 @@ func FuzzGuestSpec(f *testing.F) {
 			t.Fatalf("root %q", out.Root.Path)
 		}
 		for _, m := range out.Mounts {
-			if hasOption(m.Options, "bind") || hasOption(m.Options, "rbind") || m.Type == "bind" {
+			if task.IsBindMount(m) {
 				if !strings.HasPrefix(m.Source, dir+"/mounts/") {
 					t.Fatalf("bind mount from %q in the guest", m.Source)
 				}

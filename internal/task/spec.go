@@ -55,7 +55,7 @@ func CheckSpec(spec *specs.Spec) error {
 		if !path.IsAbs(m.Destination) || climbs(m.Destination) {
 			return invalidSpec("mount destination %q: want an absolute path without ..", m.Destination)
 		}
-		if isBind(m) && (!path.IsAbs(m.Source) || climbs(m.Source)) {
+		if IsBindMount(m) && (!path.IsAbs(m.Source) || climbs(m.Source)) {
 			return invalidSpec("bind mount source %q: want an absolute path without ..", m.Source)
 		}
 	}
@@ -100,7 +100,9 @@ func climbs(p string) bool {
 	return false
 }
 
-func isBind(m specs.Mount) bool {
+// IsBindMount tells whether m binds a path (type bind, or a bind or
+// rbind option) rather than mounting a filesystem.
+func IsBindMount(m specs.Mount) bool {
 	if m.Type == "bind" {
 		return true
 	}

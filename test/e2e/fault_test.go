@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -25,11 +26,13 @@ func TestVMAgentFrozen(t *testing.T) {
 	harness.RequireBootFiles(t)
 	ctx := context.Background()
 	id := "vm-frozen"
-	const timeout = 3 * time.Second
+	// Long enough for a container's creation in an emulated guest on a
+	// busy machine, short enough for a test.
+	const timeout = 20 * time.Second
 	cleanupTask(t, id)
 	before := cd.VMDirs()
 	if r := cd.Ctr(ctx, "run", "-d", "--runtime", harness.Runtime, "--annotation", "io.winctr.isolation=hypervisor",
-		"--annotation", options.AnnotationAgentTimeout+"=3", image.Name, id, "sleep", "1000"); r.Err != nil {
+		"--annotation", fmt.Sprintf("%s=%d", options.AnnotationAgentTimeout, int(timeout/time.Second)), image.Name, id, "sleep", "1000"); r.Err != nil {
 		t.Fatalf("run: %v %s", r.Err, r.Output())
 	}
 	waitRunning(t, id)

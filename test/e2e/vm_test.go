@@ -4,8 +4,10 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -152,39 +154,55 @@ func TestVMTTYAndMetrics(t *testing.T) {
 	}
 }
 
-// TestVMQEMUKilled kills the VM under a running container: the task must
-// exit non-zero within seconds and be removable with nothing left.
-func TestVMQEMUKilled(t *testing.T) {
+// TestVMProcessKilled kills -9 the pod's QEMU, and separately its
+// virtiofsd, under a running container: the task must exit with a
+// non-zero status within seconds (ctr run --rm returns), and nothing may
+// be left.
+func TestVMProcessKilled(t *testing.T) {
 	harness.RequireBootFiles(t)
-	ctx := context.Background()
-	id := "vm-qemukill"
-	cleanupTask(t, id)
-	if r := cd.Ctr(ctx, append(append([]string{"run", "-d"}, vmArgs...), image.Name, id, "sleep", "1000")...); r.Err != nil {
-		t.Fatalf("run -d: %v %s", r.Err, r.Output())
+	for _, victim := range []string{"qemu-system", "virtiofsd"} {
+		t.Run(victim, func(t *testing.T) {
+			ctx := context.Background()
+			id := "vm-kill-" + victim
+			cleanupTask(t, id)
+			cmd := cd.CtrCmd(ctx, append(append([]string{"run", "--rm"}, vmArgs...), image.Name, id, "sleep", "1000")...)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			waitRunning(t, id)
+			var pid int
+			for _, p := range cd.VMProcesses() {
+				if b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/cmdline"); err == nil && strings.Contains(string(b), victim) {
+					pid = p
+				}
+			}
+			if pid == 0 {
+				t.Fatalf("no %s process found", victim)
+			}
+			killed := time.Now()
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				var exit *exec.ExitError
+				if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+					t.Fatalf("ctr run ended with %v, want a non-zero exit", err)
+				}
+				took := time.Since(killed)
+				t.Logf("task exited %d, %v after %s was killed", exit.ExitCode(), took.Round(time.Millisecond), victim)
+				if took > 5*time.Second {
+					t.Errorf("the exit came %s after %s died; the pod's tasks must exit within 5 s", took, victim)
+				}
+			case <-time.After(30 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Fatalf("task still %s 30s after %s died", taskStatus(t, id), victim)
+			}
+			assertNoLeaks(t)
+		})
 	}
-	waitRunning(t, id)
-	var qemuPid int
-	for _, pid := range cd.VMProcesses() {
-		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err == nil && strings.Contains(string(b), "qemu-system") {
-			qemuPid = pid
-		}
-	}
-	if qemuPid == 0 {
-		t.Fatal("no QEMU process found")
-	}
-	killed := time.Now()
-	if err := syscall.Kill(qemuPid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	for taskStatus(t, id) != "STOPPED" {
-		if time.Since(killed) > 10*time.Second {
-			t.Fatalf("task still %s 10s after QEMU died", taskStatus(t, id))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Logf("task stopped %v after QEMU was killed", time.Since(killed).Round(time.Millisecond))
-	removeTask(t, id)
-	assertNoLeaks(t)
 }
 
 func TestVMBootFilesMissing(t *testing.T) {

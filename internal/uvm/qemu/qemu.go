@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -48,10 +49,13 @@ type VM struct {
 	cmd     *exec.Cmd
 	fsd     *exec.Cmd // virtiofsd, when the VM has a share
 	fsdDone chan struct{}
-	qmpPath string
-	session *uvm.Session
-	exited  chan struct{}
-	waitErr error
+	// qemuGone is set once QEMU has exited, before virtiofsd is ended
+	// with it.
+	qemuGone atomic.Bool
+	qmpPath  string
+	session  *uvm.Session
+	exited   chan struct{}
+	waitErr  error
 }
 
 // KVM tells whether this host can run VMs with KVM; without it QEMU
@@ -241,6 +245,7 @@ func Start(ctx context.Context, cfg uvm.Config) (_ *VM, retErr error) {
 	}
 	go func() {
 		vm.waitErr = cmd.Wait()
+		vm.qemuGone.Store(true)
 		// virtiofsd serves this VM only; it ends with it.
 		if vm.fsd != nil {
 			_ = vm.fsd.Process.Kill()
@@ -248,6 +253,9 @@ func Start(ctx context.Context, cfg uvm.Config) (_ *VM, retErr error) {
 		}
 		close(vm.exited)
 	}()
+	if fsd != nil {
+		go vm.watchVirtiofsd()
+	}
 	defer func() {
 		if retErr != nil {
 			vm.kill()
@@ -337,6 +345,22 @@ func (vm *VM) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		vm.kill()
 		return fmt.Errorf("QEMU did not quit in time; killed: %w", ctx.Err())
+	}
+}
+
+// watchVirtiofsd stops the VM when virtiofsd dies under it: the pod's
+// containers' roots are on its share, so they could only hang; ending the
+// VM ends their processes, and their exits are reported.
+func (vm *VM) watchVirtiofsd() {
+	select {
+	case <-vm.fsdDone:
+		if !vm.qemuGone.Load() {
+			if vm.cfg.Console != nil {
+				fmt.Fprintf(vm.cfg.Console, "winctr: virtiofsd of VM %s exited; stopping the VM\n", vm.cfg.ID)
+			}
+			vm.kill()
+		}
+	case <-vm.exited:
 	}
 }
 
