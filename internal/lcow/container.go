@@ -34,8 +34,10 @@ func openStdio(ctx context.Context, ns, id string, cfg stdio.Config) (*stdio.Pip
 	return p, nil
 }
 
-// drainTimeout bounds how long an exit waits for output still in flight.
-const drainTimeout = 10 * time.Second
+// drainIdle is how long an exit waits for output that has stopped moving
+// (still held open by a process that writes nothing more); output that
+// still flows is waited for to its end.
+const drainIdle = 10 * time.Second
 
 // container is one container in the VM.
 type container struct {
@@ -248,9 +250,7 @@ func (p *process) Wait(ctx context.Context) (task.Exit, error) {
 	if err != nil {
 		return task.Exit{}, err
 	}
-	dctx, cancel := context.WithTimeout(ctx, drainTimeout)
-	defer cancel()
-	if err := p.pipes.Wait(dctx); err != nil {
+	if err := p.pipes.Drain(ctx, drainIdle); err != nil {
 		// containerd's client waits for EOF on its FIFOs before it deletes
 		// the task, so they are closed here, not at Delete.
 		log.G(ctx).WithError(err).Warn("output still open after exit; closing it")

@@ -21,9 +21,9 @@ import (
 	"github.com/winctr/winctr/internal/wcow/schema"
 )
 
-// drainTimeout bounds how long an exit waits for the process's output to
-// reach containerd.
-const drainTimeout = 10 * time.Second
+// drainIdle is how long an exit waits for output that has stopped moving;
+// output that still flows is waited for to its end.
+const drainIdle = 10 * time.Second
 
 // process is an HCS process of a Windows container: its init or an exec.
 // HCS makes the process only at Start; before that it is a spec.
@@ -96,9 +96,7 @@ func (p *process) Start(ctx context.Context) error {
 
 func (p *process) waitExit(hp *hcs.Process) {
 	<-hp.Exited()
-	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
-	_ = p.io.Wait(ctx)
-	cancel()
+	_ = p.io.Drain(context.Background(), drainIdle)
 	status := hp.ExitCode()
 	if status < 0 {
 		// HCS could not tell (the system was terminated under it): the

@@ -24,9 +24,11 @@ import (
 	"github.com/winctr/winctr/internal/task/stdio"
 )
 
-// drainTimeout bounds how long an exit waits for output still held open by
-// a process that outlived it (a backgrounded child of an exec, say).
-const drainTimeout = 10 * time.Second
+// drainIdle is how long an exit waits for output that has stopped moving
+// but is still held open by a process that outlived it (a backgrounded
+// child of an exec, say); output that still flows is waited for to its
+// end, however busy the machine.
+const drainIdle = 10 * time.Second
 
 // process is one runc-managed process: a container's init or an exec.
 type process struct {
@@ -228,9 +230,7 @@ func (p *process) Wait(ctx context.Context) (task.Exit, error) {
 			log.G(ctx).WithError(err).WithField("task", p.c.id).Warn("kill the container's remaining processes")
 		}
 	}
-	dctx, cancel := context.WithTimeout(ctx, drainTimeout)
-	defer cancel()
-	if err := p.pipes.Wait(dctx); err != nil {
+	if err := p.pipes.Drain(ctx, drainIdle); err != nil {
 		// Something outside the container's reach holds the output open.
 		// containerd's client waits for EOF on its FIFOs before it deletes
 		// the task, so they are closed here, not at Delete.

@@ -123,7 +123,7 @@ func (p *Pipes) openOutput(ctx context.Context, path string) (io.WriteCloser, er
 		w.Close()
 		return nil, fmt.Errorf("open %s for reading: %w", path, err)
 	}
-	return &output{w: w, extra: []io.Closer{r}}, nil
+	return &output{w: w, extra: []io.Closer{r}, unread: fifoUnread(w)}, nil
 }
 
 func openLogFile(path string) (*os.File, error) {

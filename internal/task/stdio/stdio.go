@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,6 +48,9 @@ type Pipes struct {
 	attachOnce sync.Once
 	outputs    sync.WaitGroup
 	drained    chan struct{}
+	// moved counts the output bytes handed to containerd's side, so that
+	// Drain can tell a slow copy from a stuck one.
+	moved atomic.Uint64
 
 	stdinMu     sync.Mutex
 	procStdin   io.WriteCloser
@@ -128,9 +132,42 @@ func (p *Pipes) copyOut(src io.Reader, dst io.WriteCloser) {
 			_, _ = io.CopyBuffer(io.Discard, src, buf)
 			return
 		}
-		_, _ = io.CopyBuffer(dst, src, buf)
+		_, _ = io.CopyBuffer(counting{dst, &p.moved}, src, buf)
+		p.awaitRead(dst)
 		dst.Close()
 	}()
+}
+
+// readIdle is how long awaitRead waits for a reader that reads nothing.
+const readIdle = 10 * time.Second
+
+// awaitRead waits until containerd's side has read all that was written
+// to it, where that can be told (a FIFO's unread bytes). A client stops
+// reading as soon as it learns of the exit and drops what is still in the
+// FIFO then; under load that was up to a pipe's worth of a container's
+// last output. A reader that reads nothing for readIdle is not waited for.
+func (p *Pipes) awaitRead(dst io.Writer) {
+	o, ok := dst.(*output)
+	if !ok || o.unread == nil {
+		return
+	}
+	last, since := -1, time.Now()
+	for {
+		n, err := o.unread()
+		if err != nil || n == 0 {
+			return
+		}
+		switch {
+		case n != last:
+			if last >= 0 {
+				p.moved.Add(1) // the reader's progress is progress too
+			}
+			last, since = n, time.Now()
+		case time.Since(since) > readIdle:
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // closeProcStdin closes the process's stdin exactly once.
@@ -174,12 +211,7 @@ func (p *Pipes) CloseStdin() error {
 // written to containerd's side, or ctx ends. A process never attached has
 // nothing to drain.
 func (p *Pipes) Wait(ctx context.Context) error {
-	attached := true
-	p.attachOnce.Do(func() {
-		attached = false
-		close(p.drained)
-	})
-	if !attached {
+	if !p.attached() {
 		return nil
 	}
 	select {
@@ -188,6 +220,59 @@ func (p *Pipes) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// ErrStalled is what Drain returns when output stopped moving before EOF.
+var ErrStalled = errors.New("output stalled before its end")
+
+// Drain waits like Wait, but gives up only when no output byte moved for
+// idle: a copy that is slow (a busy machine, a slow reader) is waited for
+// to the last byte, while a pipe held open by a process that writes
+// nothing more is not waited for forever.
+func (p *Pipes) Drain(ctx context.Context, idle time.Duration) error {
+	if !p.attached() {
+		return nil
+	}
+	t := time.NewTicker(idle)
+	defer t.Stop()
+	last := p.moved.Load()
+	for {
+		select {
+		case <-p.drained:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			now := p.moved.Load()
+			if now == last {
+				return ErrStalled
+			}
+			last = now
+		}
+	}
+}
+
+// attached tells whether Attach ran; if it never did, it never will, and
+// there is nothing to drain.
+func (p *Pipes) attached() bool {
+	attached := true
+	p.attachOnce.Do(func() {
+		attached = false
+		close(p.drained)
+	})
+	return attached
+}
+
+// counting is a writer that counts what it wrote.
+type counting struct {
+	w io.Writer
+	n *atomic.Uint64
+}
+
+func (c counting) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n.Add(uint64(n))
+	return n, err
 }
 
 // Close releases containerd's side: FIFOs, files and the logger, which is
@@ -219,8 +304,11 @@ func (p *Pipes) Close() error {
 type output struct {
 	w     io.WriteCloser
 	extra []io.Closer
-	once  sync.Once
-	err   error
+	// unread, when set, tells how many written bytes the reader has not
+	// read yet (a FIFO's).
+	unread func() (int, error)
+	once   sync.Once
+	err    error
 }
 
 func (o *output) Write(b []byte) (int, error) { return o.w.Write(b) }

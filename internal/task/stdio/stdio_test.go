@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -233,5 +234,54 @@ func TestCloseStdinLosesNothing(t *testing.T) {
 			t.Fatalf("process read %d bytes of %d", n, len(data))
 		}
 		procR.Close()
+	}
+}
+
+// collector collects what containerd's side would get.
+type collector struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (c *collector) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.Write(b)
+}
+func (c *collector) Close() error { return nil }
+
+func TestDrainWaitsForSlowOutputNotForStuckOutput(t *testing.T) {
+	const idle = 100 * time.Millisecond
+	// Slow but steady: a byte every 30 ms for half a second, far past the
+	// idle bound as a total; every byte must arrive.
+	out := &collector{}
+	r, w := io.Pipe()
+	p := FromStreams(nil, out, nil)
+	p.Attach(nil, r, nil)
+	go func() {
+		for range 16 {
+			time.Sleep(30 * time.Millisecond)
+			_, _ = w.Write([]byte("x"))
+		}
+		w.Close()
+	}()
+	if err := p.Drain(context.Background(), idle); err != nil {
+		t.Fatalf("slow output: %v", err)
+	}
+	if got := out.buf.Len(); got != 16 {
+		t.Fatalf("slow output: %d bytes of 16", got)
+	}
+
+	// Stuck: the writer holds the pipe open and writes nothing.
+	r2, w2 := io.Pipe()
+	defer w2.Close()
+	p2 := FromStreams(nil, &collector{}, nil)
+	p2.Attach(nil, r2, nil)
+	start := time.Now()
+	if err := p2.Drain(context.Background(), idle); !errors.Is(err, ErrStalled) {
+		t.Fatalf("stuck output: %v, want ErrStalled", err)
+	}
+	if took := time.Since(start); took > 20*idle {
+		t.Fatalf("stuck output: gave up after %s", took)
 	}
 }
