@@ -34,11 +34,6 @@ func openStdio(ctx context.Context, ns, id string, cfg stdio.Config) (*stdio.Pip
 	return p, nil
 }
 
-// drainIdle is how long an exit waits for output that has stopped moving
-// (still held open by a process that writes nothing more); output that
-// still flows is waited for to its end.
-const drainIdle = 10 * time.Second
-
 // container is one container in the VM.
 type container struct {
 	h      *Host
@@ -250,11 +245,8 @@ func (p *process) Wait(ctx context.Context) (task.Exit, error) {
 	if err != nil {
 		return task.Exit{}, err
 	}
-	if err := p.pipes.Drain(ctx, drainIdle); err != nil {
-		// containerd's client waits for EOF on its FIFOs before it deletes
-		// the task, so they are closed here, not at Delete.
-		log.G(ctx).WithError(err).Warn("output still open after exit; closing it")
-		_ = p.pipes.Close()
+	if err := p.pipes.Settle(ctx); err != nil {
+		log.G(ctx).WithError(err).Warn("output still open after exit; closed it")
 	}
 	return e, nil
 }

@@ -21,10 +21,6 @@ import (
 	"github.com/winctr/winctr/internal/wcow/schema"
 )
 
-// drainIdle is how long an exit waits for output that has stopped moving;
-// output that still flows is waited for to its end.
-const drainIdle = 10 * time.Second
-
 // process is an HCS process of a Windows container: its init or an exec.
 // HCS makes the process only at Start; before that it is a spec.
 type process struct {
@@ -96,7 +92,7 @@ func (p *process) Start(ctx context.Context) error {
 
 func (p *process) waitExit(hp *hcs.Process) {
 	<-hp.Exited()
-	_ = p.io.Drain(context.Background(), drainIdle)
+	_ = p.io.Settle(context.Background())
 	status := hp.ExitCode()
 	if status < 0 {
 		// HCS could not tell (the system was terminated under it): the

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/containerd/console"
 	"github.com/containerd/errdefs"
@@ -23,12 +22,6 @@ import (
 	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/stdio"
 )
-
-// drainIdle is how long an exit waits for output that has stopped moving
-// but is still held open by a process that outlived it (a backgrounded
-// child of an exec, say); output that still flows is waited for to its
-// end, however busy the machine.
-const drainIdle = 10 * time.Second
 
 // process is one runc-managed process: a container's init or an exec.
 type process struct {
@@ -230,12 +223,9 @@ func (p *process) Wait(ctx context.Context) (task.Exit, error) {
 			log.G(ctx).WithError(err).WithField("task", p.c.id).Warn("kill the container's remaining processes")
 		}
 	}
-	if err := p.pipes.Drain(ctx, drainIdle); err != nil {
+	if err := p.pipes.Settle(ctx); err != nil {
 		// Something outside the container's reach holds the output open.
-		// containerd's client waits for EOF on its FIFOs before it deletes
-		// the task, so they are closed here, not at Delete.
-		log.G(ctx).WithError(err).WithField("pid", e.Pid).Warn("output still open after exit; closing it")
-		_ = p.pipes.Close()
+		log.G(ctx).WithError(err).WithField("pid", e.Pid).Warn("output still open after exit; closed it")
 	}
 	ex := task.Exit{Status: e.Status, At: exitTime(e)}
 	p.mu.Lock()

@@ -138,14 +138,16 @@ func (p *Pipes) copyOut(src io.Reader, dst io.WriteCloser) {
 	}()
 }
 
-// readIdle is how long awaitRead waits for a reader that reads nothing.
-const readIdle = 10 * time.Second
+// StallTimeout is how long output may stand still before the shim stops
+// waiting for it: a pipe held open by a process that writes nothing more,
+// a reader that reads nothing. Output that moves is waited for to its end.
+const StallTimeout = 10 * time.Second
 
 // awaitRead waits until containerd's side has read all that was written
 // to it, where that can be told (a FIFO's unread bytes). A client stops
 // reading as soon as it learns of the exit and drops what is still in the
 // FIFO then; under load that was up to a pipe's worth of a container's
-// last output. A reader that reads nothing for readIdle is not waited for.
+// last output. A reader that reads nothing for StallTimeout is not waited for.
 func (p *Pipes) awaitRead(dst io.Writer) {
 	o, ok := dst.(*output)
 	if !ok || o.unread == nil {
@@ -163,7 +165,7 @@ func (p *Pipes) awaitRead(dst io.Writer) {
 				p.moved.Add(1) // the reader's progress is progress too
 			}
 			last, since = n, time.Now()
-		case time.Since(since) > readIdle:
+		case time.Since(since) > StallTimeout:
 			return
 		}
 		time.Sleep(2 * time.Millisecond)
@@ -250,6 +252,19 @@ func (p *Pipes) Drain(ctx context.Context, idle time.Duration) error {
 			last = now
 		}
 	}
+}
+
+// Settle is what an exit waits for before it is reported: the output
+// drained to containerd's side (Drain with StallTimeout). Output that
+// stalled, or a ctx that ended, closes containerd's side here, since its
+// client waits for EOF on its FIFOs before it deletes the task. The error
+// says why it was closed.
+func (p *Pipes) Settle(ctx context.Context) error {
+	err := p.Drain(ctx, StallTimeout)
+	if err != nil {
+		_ = p.Close()
+	}
+	return err
 }
 
 // attached tells whether Attach ran; if it never did, it never will, and
