@@ -55,7 +55,7 @@ const consolePipeSDDL = "D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;S-1-5-83-0)"
 type hostPlatform struct {
 	hvm         *uvmhcs.VM
 	consolePipe net.Listener
-	luns        map[int32]bool
+	luns        *uvmhcs.LUNs              // of the container disk controller
 	layers      map[string]*attachedLayer // layer.vhd -> where the guest has it
 }
 
@@ -117,7 +117,7 @@ func (h *Host) bootFor(ctx context.Context, id string, g *guest) (retErr error) 
 		return err
 	}
 	h.vm, h.hvm = hvm, hvm
-	h.luns, h.layers = map[int32]bool{}, map[string]*attachedLayer{}
+	h.luns, h.layers = uvmhcs.NewLUNs(), map[string]*attachedLayer{}
 	resp, err := h.connect(ctx, logger)
 	if err != nil {
 		return err
@@ -318,15 +318,12 @@ func (h *Host) attach(ctx context.Context, vhd string, readOnly bool) (int32, er
 	if err := hcs.GrantVMAccess(h.hvm.ID(), vhd); err != nil {
 		return 0, err
 	}
-	h.mu.Lock()
-	lun := int32(0)
-	for h.luns[lun] {
-		lun++
+	lun, err := h.luns.Take()
+	if err != nil {
+		return 0, err
 	}
-	h.luns[lun] = true
-	h.mu.Unlock()
 	if err := h.hvm.System().Modify(ctx, hcsdoc.AddSCSIDisk(vhd, lun, readOnly)); err != nil {
-		h.freeLUN(lun)
+		h.luns.Free(lun)
 		return 0, fmt.Errorf("attach %s to the utility VM: %w", vhd, err)
 	}
 	return lun, nil
@@ -335,15 +332,9 @@ func (h *Host) attach(ctx context.Context, vhd string, readOnly bool) (int32, er
 func (h *Host) detach(ctx context.Context, lun int32) error {
 	err := h.hvm.System().Modify(ctx, hcsdoc.RemoveSCSIDisk(lun))
 	if err == nil {
-		h.freeLUN(lun)
+		h.luns.Free(lun)
 	}
 	return err
-}
-
-func (h *Host) freeLUN(lun int32) {
-	h.mu.Lock()
-	delete(h.luns, lun)
-	h.mu.Unlock()
 }
 
 func (h *Host) mount(ctx context.Context, typ, source, target string, opts []string) error {

@@ -43,7 +43,7 @@ type Host struct {
 	mu     sync.Mutex
 	vm     *uvmhcs.VM
 	vmDir  string
-	luns   map[int32]bool // SCSI LUNs of controller 0 in use; 0 is the VM's own scratch
+	luns   *uvmhcs.LUNs   // of SCSI controller 0; 0 is the VM's own scratch
 	shares map[string]int // VSMB share name -> containers using it
 }
 
@@ -54,7 +54,7 @@ func New(ctx context.Context, ns string, cfg *options.Config) (*Host, error) {
 	return &Host{
 		ns: ns, cfg: cfg,
 		hyperv: cfg.Isolation == options.IsolationHypervisor,
-		luns:   map[int32]bool{0: true},
+		luns:   uvmhcs.NewLUNs(0),
 		shares: map[string]int{},
 	}, nil
 }
@@ -228,8 +228,11 @@ func (h *Host) attachStorage(ctx context.Context, vm *uvmhcs.VM, l layers.Window
 		}
 		guestLayers = append(guestLayers, schema.Layer{Id: id.Id, Path: p})
 	}
-	lun := h.takeLUN()
-	steps.Push(func(context.Context) error { h.freeLUN(lun); return nil })
+	lun, err := h.luns.Take()
+	if err != nil {
+		return hcsdoc.Container{}, nil, err
+	}
+	steps.Push(func(context.Context) error { h.luns.Free(lun); return nil })
 	root := hcsdoc.GuestContainerRoot(int(lun))
 	disk := l.ScratchDisk()
 	if err := hcs.GrantVMAccess(vm.ID(), disk); err != nil {
@@ -290,23 +293,6 @@ func (h *Host) removeShare(ctx context.Context, sys *hcs.System, name string) er
 	}
 	delete(h.shares, name)
 	return sys.Modify(ctx, hcsdoc.RemoveVSMBShare(name))
-}
-
-func (h *Host) takeLUN() int32 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for lun := int32(1); ; lun++ {
-		if !h.luns[lun] {
-			h.luns[lun] = true
-			return lun
-		}
-	}
-}
-
-func (h *Host) freeLUN(lun int32) {
-	h.mu.Lock()
-	delete(h.luns, lun)
-	h.mu.Unlock()
 }
 
 // Close stops the pod's utility VM, if it has one, and removes its
