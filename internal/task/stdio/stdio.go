@@ -209,28 +209,15 @@ func (p *Pipes) CloseStdin() error {
 	return nil
 }
 
-// Wait blocks until the process's outputs reached EOF and every byte was
-// written to containerd's side, or ctx ends. A process never attached has
-// nothing to drain.
-func (p *Pipes) Wait(ctx context.Context) error {
-	if !p.attached() {
-		return nil
-	}
-	select {
-	case <-p.drained:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // ErrStalled is what Drain returns when output stopped moving before EOF.
 var ErrStalled = errors.New("output stalled before its end")
 
-// Drain waits like Wait, but gives up only when no output byte moved for
+// Drain blocks until the process's outputs reached EOF and every byte was
+// written to containerd's side, or ctx ends, or no output byte moved for
 // idle: a copy that is slow (a busy machine, a slow reader) is waited for
 // to the last byte, while a pipe held open by a process that writes
-// nothing more is not waited for forever.
+// nothing more is not waited for forever. A process never attached has
+// nothing to drain.
 func (p *Pipes) Drain(ctx context.Context, idle time.Duration) error {
 	if !p.attached() {
 		return nil

@@ -62,7 +62,7 @@ func TestFIFOOutputsArriveWhole(t *testing.T) {
 		errW.Write([]byte("oops\n"))
 		errW.Close()
 	}()
-	if err := p.Wait(ctx); err != nil {
+	if err := p.Drain(ctx, StallTimeout); err != nil {
 		t.Fatal(err)
 	}
 	if b := <-gotOut; !bytes.Equal(b, big) {
@@ -125,7 +125,7 @@ func TestFileURI(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Attach(nil, strings.NewReader("out\n"), strings.NewReader("err\n"))
-	if err := p.Wait(ctx); err != nil {
+	if err := p.Drain(ctx, StallTimeout); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Close(); err != nil {
@@ -159,7 +159,7 @@ func TestBinaryURI(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Attach(nil, strings.NewReader("line\n"), nil)
-	if err := p.Wait(ctx); err != nil {
+	if err := p.Drain(ctx, StallTimeout); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Close(); err != nil {
@@ -196,8 +196,8 @@ func TestWaitHonoursContext(t *testing.T) {
 	p.Attach(nil, r, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if err := p.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Wait with open output: %v", err)
+	if err := p.Drain(ctx, StallTimeout); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Drain with open output: %v", err)
 	}
 }
 
