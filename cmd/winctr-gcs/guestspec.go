@@ -23,6 +23,10 @@ func checkGuestSpec(id string, spec *specs.Spec, root string) error {
 	if err := identifiers.Validate(id); err != nil {
 		return fmt.Errorf("container id: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
+	root, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return err
+	}
 	if spec.Root != nil {
 		if err := within(root, "root", spec.Root.Path); err != nil {
 			return err
@@ -39,7 +43,8 @@ func checkGuestSpec(id string, spec *specs.Spec, root string) error {
 	return nil
 }
 
-// within checks that p, with its symlinks resolved, lies under root.
+// within checks that p, with its symlinks resolved, lies under root (a
+// path with its symlinks resolved already).
 func within(root, what, p string) error {
 	if !filepath.IsAbs(p) {
 		return fmt.Errorf("%s %q is not an absolute path: %w", what, p, errdefs.ErrInvalidArgument)
@@ -48,11 +53,7 @@ func within(root, what, p string) error {
 	if err != nil {
 		return fmt.Errorf("%s %q: %v: %w", what, p, err, errdefs.ErrInvalidArgument)
 	}
-	realRoot, err := filepath.EvalSymlinks(root)
-	if err != nil {
-		return err
-	}
-	if real != realRoot && !strings.HasPrefix(real, realRoot+string(filepath.Separator)) {
+	if real != root && !strings.HasPrefix(real, root+string(filepath.Separator)) {
 		return fmt.Errorf("%s %q resolves to %s, outside what the host shared: %w", what, p, real, errdefs.ErrInvalidArgument)
 	}
 	return nil
