@@ -124,6 +124,17 @@ func waitRunning(t *testing.T, id string) {
 	t.Fatalf("task %s not running after 30s", id)
 }
 
+// startSleeper runs a detached container that sleeps, with runArgs (the
+// runtime, annotations) on its ctr run line, and waits until it runs.
+func startSleeper(t *testing.T, id string, runArgs ...string) {
+	t.Helper()
+	args := append(append([]string{"run", "-d"}, runArgs...), image.Name, id, "sleep", "1000")
+	if r := cd.Ctr(context.Background(), args...); r.Err != nil {
+		t.Fatalf("run -d %s: %v %s", id, r.Err, r.Output())
+	}
+	waitRunning(t, id)
+}
+
 // taskStatus returns the STATUS column of ctr task ls for id.
 func taskStatus(t *testing.T, id string) string {
 	t.Helper()
@@ -208,10 +219,7 @@ func TestExecPsMetricsPauseResume(t *testing.T) {
 	ctx := context.Background()
 	id := "long"
 	cleanupTask(t, id)
-	if r := cd.Ctr(ctx, "run", "-d", "--runtime", harness.Runtime, image.Name, id, "sleep", "1000"); r.Err != nil {
-		t.Fatalf("run -d: %v %s", r.Err, r.Output())
-	}
-	waitRunning(t, id)
+	startSleeper(t, id, "--runtime", harness.Runtime)
 
 	r := cd.Ctr(ctx, "task", "exec", "--exec-id", "ex1", id, "sh", "-c", "echo from-exec; exit 5")
 	if r.Code != 5 || r.Stdout != "from-exec\n" {
@@ -317,11 +325,7 @@ func checkEventOrder(t *testing.T, id string, runArgs ...string) {
 	ctx := context.Background()
 	ev := watchEvents(t)
 	cleanupTask(t, id)
-	args := append(append([]string{"run", "-d"}, runArgs...), image.Name, id, "sleep", "1000")
-	if r := cd.Ctr(ctx, args...); r.Err != nil {
-		t.Fatalf("run -d: %v %s", r.Err, r.Output())
-	}
-	waitRunning(t, id)
+	startSleeper(t, id, runArgs...)
 	if r := cd.Ctr(ctx, "task", "exec", "--exec-id", "ev1", id, "true"); r.Err != nil {
 		t.Fatalf("exec: %v %s", r.Err, r.Output())
 	}
@@ -591,10 +595,7 @@ func TestShimKilledIsCleanedUp(t *testing.T) {
 	for _, pid := range cd.Shims() {
 		before[pid] = true
 	}
-	if r := cd.Ctr(ctx, "run", "-d", "--runtime", harness.Runtime, image.Name, id, "sleep", "1000"); r.Err != nil {
-		t.Fatalf("run -d: %v %s", r.Err, r.Output())
-	}
-	waitRunning(t, id)
+	startSleeper(t, id, "--runtime", harness.Runtime)
 	shim := newShim(t, before)
 	r := cd.Ctr(ctx, "task", "ps", id)
 	fields := strings.Fields(strings.Split(strings.TrimSpace(r.Stdout), "\n")[len(strings.Split(strings.TrimSpace(r.Stdout), "\n"))-1])

@@ -32,11 +32,8 @@ func TestVMAgentFrozen(t *testing.T) {
 	const timeout = 20 * time.Second
 	cleanupTask(t, id)
 	before := cd.VMDirs()
-	if r := cd.Ctr(ctx, "run", "-d", "--runtime", harness.Runtime, "--annotation", "io.winctr.isolation=hypervisor",
-		"--annotation", fmt.Sprintf("%s=%d", options.AnnotationAgentTimeout, int(timeout/time.Second)), image.Name, id, "sleep", "1000"); r.Err != nil {
-		t.Fatalf("run: %v %s", r.Err, r.Output())
-	}
-	waitRunning(t, id)
+	startSleeper(t, id, "--runtime", harness.Runtime, "--annotation", "io.winctr.isolation=hypervisor",
+		"--annotation", fmt.Sprintf("%s=%d", options.AnnotationAgentTimeout, int(timeout/time.Second)))
 	var dir string
 	for _, d := range cd.VMDirs() {
 		if !slices.Contains(before, d) {
@@ -175,11 +172,7 @@ func TestExitBySignal(t *testing.T) {
 			ctx := context.Background()
 			id := "signals-" + mode.name
 			cleanupTask(t, id)
-			args := append(append([]string{"run", "-d", "--runtime", harness.Runtime}, mode.extra...), image.Name, id, "sleep", "1000")
-			if r := cd.Ctr(ctx, args...); r.Err != nil {
-				t.Fatalf("run: %v %s", r.Err, r.Output())
-			}
-			waitRunning(t, id)
+			startSleeper(t, id, append([]string{"--runtime", harness.Runtime}, mode.extra...)...)
 			for _, sig := range []int{1, 2, 6, 9, 10, 12, 14, 15} {
 				r := cd.Ctr(ctx, "task", "exec", "--exec-id", fmt.Sprintf("sig%d", sig), id, "sh", "-c", fmt.Sprintf("kill -%d $$", sig))
 				if r.Code != 128+sig {

@@ -60,10 +60,7 @@ func TestUpdateResources(t *testing.T) {
 	ctx := context.Background()
 	id := "update"
 	cleanupTask(t, id)
-	if r := cd.Ctr(ctx, "run", "-d", "--runtime", harness.Runtime, image.Name, id, "sleep", "1000"); r.Err != nil {
-		t.Fatalf("run -d: %v %s", r.Err, r.Output())
-	}
-	waitRunning(t, id)
+	startSleeper(t, id, "--runtime", harness.Runtime)
 	client, err := containerd.New(cd.Socket, containerd.WithDefaultNamespace(harness.Namespace))
 	if err != nil {
 		t.Fatal(err)

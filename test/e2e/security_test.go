@@ -18,13 +18,9 @@ import (
 // TestShimSocketIsPrivate checks that the socket containerd reaches the
 // shim on is the root's alone: mode 0600, owned by uid 0.
 func TestShimSocketIsPrivate(t *testing.T) {
-	ctx := context.Background()
 	id := "private-socket"
 	cleanupTask(t, id)
-	if r := cd.Ctr(ctx, "run", "-d", "--runtime", harness.Runtime, image.Name, id, "sleep", "1000"); r.Err != nil {
-		t.Fatalf("run: %v %s", r.Err, r.Output())
-	}
-	waitRunning(t, id)
+	startSleeper(t, id, "--runtime", harness.Runtime)
 
 	b, err := os.ReadFile(filepath.Join(cd.State, "io.containerd.runtime.v2.task", cd.Namespace, id, "bootstrap.json"))
 	if err != nil {

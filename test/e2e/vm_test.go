@@ -72,10 +72,7 @@ func TestVMExecStdinKill(t *testing.T) {
 
 	id := "vm-long"
 	cleanupTask(t, id)
-	if r := cd.Ctr(ctx, append(append([]string{"run", "-d"}, vmArgs...), image.Name, id, "sleep", "1000")...); r.Err != nil {
-		t.Fatalf("run -d: %v %s", r.Err, r.Output())
-	}
-	waitRunning(t, id)
+	startSleeper(t, id, vmArgs...)
 	r = cd.Ctr(ctx, "task", "exec", "--exec-id", "vx", id, "sh", "-c", "echo in-vm-exec; exit 5")
 	if r.Code != 5 || r.Stdout != "in-vm-exec\n" {
 		t.Fatalf("exec: %d %q %s", r.Code, r.Stdout, r.Stderr)
@@ -233,10 +230,7 @@ func TestVMShimKilled(t *testing.T) {
 	for _, pid := range cd.Shims() {
 		before[pid] = true
 	}
-	if r := cd.Ctr(ctx, append(append([]string{"run", "-d"}, vmArgs...), image.Name, id, "sleep", "1000")...); r.Err != nil {
-		t.Fatalf("run -d: %v %s", r.Err, r.Output())
-	}
-	waitRunning(t, id)
+	startSleeper(t, id, vmArgs...)
 	if err := syscall.Kill(newShim(t, before), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -295,11 +289,7 @@ func TestVMPodSharesOneVM(t *testing.T) {
 	ids := []string{"vm-pod-a", "vm-pod-b", "vm-pod-c", "vm-pod-d", "vm-pod-e"}
 	for _, id := range ids {
 		cleanupTask(t, id)
-		args := append(append(append([]string{"run", "-d"}, vmArgs...), pod...), image.Name, id, "sleep", "1000")
-		if r := cd.Ctr(ctx, args...); r.Err != nil {
-			t.Fatalf("run -d %s: %v %s", id, r.Err, r.Output())
-		}
-		waitRunning(t, id)
+		startSleeper(t, id, append(append([]string{}, vmArgs...), pod...)...)
 	}
 	var bootIDs []string
 	for _, id := range ids {
