@@ -34,15 +34,20 @@ func Cleanup(ctx context.Context, bundle string) (bool, error) {
 	if !found || err != nil {
 		return found, err
 	}
-	// The shim is gone, so nothing owns the VM any more.
-	if s.VMDir != "" {
-		qemu.KillLeftovers(s.VMDir)
-	}
 	var errs []error
 	if s.Rootfs != "" {
 		errs = append(errs, removeContainerDir(filepath.Dir(s.Rootfs)))
 	}
 	errs = append(errs, bundlestate.Remove(bundle, stateFile))
+	if s.VMDir != "" && qemu.OwnedByLiveShim(s.VMDir) {
+		// Only this task's connection closed; the pod's shim, its VM and
+		// its other containers live on, and the shim removes the VM.
+		return true, errors.Join(errs...)
+	}
+	// The shim is gone, so nothing owns the VM any more.
+	if s.VMDir != "" {
+		qemu.KillLeftovers(s.VMDir)
+	}
 	// The VM died with its shim; the last of its containers to be cleaned
 	// up takes the VM's directory (sockets, share) and the pod's cgroup
 	// with it.

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -379,18 +380,54 @@ func writePid(dir, name string, pid int) {
 // directory, so that a recycled pid is never hit.
 func KillLeftovers(stateDir string) {
 	for _, name := range []string{"qemu.pid", "virtiofsd.pid"} {
-		b, err := os.ReadFile(filepath.Join(stateDir, name))
-		if err != nil {
-			continue
+		if pid := recordedPid(stateDir, name); pid > 0 {
+			_ = unix.Kill(pid, unix.SIGKILL)
 		}
-		pid, err := strconv.Atoi(string(b))
-		if err != nil || pid <= 1 {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
-		if err != nil || !bytes.Contains(cmdline, []byte(stateDir)) {
-			continue
-		}
-		_ = unix.Kill(pid, unix.SIGKILL)
 	}
+}
+
+// recordedPid is the pid in a VM state directory's pid file when that
+// process still runs a command naming the directory, else 0.
+func recordedPid(stateDir, name string) int {
+	b, err := os.ReadFile(filepath.Join(stateDir, name))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(string(b))
+	if err != nil || pid <= 1 {
+		return 0
+	}
+	cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	if err != nil || !bytes.Contains(cmdline, []byte(stateDir)) {
+		return 0
+	}
+	return pid
+}
+
+// OwnedByLiveShim tells whether the VM of a state directory still runs
+// under a live shim: QEMU's parent is a process of this same binary.
+// containerd 2.2 and older run a task's delete bootstrap whenever their
+// connection for that task closes, also while the pod's shim lives on for
+// its other containers: the bootstrap must then leave the VM alone.
+func OwnedByLiveShim(stateDir string) bool {
+	pid := recordedPid(stateDir, "qemu.pid")
+	if pid == 0 {
+		return false
+	}
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	// The fields after the command name, which is in parentheses: state,
+	// then the parent's pid.
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(fields) < 2 {
+		return false
+	}
+	parent, err := os.Readlink(filepath.Join("/proc", fields[1], "exe"))
+	if err != nil {
+		return false
+	}
+	self, err := os.Executable()
+	return err == nil && parent == self
 }
