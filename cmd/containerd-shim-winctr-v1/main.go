@@ -25,6 +25,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "%s: %s", runtimeName, err)
 		os.Exit(1)
 	}
+	keepListenerFromChildren()
 	registerTaskPlugin()
 	shim.RunShim(context.Background(), newManager(runtimeName))
 	if err := finish(); err != nil {

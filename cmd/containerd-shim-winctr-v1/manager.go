@@ -95,6 +95,7 @@ func (m *manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) 
 	if err != nil {
 		return shim.StopStatus{}, err
 	}
+	removeDeadSocket(ctx, bundle)
 	pid, err := cleanupTask(ctx, bundle, ns, id)
 	if err != nil {
 		// containerd goes on removing the task either way; say what was left.

@@ -4,15 +4,20 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 
 	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	"github.com/containerd/containerd/v2/defaults"
 	"github.com/containerd/containerd/v2/pkg/shim"
+	"github.com/containerd/log"
+	"golang.org/x/sys/unix"
 )
 
 func detachedProcAttr() *syscall.SysProcAttr {
@@ -98,4 +103,41 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (_
 	}
 	result.Address = address
 	return result, nil
+}
+
+// removeDeadSocket removes the socket of the shim that served the task in
+// bundle when nothing answers on it any more: a killed shim cannot remove
+// its own, and containerd leaves it. A socket that still answers belongs
+// to a live shim serving the pod's other tasks, and stays.
+func removeDeadSocket(ctx context.Context, bundle string) {
+	b, err := os.ReadFile(filepath.Join(bundle, "bootstrap.json"))
+	if err != nil {
+		return
+	}
+	var params struct {
+		Address string `json:"address"`
+	}
+	if json.Unmarshal(b, &params) != nil || !strings.HasPrefix(params.Address, "unix://") {
+		return
+	}
+	if shim.CanConnect(params.Address) {
+		return
+	}
+	if err := shim.RemoveSocket(params.Address); err != nil && !errors.Is(err, os.ErrNotExist) {
+		log.G(ctx).WithError(err).Warn("remove the dead shim's socket")
+	}
+}
+
+// listenerFD is where the shim server finds its inherited ttrpc listener.
+const listenerFD = 3
+
+// keepListenerFromChildren marks the inherited listener close-on-exec.
+// containerd's shim package serves a dup of it and leaves the original
+// open without that flag, so QEMU, virtiofsd and runc would inherit the
+// listening socket: after a kill -9 of the shim, connections to the dead
+// shim's address would then still be accepted into the backlog of a
+// socket nobody serves, and its file would look alive to cleanup.
+func keepListenerFromChildren() {
+	// EBADF when nothing is there (the start and delete bootstraps).
+	_, _ = unix.FcntlInt(listenerFD, unix.F_SETFD, unix.FD_CLOEXEC)
 }

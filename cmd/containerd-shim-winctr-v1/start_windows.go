@@ -15,6 +15,14 @@ import (
 
 func detachedProcAttr() *syscall.SysProcAttr { return nil }
 
+// keepListenerFromChildren has nothing to do on Windows, where the server
+// creates its own named pipe.
+func keepListenerFromChildren() {}
+
+// removeDeadSocket has nothing to do on Windows: a named pipe goes with
+// the last handle to it.
+func removeDeadSocket(context.Context, string) {}
+
 // Start launches the shim server on a named pipe derived from the pod's
 // grouping key; on Windows the server creates the pipe itself and
 // containerd's shim package waits until it can connect.

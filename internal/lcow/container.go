@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/winctr/winctr/internal/bundlestate"
+	"github.com/winctr/winctr/internal/faultpoint"
 	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/stdio"
 	agent "github.com/winctr/winctr/protos/agent/v1"
@@ -134,6 +135,7 @@ func (c *container) Delete(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("guest: %w", native(err)))
 		}
 	}
+	faultpoint.Reach("vm-guest-deleted")
 	c.init.release()
 	errs = append(errs, c.release(ctx))
 	errs = append(errs, bundlestate.Remove(c.bundle, stateFile))

@@ -25,6 +25,7 @@ import (
 	"github.com/containerd/ttrpc"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/winctr/winctr/internal/faultpoint"
 	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/uvm"
@@ -132,7 +133,7 @@ func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) 
 		return nil, err
 	}
 	if h.vm == nil {
-		if err := h.bootFor(ctx, req.ID, g); err != nil {
+		if err := h.bootFor(ctx, req, g); err != nil {
 			return nil, err
 		}
 	} else if g.podNetNS != "" {
@@ -149,6 +150,7 @@ func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) 
 			}
 		}
 	}()
+	faultpoint.Reach("vm-rootfs-attached")
 	c := &container{h: h, id: req.ID, bundle: req.Bundle, release: release}
 	p, stdioReq, err := h.newProcess(ctx, c, "", req.Stdio)
 	if err != nil {

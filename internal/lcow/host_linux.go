@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/winctr/winctr/internal/bundlestate"
+	"github.com/winctr/winctr/internal/faultpoint"
 	"github.com/winctr/winctr/internal/layers"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/internal/task"
@@ -47,14 +48,16 @@ type hostPlatform struct {
 
 // bootFor boots the VM for the pod's first container, in the pod's network
 // and cgroup when its spec names them.
-func (h *Host) bootFor(ctx context.Context, id string, g *guest) error {
-	return h.boot(ctx, g.podNetNS, g.podCgroup)
+func (h *Host) bootFor(ctx context.Context, req *task.ContainerRequest, g *guest) error {
+	return h.boot(ctx, req.Bundle, g.podNetNS, g.podCgroup)
 }
 
 // boot starts the VM, with a network interface mirroring the pod's when
 // netns is set, and waits until its agent answers. On failure nothing of
-// it is left.
-func (h *Host) boot(ctx context.Context, netns, cgroupPath string) (retErr error) {
+// it is left. From the moment the VM's directory exists, bundle records it
+// (and the pod's cgroup once the VM is in it), so that the delete
+// bootstrap finds them if the shim dies during the boot.
+func (h *Host) boot(ctx context.Context, bundle, netns, cgroupPath string) (retErr error) {
 	cfg := h.cfg
 	boot := cfg.BootFilesRootPath
 	if boot == "" {
@@ -68,6 +71,10 @@ func (h *Host) boot(ctx context.Context, netns, cgroupPath string) (retErr error
 		return err
 	}
 	h.stateDir, h.shareDir = stateDir, filepath.Join(stateDir, "share")
+	if err := h.record(bundle, ""); err != nil {
+		os.RemoveAll(stateDir)
+		return err
+	}
 	defer func() {
 		if retErr != nil {
 			h.Close(context.WithoutCancel(ctx))
@@ -84,6 +91,7 @@ func (h *Host) boot(ctx context.Context, netns, cgroupPath string) (retErr error
 		}
 		nics = append(nics, h.net.nic)
 	}
+	faultpoint.Reach("vm-state-dir")
 	logw := log.G(ctx).WithField("vm", filepath.Base(stateDir)).WriterLevel(log.DebugLevel)
 	h.logw = logw
 	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
@@ -106,8 +114,12 @@ func (h *Host) boot(ctx context.Context, netns, cgroupPath string) (retErr error
 		return err
 	}
 	h.vm = vm
+	faultpoint.Reach("vm-started")
 	if cgroupPath != "" {
 		h.placeInPodCgroup(ctx, vm, cgroupPath)
+		if err := h.record(bundle, ""); err != nil {
+			return err
+		}
 	}
 	resp, err := h.connect(ctx, log.G(ctx).WithField("vm", filepath.Base(stateDir)))
 	if err != nil {
@@ -121,6 +133,7 @@ func (h *Host) boot(ctx context.Context, netns, cgroupPath string) (retErr error
 			return fmt.Errorf("configure the pod's network in the guest: %w", native(err))
 		}
 	}
+	faultpoint.Reach("vm-ready")
 	log.G(ctx).WithField("kernel", resp.KernelRelease).WithField("uptime_ms", resp.UptimeMs).Info("utility VM ready")
 	return nil
 }
@@ -186,6 +199,16 @@ func (h *Host) podCgroupPath() string {
 	return h.cg.path
 }
 
+// record writes to bundle, for the delete bootstrap, the VM's directory,
+// the pod's cgroup and the container's rootfs in the share ("" for none).
+// A bundle of "" (a pod without one) records nothing.
+func (h *Host) record(bundle, rootfs string) error {
+	if bundle == "" {
+		return nil
+	}
+	return bundlestate.Write(bundle, stateFile, state{Rootfs: rootfs, VMDir: h.stateDir, PodCgroup: h.podCgroupPath()})
+}
+
 // attachRootfs mounts the container's rootfs and binds its mounts into the
 // VM's share, and records them in the bundle for the delete bootstrap.
 func (h *Host) attachRootfs(ctx context.Context, req *task.ContainerRequest, g *guest) (func(context.Context) error, error) {
@@ -198,7 +221,7 @@ func (h *Host) attachRootfs(ctx context.Context, req *task.ContainerRequest, g *
 	if err := bindIntoShare(dir, g.binds); err != nil {
 		return nil, errors.Join(err, release(ctx))
 	}
-	if err := bundlestate.Write(req.Bundle, stateFile, state{Rootfs: rootfs, VMDir: h.stateDir, PodCgroup: h.podCgroupPath()}); err != nil {
+	if err := h.record(req.Bundle, rootfs); err != nil {
 		return nil, errors.Join(err, release(ctx))
 	}
 	return release, nil

@@ -67,8 +67,10 @@ type attachedLayer struct {
 }
 
 // bootFor boots the pod's Linux utility VM through HCS for its first
-// container, id.
-func (h *Host) bootFor(ctx context.Context, id string, g *guest) (retErr error) {
+// container, req. HCS ends the VM with the shim's last handle, so nothing
+// needs recording before the container's own state.
+func (h *Host) bootFor(ctx context.Context, req *task.ContainerRequest, g *guest) (retErr error) {
+	id := req.ID
 	if g.podNetNS != "" {
 		return fmt.Errorf("a Linux network namespace (%s) on a Windows host: %w", g.podNetNS, errdefs.ErrInvalidArgument)
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/containerd/errdefs"
 
-	"github.com/winctr/winctr/internal/bundlestate"
 	"github.com/winctr/winctr/internal/task"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
@@ -31,15 +30,10 @@ func (h *Host) StartSandbox(ctx context.Context, req *task.SandboxRequest) (task
 	if req.CgroupParent != "" {
 		cgroupPath = path.Join(req.CgroupParent, req.ID)
 	}
-	if err := h.boot(ctx, req.NetNS, cgroupPath); err != nil {
-		return nil, err
-	}
 	// The sandbox's bundle carries the VM for the delete bootstrap too: a
 	// pod may have no container when its shim dies.
-	if req.Bundle != "" {
-		if err := bundlestate.Write(req.Bundle, stateFile, state{VMDir: h.stateDir, PodCgroup: h.podCgroupPath()}); err != nil {
-			return nil, err
-		}
+	if err := h.boot(ctx, req.Bundle, req.NetNS, cgroupPath); err != nil {
+		return nil, err
 	}
 	resp, err := h.agent.StartSandbox(ctx, &agent.StartSandboxRequest{SandboxId: req.ID, Hostname: req.Hostname})
 	if err != nil {

@@ -31,6 +31,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/winctr/winctr/internal/faultpoint"
 	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/task/stdio"
 )
@@ -159,6 +160,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if err := s.addPodFiles(r.Bundle, spec); err != nil {
 		return nil, toGRPC(err)
 	}
+	faultpoint.Reach("create")
 	host, err := s.hostFor(ctx, cfg)
 	if err != nil {
 		return nil, toGRPC(err)
@@ -176,6 +178,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if err != nil {
 		return nil, toGRPC(fmt.Errorf("create task %q: %w", r.ID, err))
 	}
+	faultpoint.Reach("created")
 	c := newContainer(r.ID, r.Bundle, r.Rootfs, hc, io, s.events)
 	c.sandbox = spec.Annotations[AnnotationContainerType] == ContainerTypeSandbox
 	s.containers[r.ID] = c
@@ -224,6 +227,11 @@ func (s *Service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 	if err != nil {
 		return nil, toGRPC(err)
 	}
+	if r.ExecID == "" {
+		faultpoint.Reach("start")
+	} else {
+		faultpoint.Reach("start-exec")
+	}
 	pid, err := c.start(ctx, r.ExecID)
 	if err != nil {
 		return nil, toGRPC(err)
@@ -250,6 +258,9 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 		c.mu.Unlock()
 		return nil, toGRPC(err)
 	}
+	if r.ExecID == "" {
+		faultpoint.Reach("delete")
+	}
 	if p.state == stateCreated {
 		// Never started: the host process exists but no exit will come, so
 		// end it and record it as killed.
@@ -273,6 +284,7 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	if r.ExecID != "" {
 		return resp, nil
 	}
+	faultpoint.Reach("delete-container")
 	if err := c.host.Delete(ctx); err != nil {
 		return nil, toGRPC(fmt.Errorf("delete container %q: %w", r.ID, err))
 	}
@@ -317,6 +329,7 @@ func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emp
 	if c.init.state != stateRunning {
 		return nil, toGRPC(fmt.Errorf("task %q is %s; exec needs a running task: %w", r.ID, c.init.state, errdefs.ErrFailedPrecondition))
 	}
+	faultpoint.Reach("exec")
 	io := stdio.Config{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal}
 	hp, err := c.host.Exec(ctx, r.ExecID, &ps, io)
 	if err != nil {
@@ -569,6 +582,7 @@ func (s *Service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*em
 	h := s.host
 	s.host = nil
 	s.mu.Unlock()
+	faultpoint.Reach("shutdown")
 	if h != nil {
 		if err := h.Close(ctx); err != nil {
 			log.G(ctx).WithError(err).Error("close host")

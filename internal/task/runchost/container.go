@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/winctr/winctr/internal/cgstats"
+	"github.com/winctr/winctr/internal/faultpoint"
 	"github.com/winctr/winctr/internal/layers"
 	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/stdio"
@@ -88,6 +89,7 @@ func (c *container) create(ctx context.Context) error {
 		if err := c.runc.Create(ctx, c.id, c.bundle, opts); err != nil {
 			return runcError("runc create", withRuncLog(err, c.runc.Log))
 		}
+		faultpoint.Reach("runc-created")
 		return nil
 	})
 	if err != nil {
@@ -206,6 +208,7 @@ func (c *container) Delete(ctx context.Context) error {
 	if err := c.runc.Delete(ctx, c.id, &runc.DeleteOpts{Force: true}); err != nil && !isNotExist(err) {
 		errs = append(errs, runcError("runc delete", err))
 	}
+	faultpoint.Reach("runc-deleted")
 	if err := c.init.Delete(ctx); err != nil {
 		errs = append(errs, err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/containerd/log"
 
 	"github.com/winctr/winctr/internal/bundlestate"
+	"github.com/winctr/winctr/internal/faultpoint"
 	"github.com/winctr/winctr/internal/layers"
 	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/options"
@@ -104,6 +105,7 @@ func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) 
 			}
 		}
 	}()
+	faultpoint.Reach("runc-rootfs-mounted")
 	pipes, err := stdio.Open(ctx, req.Namespace, req.ID, req.Stdio)
 	if err != nil {
 		return nil, fmt.Errorf("open stdio: %w", err)
