@@ -10,7 +10,7 @@ PREFIX ?= /usr/local
 BOOTFILES_DIR ?= $(PREFIX)/share/winctr/lcow
 E2E_TIMEOUT ?= 30m
 
-.PHONY: all build bootfiles bench-uvm deps demo unit e2e e2e-compat fuzz test vet protos clean
+.PHONY: all build bootfiles bench-uvm deps demo unit e2e e2e-compat fault fuzz test vet protos clean
 
 all: build
 
@@ -43,6 +43,14 @@ e2e-compat: deps build bootfiles
 	WINCTR_CONTAINERD=$(CURDIR)/_output/tools/compat/bin/containerd \
 		$(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./test/e2e/...
 
+# The fault suite: the shim killed at each step of its life, QEMU and
+# virtiofsd killed, a frozen guest, containerd restarted under running pods,
+# churn, output integrity, hostile input (the fuzz targets below and the
+# suite's own checks) and isolation; against containerd 2.4, both
+# isolation modes. Each test logs its figures (go test -v).
+fault: deps build bootfiles fuzz
+	$(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./test/fault/
+
 # Median ctr run -> first line of a VM container against a bare boot of the
 # same kernel, interleaved in one run.
 bench-uvm: deps build bootfiles
@@ -65,7 +73,7 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
 	done
 
-test: vet unit fuzz e2e e2e-compat
+test: vet unit e2e e2e-compat fault
 
 vet:
 	@test -z "$$(gofmt -l cmd internal protos test)" || { gofmt -l cmd internal protos test; echo "gofmt needed"; exit 1; }

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,23 +23,6 @@ import (
 
 func run(args ...string) []string {
 	return append([]string{"run", "--rm", "--runtime", harness.Runtime}, args...)
-}
-
-// cleanupTask removes a task and container whatever state they are in.
-func cleanupTask(t *testing.T, id string) {
-	t.Helper()
-	t.Cleanup(func() {
-		ctx := context.Background()
-		cd.Ctr(ctx, "task", "kill", "-s", "9", id)
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
-			if r := cd.Ctr(ctx, "task", "rm", "-f", id); r.Err == nil || strings.Contains(r.Output(), "not found") {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		cd.Ctr(ctx, "container", "rm", id)
-	})
 }
 
 func TestRunOutputAndExitCodes(t *testing.T) {
@@ -76,12 +58,12 @@ func TestRunOutputAndExitCodes(t *testing.T) {
 func TestKilledTaskExits137(t *testing.T) {
 	ctx := context.Background()
 	id := "kill9"
-	cleanupTask(t, id)
+	cd.CleanupTask(t, id)
 	cmd := cd.CtrCmd(ctx, run(image.Name, id, "sleep", "1000")...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitRunning(t, id)
+	cd.WaitRunning(t, id)
 	if r := cd.Ctr(ctx, "task", "kill", "-s", "9", id); r.Err != nil {
 		t.Fatalf("kill: %v %s", r.Err, r.Output())
 	}
@@ -107,47 +89,6 @@ func errorsAs(err error, target **exec.ExitError) bool {
 	return ok
 }
 
-// waitRunning waits until ctr task ls shows id RUNNING.
-func waitRunning(t *testing.T, id string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		r := cd.Ctr(context.Background(), "task", "ls")
-		for _, l := range strings.Split(r.Stdout, "\n") {
-			f := strings.Fields(l)
-			if len(f) == 3 && f[0] == id && f[2] == "RUNNING" {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("task %s not running after 30s", id)
-}
-
-// startSleeper runs a detached container that sleeps, with runArgs (the
-// runtime, annotations) on its ctr run line, and waits until it runs.
-func startSleeper(t *testing.T, id string, runArgs ...string) {
-	t.Helper()
-	args := append(append([]string{"run", "-d"}, runArgs...), image.Name, id, "sleep", "1000")
-	if r := cd.Ctr(context.Background(), args...); r.Err != nil {
-		t.Fatalf("run -d %s: %v %s", id, r.Err, r.Output())
-	}
-	waitRunning(t, id)
-}
-
-// taskStatus returns the STATUS column of ctr task ls for id.
-func taskStatus(t *testing.T, id string) string {
-	t.Helper()
-	r := cd.Ctr(context.Background(), "task", "ls")
-	for _, l := range strings.Split(r.Stdout, "\n") {
-		f := strings.Fields(l)
-		if len(f) == 3 && f[0] == id {
-			return f[2]
-		}
-	}
-	return ""
-}
-
 func TestStdinEchoedBack(t *testing.T) {
 	input := "line one\nline two\n" + strings.Repeat("x", 100000) + "\n"
 	r := cd.CtrInput(context.Background(), input, run(image.Name, "stdin", "cat")...)
@@ -163,7 +104,7 @@ func TestTTYWithResize(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	id := "tty"
-	cleanupTask(t, id)
+	cd.CleanupTask(t, id)
 	// ctr sizes the terminal only after the task started, so the
 	// container waits a moment before it reports the size.
 	cmd := cd.CtrCmd(ctx, "run", "--rm", "-t", "--runtime", harness.Runtime, image.Name, id,
@@ -218,8 +159,8 @@ func TestTTYWithResize(t *testing.T) {
 func TestExecPsMetricsPauseResume(t *testing.T) {
 	ctx := context.Background()
 	id := "long"
-	cleanupTask(t, id)
-	startSleeper(t, id, "--runtime", harness.Runtime)
+	cd.CleanupTask(t, id)
+	cd.StartSleeper(t, id, "--runtime", harness.Runtime)
 
 	r := cd.Ctr(ctx, "task", "exec", "--exec-id", "ex1", id, "sh", "-c", "echo from-exec; exit 5")
 	if r.Code != 5 || r.Stdout != "from-exec\n" {
@@ -243,13 +184,13 @@ func TestExecPsMetricsPauseResume(t *testing.T) {
 	if r := cd.Ctr(ctx, "task", "pause", id); r.Err != nil {
 		t.Fatalf("pause: %v %s", r.Err, r.Output())
 	}
-	if s := taskStatus(t, id); s != "PAUSED" {
+	if s := cd.TaskStatus(id); s != "PAUSED" {
 		t.Fatalf("status after pause %q", s)
 	}
 	if r := cd.Ctr(ctx, "task", "resume", id); r.Err != nil {
 		t.Fatalf("resume: %v %s", r.Err, r.Output())
 	}
-	if s := taskStatus(t, id); s != "RUNNING" {
+	if s := cd.TaskStatus(id); s != "RUNNING" {
 		t.Fatalf("status after resume %q", s)
 	}
 }
@@ -324,8 +265,8 @@ func checkEventOrder(t *testing.T, id string, runArgs ...string) {
 	t.Helper()
 	ctx := context.Background()
 	ev := watchEvents(t)
-	cleanupTask(t, id)
-	startSleeper(t, id, runArgs...)
+	cd.CleanupTask(t, id)
+	cd.StartSleeper(t, id, runArgs...)
 	if r := cd.Ctr(ctx, "task", "exec", "--exec-id", "ev1", id, "true"); r.Err != nil {
 		t.Fatalf("exec: %v %s", r.Err, r.Output())
 	}
@@ -340,7 +281,7 @@ func checkEventOrder(t *testing.T, id string, runArgs ...string) {
 	cd.Ctr(ctx, "task", "kill", "-s", "9", id)
 	_ = bg.Wait()
 	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) && taskStatus(t, id) != "STOPPED" {
+	for time.Now().Before(deadline) && cd.TaskStatus(id) != "STOPPED" {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if r := cd.Ctr(ctx, "task", "rm", id); r.Err != nil {
@@ -380,13 +321,13 @@ func TestManyContainersLeaveNothing(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		id := fmt.Sprintf("many-%d", i)
 		ids = append(ids, id)
-		cleanupTask(t, id)
+		cd.CleanupTask(t, id)
 		if r := cd.Ctr(ctx, "run", "-d", "--runtime", harness.Runtime, image.Name, id, "sleep", "1000"); r.Err != nil {
 			t.Fatalf("run -d %s: %v %s", id, r.Err, r.Output())
 		}
 	}
 	for _, id := range ids {
-		waitRunning(t, id)
+		cd.WaitRunning(t, id)
 	}
 	if n := len(cd.Shims()); n < 5 {
 		t.Fatalf("%d shims for 5 standalone containers", n)
@@ -397,71 +338,10 @@ func TestManyContainersLeaveNothing(t *testing.T) {
 		}
 	}
 	for _, id := range ids {
-		waitStopped(t, id)
-		removeTask(t, id)
+		cd.WaitStopped(t, id)
+		cd.RemoveTask(t, id)
 	}
-	assertNoLeaks(t)
-}
-
-// newShim returns the one shim that is not in before; the test fails
-// without one.
-func newShim(t *testing.T, before map[int]bool) int {
-	t.Helper()
-	for _, pid := range cd.Shims() {
-		if !before[pid] {
-			return pid
-		}
-	}
-	t.Fatal("no shim found for the container")
-	return 0
-}
-
-// waitCleanedUp waits, at most 20 s, until containerd has cleaned up
-// after a dead shim: the task is STOPPED or gone.
-func waitCleanedUp(t *testing.T, id string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if s := taskStatus(t, id); s == "" || s == "STOPPED" {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// waitStopped waits, at most 20 s, until ctr task ls shows id STOPPED.
-func waitStopped(t *testing.T, id string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for taskStatus(t, id) != "STOPPED" && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// removeTask removes a stopped task and its container; both must succeed.
-func removeTask(t *testing.T, id string) {
-	t.Helper()
-	ctx := context.Background()
-	if r := cd.Ctr(ctx, "task", "rm", id); r.Err != nil {
-		t.Fatalf("task rm %s: %v %s", id, r.Err, r.Output())
-	}
-	if r := cd.Ctr(ctx, "container", "rm", id); r.Err != nil {
-		t.Fatalf("container rm %s: %v %s", id, r.Err, r.Output())
-	}
-}
-
-// assertNoLeaks waits briefly for shims to exit, then checks the leak list.
-func assertNoLeaks(t *testing.T) {
-	t.Helper()
-	var leaks []string
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if leaks = cd.Leaks(); len(leaks) == 0 {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("left behind: %v", leaks)
+	cd.AssertNoLeaks(t)
 }
 
 func TestBadInputIsRefusedClearly(t *testing.T) {
@@ -493,7 +373,7 @@ func TestBadInputIsRefusedClearly(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			id := fmt.Sprintf("bad-%d", i)
-			cleanupTask(t, id)
+			cd.CleanupTask(t, id)
 			args := append([]string{"run", "--rm", "--runtime", harness.Runtime}, tt.args...)
 			r := cd.Ctr(ctx, append(args, image.Name, id, "echo", "never")...)
 			if r.Err == nil {
@@ -519,7 +399,7 @@ func TestBadInputIsRefusedClearly(t *testing.T) {
 		}
 		spec := write("noprocess.json", fmt.Sprintf(`{"ociVersion":"1.1.0","root":{"path":%q},"linux":{}}`, rootfs))
 		id := "bad-noproc"
-		cleanupTask(t, id)
+		cd.CleanupTask(t, id)
 		r := cd.Ctr(ctx, "run", "--rm", "--runtime", harness.Runtime, "--config", spec, id)
 		if r.Err == nil {
 			t.Fatal("ctr run of a spec without process succeeded")
@@ -583,55 +463,4 @@ func containsAll(s string, subs []string) bool {
 		}
 	}
 	return true
-}
-
-// TestShimKilledIsCleanedUp kills the shim under a running container:
-// containerd's `delete` bootstrap must end the container and leave nothing.
-func TestShimKilledIsCleanedUp(t *testing.T) {
-	ctx := context.Background()
-	id := "shimkill"
-	cleanupTask(t, id)
-	before := map[int]bool{}
-	for _, pid := range cd.Shims() {
-		before[pid] = true
-	}
-	startSleeper(t, id, "--runtime", harness.Runtime)
-	shim := newShim(t, before)
-	r := cd.Ctr(ctx, "task", "ps", id)
-	fields := strings.Fields(strings.Split(strings.TrimSpace(r.Stdout), "\n")[len(strings.Split(strings.TrimSpace(r.Stdout), "\n"))-1])
-	if len(fields) == 0 {
-		t.Fatalf("ps: %q", r.Output())
-	}
-	containerPid := fields[0]
-	if err := syscall.Kill(shim, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	waitCleanedUp(t, id)
-	for !processGone(containerPid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("container process %s outlived its shim's cleanup", containerPid)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	cd.Ctr(ctx, "task", "rm", id)
-	if r := cd.Ctr(ctx, "container", "rm", id); r.Err != nil {
-		t.Fatalf("container rm: %v %s", r.Err, r.Output())
-	}
-	assertNoLeaks(t)
-}
-
-// processGone tells whether pid has exited; a zombie waiting for a reaper
-// that is not ours counts as gone.
-func processGone(pid string) bool {
-	b, err := os.ReadFile("/proc/" + pid + "/status")
-	if err != nil {
-		return true
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "State:") {
-			return strings.Contains(l, "Z")
-		}
-	}
-	return false
 }

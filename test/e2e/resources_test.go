@@ -59,8 +59,8 @@ func cgroupFile(t *testing.T, pid uint32, controller, file string) string {
 func TestUpdateResources(t *testing.T) {
 	ctx := context.Background()
 	id := "update"
-	cleanupTask(t, id)
-	startSleeper(t, id, "--runtime", harness.Runtime)
+	cd.CleanupTask(t, id)
+	cd.StartSleeper(t, id, "--runtime", harness.Runtime)
 	client, err := containerd.New(cd.Socket, containerd.WithDefaultNamespace(harness.Namespace))
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +105,7 @@ func checkOOMEvent(t *testing.T, id string, runArgs ...string) {
 	t.Helper()
 	ctx := context.Background()
 	ev := watchEvents(t)
-	cleanupTask(t, id)
+	cd.CleanupTask(t, id)
 	args := append(append([]string{"run", "--rm"}, runArgs...), "--memory-limit", strconv.Itoa(16<<20), image.Name, id,
 		"sh", "-c", `dd if=/dev/zero of=/dev/null bs=64M count=1 && echo survived`)
 	r := cd.Ctr(ctx, args...)

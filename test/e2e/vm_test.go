@@ -4,15 +4,12 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -71,8 +68,8 @@ func TestVMExecStdinKill(t *testing.T) {
 	}
 
 	id := "vm-long"
-	cleanupTask(t, id)
-	startSleeper(t, id, vmArgs...)
+	cd.CleanupTask(t, id)
+	cd.StartSleeper(t, id, vmArgs...)
 	r = cd.Ctr(ctx, "task", "exec", "--exec-id", "vx", id, "sh", "-c", "echo in-vm-exec; exit 5")
 	if r.Code != 5 || r.Stdout != "in-vm-exec\n" {
 		t.Fatalf("exec: %d %q %s", r.Code, r.Stdout, r.Stderr)
@@ -80,18 +77,18 @@ func TestVMExecStdinKill(t *testing.T) {
 	if r := cd.Ctr(ctx, "task", "ps", id); r.Err != nil || !strings.Contains(r.Stdout, "PID") {
 		t.Fatalf("ps: %v %q", r.Err, r.Output())
 	}
-	if r := cd.Ctr(ctx, "task", "pause", id); r.Err != nil || taskStatus(t, id) != "PAUSED" {
-		t.Fatalf("pause: %v %s -> %s", r.Err, r.Output(), taskStatus(t, id))
+	if r := cd.Ctr(ctx, "task", "pause", id); r.Err != nil || cd.TaskStatus(id) != "PAUSED" {
+		t.Fatalf("pause: %v %s -> %s", r.Err, r.Output(), cd.TaskStatus(id))
 	}
-	if r := cd.Ctr(ctx, "task", "resume", id); r.Err != nil || taskStatus(t, id) != "RUNNING" {
+	if r := cd.Ctr(ctx, "task", "resume", id); r.Err != nil || cd.TaskStatus(id) != "RUNNING" {
 		t.Fatalf("resume: %v %s", r.Err, r.Output())
 	}
 	if r := cd.Ctr(ctx, "task", "kill", "-s", "9", id); r.Err != nil {
 		t.Fatalf("kill: %v %s", r.Err, r.Output())
 	}
-	waitStopped(t, id)
-	removeTask(t, id)
-	assertNoLeaks(t)
+	cd.WaitStopped(t, id)
+	cd.RemoveTask(t, id)
+	cd.AssertNoLeaks(t)
 }
 
 var vmArgs = []string{"--runtime", harness.Runtime, "--annotation", "io.winctr.isolation=hypervisor"}
@@ -101,7 +98,7 @@ func TestVMTTYAndMetrics(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	id := "vm-tty"
-	cleanupTask(t, id)
+	cd.CleanupTask(t, id)
 	args := append(append([]string{"run", "--rm", "-t"}, vmArgs...), image.Name, id,
 		"sh", "-c", "sleep 1; stty size; read line; echo got:$line")
 	cmd := cd.CtrCmd(ctx, args...)
@@ -151,61 +148,10 @@ func TestVMTTYAndMetrics(t *testing.T) {
 	}
 }
 
-// TestVMProcessKilled kills -9 the pod's QEMU, and separately its
-// virtiofsd, under a running container: the task must exit with a
-// non-zero status within seconds (ctr run --rm returns), and nothing may
-// be left.
-func TestVMProcessKilled(t *testing.T) {
-	harness.RequireBootFiles(t)
-	for _, victim := range []string{"qemu-system", "virtiofsd"} {
-		t.Run(victim, func(t *testing.T) {
-			ctx := context.Background()
-			id := "vm-kill-" + victim
-			cleanupTask(t, id)
-			cmd := cd.CtrCmd(ctx, append(append([]string{"run", "--rm"}, vmArgs...), image.Name, id, "sleep", "1000")...)
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			waitRunning(t, id)
-			var pid int
-			for _, p := range cd.VMProcesses() {
-				if b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/cmdline"); err == nil && strings.Contains(string(b), victim) {
-					pid = p
-				}
-			}
-			if pid == 0 {
-				t.Fatalf("no %s process found", victim)
-			}
-			killed := time.Now()
-			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case err := <-done:
-				var exit *exec.ExitError
-				if !errors.As(err, &exit) || exit.ExitCode() == 0 {
-					t.Fatalf("ctr run ended with %v, want a non-zero exit", err)
-				}
-				took := time.Since(killed)
-				t.Logf("task exited %d, %v after %s was killed", exit.ExitCode(), took.Round(time.Millisecond), victim)
-				if took > 5*time.Second {
-					t.Errorf("the exit came %s after %s died; the pod's tasks must exit within 5 s", took, victim)
-				}
-			case <-time.After(30 * time.Second):
-				_ = cmd.Process.Kill()
-				t.Fatalf("task still %s 30s after %s died", taskStatus(t, id), victim)
-			}
-			assertNoLeaks(t)
-		})
-	}
-}
-
 func TestVMBootFilesMissing(t *testing.T) {
 	ctx := context.Background()
 	id := "vm-nobootfiles"
-	cleanupTask(t, id)
+	cd.CleanupTask(t, id)
 	r := cd.Ctr(ctx, append(append([]string{"run", "--rm"}, vmArgs...),
 		"--annotation", "io.microsoft.virtualmachine.bootfilesrootpath=/nonexistent/lcow", image.Name, id, "true")...)
 	if r.Err == nil {
@@ -216,30 +162,7 @@ func TestVMBootFilesMissing(t *testing.T) {
 			t.Fatalf("error %q does not mention %q", r.Stderr, want)
 		}
 	}
-	assertNoLeaks(t)
-}
-
-// TestVMShimKilled kills the shim of a VM pod: QEMU and virtiofsd die with
-// it, and containerd's delete bootstrap unmounts the rootfs from the share.
-func TestVMShimKilled(t *testing.T) {
-	harness.RequireBootFiles(t)
-	ctx := context.Background()
-	id := "vm-shimkill"
-	cleanupTask(t, id)
-	before := map[int]bool{}
-	for _, pid := range cd.Shims() {
-		before[pid] = true
-	}
-	startSleeper(t, id, vmArgs...)
-	if err := syscall.Kill(newShim(t, before), syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	waitCleanedUp(t, id)
-	cd.Ctr(ctx, "task", "rm", id)
-	if r := cd.Ctr(ctx, "container", "rm", id); r.Err != nil {
-		t.Fatalf("container rm: %v %s", r.Err, r.Output())
-	}
-	assertNoLeaks(t)
+	cd.AssertNoLeaks(t)
 }
 
 // TestVMBindMountAndSize checks that a bind mount from the host reaches
@@ -275,7 +198,7 @@ func TestVMBindMountAndSize(t *testing.T) {
 	if err != nil || string(b) != "from-vm\n" {
 		t.Fatalf("file written in the VM: %q %v", b, err)
 	}
-	assertNoLeaks(t)
+	cd.AssertNoLeaks(t)
 }
 
 // TestVMPodSharesOneVM puts two containers with the same sandbox id in one
@@ -288,8 +211,8 @@ func TestVMPodSharesOneVM(t *testing.T) {
 	// Five containers, as the host-kernel suite's leak test runs.
 	ids := []string{"vm-pod-a", "vm-pod-b", "vm-pod-c", "vm-pod-d", "vm-pod-e"}
 	for _, id := range ids {
-		cleanupTask(t, id)
-		startSleeper(t, id, append(append([]string{}, vmArgs...), pod...)...)
+		cd.CleanupTask(t, id)
+		cd.StartSleeper(t, id, append(append([]string{}, vmArgs...), pod...)...)
 	}
 	var bootIDs []string
 	for _, id := range ids {
@@ -315,16 +238,16 @@ func TestVMPodSharesOneVM(t *testing.T) {
 	}
 	for _, id := range ids {
 		cd.Ctr(ctx, "task", "kill", "-s", "9", id)
-		waitStopped(t, id)
-		removeTask(t, id)
+		cd.WaitStopped(t, id)
+		cd.RemoveTask(t, id)
 	}
-	assertNoLeaks(t)
+	cd.AssertNoLeaks(t)
 }
 
 func TestVMEventOrder(t *testing.T) {
 	harness.RequireBootFiles(t)
 	checkEventOrder(t, "vm-events", vmArgs...)
-	assertNoLeaks(t)
+	cd.AssertNoLeaks(t)
 }
 
 // TestVMFromRuntimeOptions asks for the VM in the runtime options (what
@@ -352,7 +275,7 @@ func TestVMFromRuntimeOptions(t *testing.T) {
 	if _, err := fmt.Sscanf(strings.TrimPrefix(lines[1], "MemTotal:"), "%d", &kb); err != nil || kb > 320*1024 || kb < 200*1024 {
 		t.Fatalf("guest memory %q, want about 320 MiB", lines[1])
 	}
-	assertNoLeaks(t)
+	cd.AssertNoLeaks(t)
 }
 
 // TestVMBootFails boots the real kernel with an initrd that is not one:
@@ -369,7 +292,7 @@ func TestVMBootFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := "vm-badboot"
-	cleanupTask(t, id)
+	cd.CleanupTask(t, id)
 	r := cd.Ctr(context.Background(), append(append([]string{"run", "--rm"}, vmArgs...),
 		"--annotation", "io.microsoft.virtualmachine.bootfilesrootpath="+dir, image.Name, id, "true")...)
 	if r.Err == nil {
@@ -381,7 +304,7 @@ func TestVMBootFails(t *testing.T) {
 		}
 	}
 	cd.Ctr(context.Background(), "container", "rm", id)
-	assertNoLeaks(t)
+	cd.AssertNoLeaks(t)
 }
 
 // TestVMRefusesHostNamespaces: a container in a VM cannot join a
@@ -391,7 +314,7 @@ func TestVMRefusesHostNamespaces(t *testing.T) {
 	harness.RequireBootFiles(t)
 	ctx := context.Background()
 	id := "vm-hostns"
-	cleanupTask(t, id)
+	cd.CleanupTask(t, id)
 	r := cd.Ctr(ctx, append(append([]string{"run", "--rm"}, vmArgs...),
 		"--with-ns", "network:/proc/1/ns/net", image.Name, id, "true")...)
 	if r.Err == nil {
@@ -403,7 +326,7 @@ func TestVMRefusesHostNamespaces(t *testing.T) {
 		}
 	}
 	cd.Ctr(ctx, "container", "rm", id)
-	assertNoLeaks(t)
+	cd.AssertNoLeaks(t)
 }
 
 // TestVMOOMEvent: a container in a VM past its memory limit is killed in
@@ -411,5 +334,5 @@ func TestVMRefusesHostNamespaces(t *testing.T) {
 func TestVMOOMEvent(t *testing.T) {
 	harness.RequireBootFiles(t)
 	checkOOMEvent(t, "vm-oom", vmArgs...)
-	assertNoLeaks(t)
+	cd.AssertNoLeaks(t)
 }

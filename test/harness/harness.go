@@ -54,6 +54,7 @@ type Containerd struct {
 	Namespace string
 	repo      string
 	ctr       string
+	config    string
 	cmd       *exec.Cmd
 	exited    chan struct{}
 	// preexisting are entries of winctr's shared state dirs that were there
@@ -156,7 +157,6 @@ func start(ctx context.Context, cri *CRI) (*Containerd, error) {
 		Log:       filepath.Join(dir, "containerd.log"),
 		repo:      repo,
 		ctr:       ctr,
-		exited:    make(chan struct{}),
 		Namespace: Namespace,
 		cri:       cri,
 	}
@@ -173,6 +173,12 @@ func start(ctx context.Context, cri *CRI) (*Containerd, error) {
 	c.preexisting = map[string]bool{}
 	for _, p := range c.sharedState() {
 		c.preexisting[p] = true
+	}
+	for _, dir := range c.socketDirs() {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			c.preexisting[filepath.Join(dir, e.Name())] = true
+		}
 	}
 	config := fmt.Sprintf(`version = 3
 root = %q
@@ -191,30 +197,11 @@ disabled_plugins = [%s]
 [plugins."io.containerd.snapshotter.v1.overlayfs"]
   root_path = %q
 %s`, c.Root, c.State, disabled, c.Socket, c.Socket+".ttrpc", filepath.Join(c.Root, "overlayfs"), extra)
-	cfgPath := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
+	c.config = filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(c.config, []byte(config), 0o600); err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(c.Log)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	closeStrayFDs()
-	cmd := exec.Command(containerd, "--config", cfgPath)
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Join(repo, "bin")+":"+os.Getenv("PATH"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Its own process group, so a test's signals do not reach it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start containerd: %w", err)
-	}
-	c.cmd = cmd
-	go func() {
-		_ = cmd.Wait()
-		close(c.exited)
-	}()
-	if err := c.waitReady(ctx); err != nil {
+	if err := c.launch(ctx, containerd); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -223,6 +210,53 @@ disabled_plugins = [%s]
 		return nil, err
 	}
 	return c, nil
+}
+
+// launch starts containerd (the binary at path) on the config and waits
+// until it answers. Its log is appended to, across restarts.
+func (c *Containerd) launch(ctx context.Context, path string) error {
+	logf, err := os.OpenFile(c.Log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	closeStrayFDs()
+	cmd := exec.Command(path, "--config", c.config)
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Join(c.repo, "bin")+":"+os.Getenv("PATH"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own process group, so a test's signals do not reach it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start containerd: %w", err)
+	}
+	exited := make(chan struct{})
+	c.cmd, c.exited = cmd, exited
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	return c.waitReady(ctx)
+}
+
+// Stop ends containerd (TERM, then KILL after 10 s) and leaves its shims,
+// containers and state as they are, as a containerd restart or upgrade
+// does; Resume starts it again.
+func (c *Containerd) Stop() {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	}
+}
+
+// Resume starts containerd again on the same root and state after Stop.
+func (c *Containerd) Resume(ctx context.Context) error {
+	return c.launch(ctx, c.cmd.Path)
 }
 
 func (c *Containerd) waitReady(ctx context.Context) error {
@@ -425,6 +459,8 @@ func (c *Containerd) Leaks() []string {
 			leaks = append(leaks, "winctr state "+p)
 		}
 	}
+	leaks = append(leaks, c.deadSockets()...)
+	leaks = append(leaks, c.containerCgroups()...)
 	if c.cri != nil {
 		leaks = append(leaks, c.cri.leaks()...)
 	}
@@ -447,15 +483,7 @@ func (c *Containerd) sharedState() []string {
 // Close stops containerd, ends the shims it started (by pid), unmounts
 // what is left under the harness dir and removes it.
 func (c *Containerd) Close() {
-	if c.cmd != nil && c.cmd.Process != nil {
-		_ = c.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-c.exited:
-		case <-time.After(10 * time.Second):
-			_ = c.cmd.Process.Kill()
-			<-c.exited
-		}
-	}
+	c.Stop()
 	for _, pid := range append(c.Shims(), c.VMProcesses()...) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
