@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"time"
 
 	"github.com/containerd/containerd/v2/core/events"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -19,9 +20,15 @@ import (
 // is queued; eventQueue only guarantees that events leave in the order they
 // were queued, by publishing them from a single goroutine.
 type eventQueue struct {
-	ch   chan queuedEvent
-	done chan struct{}
+	ch     chan queuedEvent
+	done   chan struct{}
+	cancel context.CancelFunc
 }
+
+// closeGrace is how long close waits for containerd to take the events
+// still queued; the publisher holds each event until containerd takes it,
+// so a containerd that never comes back must not hold the shim's exit.
+const closeGrace = 10 * time.Second
 
 type queuedEvent struct {
 	topic string
@@ -35,10 +42,10 @@ type publisher interface {
 
 // newEventQueue starts forwarding to p in namespace ns until close.
 func newEventQueue(ctx context.Context, ns string, p publisher) *eventQueue {
-	q := &eventQueue{ch: make(chan queuedEvent, 256), done: make(chan struct{})}
+	pctx, cancel := context.WithCancel(namespaces.WithNamespace(context.WithoutCancel(ctx), ns))
+	q := &eventQueue{ch: make(chan queuedEvent, 256), done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(q.done)
-		pctx := namespaces.WithNamespace(context.WithoutCancel(ctx), ns)
 		for e := range q.ch {
 			if err := p.Publish(pctx, e.topic, e.event); err != nil {
 				log.G(ctx).WithError(err).WithField("topic", e.topic).Error("publish event")
@@ -53,8 +60,15 @@ func (q *eventQueue) send(topic string, e events.Event) {
 	q.ch <- queuedEvent{topic: topic, event: e}
 }
 
-// close stops accepting events and waits until the queued ones are published.
+// close stops accepting events and waits until the queued ones are
+// published, or closeGrace has passed.
 func (q *eventQueue) close() {
 	close(q.ch)
-	<-q.done
+	select {
+	case <-q.done:
+	case <-time.After(closeGrace):
+		q.cancel()
+		<-q.done
+	}
+	q.cancel()
 }
