@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -195,66 +194,6 @@ func TestExecPsMetricsPauseResume(t *testing.T) {
 	}
 }
 
-// events collects ctr events in the background.
-type events struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	seen []string
-}
-
-func watchEvents(t *testing.T) *events {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	e := &events{cmd: cd.CtrCmd(ctx, "events")}
-	out, err := e.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			e.mu.Lock()
-			e.seen = append(e.seen, sc.Text())
-			e.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		_ = e.cmd.Wait()
-	})
-	time.Sleep(300 * time.Millisecond) // let the subscription start
-	return e
-}
-
-// topics returns, in order, the task topics seen for container id.
-func (e *events) topics(id string) []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []string
-	for _, l := range e.seen {
-		if !strings.Contains(l, `"container_id":"`+id+`"`) {
-			continue
-		}
-		for _, f := range strings.Fields(l) {
-			if strings.HasPrefix(f, "/tasks/") {
-				label := f
-				if f == "/tasks/exit" {
-					if strings.Contains(l, `"id":"`+id+`"`) {
-						label = "/tasks/exit(task)"
-					} else {
-						label = "/tasks/exit(exec)"
-					}
-				}
-				out = append(out, label)
-			}
-		}
-	}
-	return out
-}
-
 func TestEventOrder(t *testing.T) {
 	checkEventOrder(t, "events", "--runtime", harness.Runtime)
 }
@@ -264,7 +203,7 @@ func TestEventOrder(t *testing.T) {
 func checkEventOrder(t *testing.T, id string, runArgs ...string) {
 	t.Helper()
 	ctx := context.Background()
-	ev := watchEvents(t)
+	ev := cd.WatchEvents(t)
 	cd.CleanupTask(t, id)
 	cd.StartSleeper(t, id, runArgs...)
 	if r := cd.Ctr(ctx, "task", "exec", "--exec-id", "ev1", id, "true"); r.Err != nil {
@@ -275,7 +214,7 @@ func checkEventOrder(t *testing.T, id string, runArgs ...string) {
 	if err := bg.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 300 && countOf(ev.topics(id), "/tasks/exec-started") < 2; i++ {
+	for i := 0; i < 300 && countOf(ev.Topics(id), "/tasks/exec-started") < 2; i++ {
 		time.Sleep(100 * time.Millisecond)
 	}
 	cd.Ctr(ctx, "task", "kill", "-s", "9", id)
@@ -295,7 +234,7 @@ func checkEventOrder(t *testing.T, id string, runArgs ...string) {
 	}
 	var got []string
 	for time.Now().Before(deadline) {
-		if got = ev.topics(id); len(got) >= len(want) {
+		if got = ev.Topics(id); len(got) >= len(want) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -104,7 +104,7 @@ func TestOOMEvent(t *testing.T) {
 func checkOOMEvent(t *testing.T, id string, runArgs ...string) {
 	t.Helper()
 	ctx := context.Background()
-	ev := watchEvents(t)
+	ev := cd.WatchEvents(t)
 	cd.CleanupTask(t, id)
 	args := append(append([]string{"run", "--rm"}, runArgs...), "--memory-limit", strconv.Itoa(16<<20), image.Name, id,
 		"sh", "-c", `dd if=/dev/zero of=/dev/null bs=64M count=1 && echo survived`)
@@ -114,12 +114,12 @@ func checkOOMEvent(t *testing.T, id string, runArgs ...string) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		for _, topic := range ev.topics(id) {
+		for _, topic := range ev.Topics(id) {
 			if topic == "/tasks/oom" {
 				return
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("no /tasks/oom; saw %v", ev.topics(id))
+	t.Fatalf("no /tasks/oom; saw %v", ev.Topics(id))
 }
