@@ -62,8 +62,9 @@ type Container interface {
 	Stats(ctx context.Context) (*anypb.Any, error)
 	// Pids lists the processes in the container.
 	Pids(ctx context.Context) ([]*task.ProcessInfo, error)
-	// OOM delivers a value each time the container hits its memory limit;
-	// nil when the host cannot tell.
+	// OOM delivers a value each time the container hits its memory limit,
+	// and is closed once the container is deleted (the task service's
+	// forwarding ends with it); nil when the host cannot tell.
 	OOM() <-chan struct{}
 	// Delete removes the container and releases its rootfs. The init process
 	// has exited or was never started.

@@ -134,10 +134,16 @@ func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) 
 	return c, nil
 }
 
+// forget drops a deleted container and closes its OOM channel, which ends
+// the task service's forwarding of its OOM events. Under h.mu, so that the
+// OOM router never sends on the closed channel.
 func (h *Host) forget(id string) {
 	h.mu.Lock()
-	delete(h.containers, id)
-	h.mu.Unlock()
+	defer h.mu.Unlock()
+	if c, ok := h.containers[id]; ok {
+		delete(h.containers, id)
+		close(c.oom)
+	}
 }
 
 // Close stops the OOM watcher. runc containers need nothing else: each was
@@ -190,9 +196,8 @@ func (r oomRouter) Publish(ctx context.Context, topic string, event events.Event
 		return errors.New("unexpected event from the OOM watcher")
 	}
 	r.h.mu.Lock()
-	c := r.h.containers[e.ContainerID]
-	r.h.mu.Unlock()
-	if c != nil {
+	defer r.h.mu.Unlock()
+	if c := r.h.containers[e.ContainerID]; c != nil {
 		select {
 		case c.oom <- struct{}{}:
 		default: // a burst of OOMs: one pending signal says enough
