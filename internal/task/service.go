@@ -377,6 +377,16 @@ func (s *Service) Pids(ctx context.Context, r *taskAPI.PidsRequest) (*taskAPI.Pi
 	if err != nil {
 		return nil, toGRPC(err)
 	}
+	c.mu.Lock()
+	exited := c.init.state == stateExited
+	c.mu.Unlock()
+	if exited {
+		// Not an empty list: containerd, loading its tasks at start, takes
+		// a task whose shim lists no process for one whose create never
+		// finished and deletes it, and CRI then reports an exit that
+		// happened while containerd was down with an unknown code.
+		return nil, toGRPC(fmt.Errorf("task %q has exited; it has no processes: %w", r.ID, errdefs.ErrFailedPrecondition))
+	}
 	procs, err := c.host.Pids(ctx)
 	if err != nil {
 		return nil, toGRPC(fmt.Errorf("pids of task %q: %w", r.ID, err))

@@ -230,6 +230,11 @@ func TestTaskLifecycleEventOrder(t *testing.T) {
 	if err != nil || st.Status != apitask.Status_STOPPED || st.ExitStatus != 3 {
 		t.Fatalf("state %v %v", st, err)
 	}
+	// An exited task lists no processes, and says so: an empty list would
+	// make a restarting containerd delete it and lose its exit status.
+	if _, err := h.svc.Pids(h.ctx, &taskAPI.PidsRequest{ID: "t1"}); !errdefs.IsFailedPrecondition(native(err)) {
+		t.Fatalf("pids of an exited task: %v, want failed precondition", err)
+	}
 	d, err := h.svc.Delete(h.ctx, &taskAPI.DeleteRequest{ID: "t1"})
 	if err != nil || d.ExitStatus != 3 {
 		t.Fatalf("delete %v %v", d, err)

@@ -514,13 +514,21 @@ func (c *Containerd) Close() {
 	_ = os.RemoveAll(c.Dir)
 }
 
-// RequireBootFiles skips a VM test where `make bootfiles` has not run:
-// the shim boots VMs from lcow.DefaultBootFiles.
-func RequireBootFiles(t testing.TB) {
-	t.Helper()
+// BootFilesMissing says what is missing of the boot files the shim boots
+// VMs from (lcow.DefaultBootFiles), or "" when `make bootfiles` has run.
+func BootFilesMissing() string {
 	for _, f := range []string{bootfiles.KernelFile, bootfiles.InitrdFile} {
 		if _, err := os.Stat(filepath.Join(lcow.DefaultBootFiles, f)); err != nil {
-			t.Skipf("no boot files (make bootfiles): %v", err)
+			return err.Error()
 		}
+	}
+	return ""
+}
+
+// RequireBootFiles skips a VM test where `make bootfiles` has not run.
+func RequireBootFiles(t testing.TB) {
+	t.Helper()
+	if missing := BootFilesMissing(); missing != "" {
+		t.Skipf("no boot files (make bootfiles): %s", missing)
 	}
 }

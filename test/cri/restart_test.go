@@ -1,0 +1,134 @@
+//go:build e2e
+
+package cri
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/winctr/winctr/test/harness"
+)
+
+// restartDowntime is how long containerd stays down: longer than the 15 s
+// over which containerd's own shim publisher retries an event.
+const restartDowntime = 20 * time.Second
+
+// restartLines is how many numbered lines each counting container writes,
+// one every 50 ms, across the restart.
+const restartLines = 600
+
+// TestContainerdRestartedUnderPods stops containerd under running pods of
+// every handler for restartDowntime and starts it again, as an upgrade
+// does: each pod's containers are reachable afterwards (status, exec),
+// what a container wrote to stdout meanwhile is all in its CRI log, in
+// order, and a container that exited while containerd was down shows its
+// exit code.
+func TestContainerdRestartedUnderPods(t *testing.T) {
+	handlers := []string{harness.HandlerProcess, harness.HandlerProcessSandboxAPI}
+	if harness.BootFilesMissing() == "" {
+		handlers = append(handlers, harness.HandlerHypervisor, harness.HandlerHypervisorSandboxAPI)
+	}
+	type running struct {
+		handler         string
+		pod             *pod
+		counter, exiter string
+	}
+	var pods []running
+	script := fmt.Sprintf("i=0; while [ $i -lt %d ]; do i=$((i+1)); echo $i; sleep 0.05; done; sleep 1000", restartLines)
+	for _, h := range handlers {
+		p := runPod(t, h, "restart"+strings.ReplaceAll(h, "-", ""), nil)
+		counter := p.container(t, "counter", 0, "sh", "-c", script)
+		pods = append(pods, running{handler: h, pod: p, counter: counter})
+	}
+	for i := range pods {
+		pods[i].exiter = pods[i].pod.container(t, "exiter", 0, "sh", "-c", "sleep 3; exit 7")
+	}
+
+	cd.Stop()
+	time.Sleep(restartDowntime)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := cd.Resume(ctx); err != nil {
+		t.Fatalf("containerd did not come back: %v", err)
+	}
+	reconnect(t)
+
+	for _, r := range pods {
+		t.Run(r.handler, func(t *testing.T) {
+			if s := status(t, r.counter); s.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+				t.Errorf("counter is %v after the restart, want running", s.State)
+			}
+			if e := exec(t, r.counter, "echo", "reachable"); string(e.Stdout) != "reachable\n" {
+				t.Errorf("exec after the restart: %q %q %d", e.Stdout, e.Stderr, e.ExitCode)
+			}
+			var s *runtimeapi.ContainerStatus
+			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				if s = status(t, r.exiter); s.State == runtimeapi.ContainerState_CONTAINER_EXITED {
+					break
+				}
+			}
+			t.Logf("exiter after the restart: %v, exit code %d (%s)", s.State, s.ExitCode, s.Reason)
+			if s.State != runtimeapi.ContainerState_CONTAINER_EXITED || s.ExitCode != 7 {
+				t.Errorf("exiter %v with exit code %d (%s), want exited with 7", s.State, s.ExitCode, s.Reason)
+			}
+			lines, lost := counterLog(t, r.pod, restartLines)
+			t.Logf("counter's CRI log: %d of %d lines, %d lost or out of order", lines, restartLines, lost)
+			if lost > 0 || lines != restartLines {
+				t.Errorf("counter's CRI log has %d lines, %d of %d lost or out of order", lines, lost, restartLines)
+			}
+			r.pod.remove(t)
+			assertNoLeaks(t)
+		})
+	}
+}
+
+// reconnect dials CRI again after a containerd restart: the old
+// connection's reconnect backoff may be long.
+func reconnect(t *testing.T) {
+	t.Helper()
+	c, err := cd.CRIConn()
+	if err != nil {
+		t.Fatalf("dial CRI after the restart: %v", err)
+	}
+	conn.Close()
+	conn = c
+	runtime = runtimeapi.NewRuntimeServiceClient(conn)
+	images = runtimeapi.NewImageServiceClient(conn)
+}
+
+// counterLog waits (up to 2 min) for the counter's CRI log to reach n
+// lines and returns how many stdout lines it has and how many of 1..n are
+// missing or out of place.
+func counterLog(t *testing.T, p *pod, n int) (int, int) {
+	t.Helper()
+	path := filepath.Join(p.config.LogDirectory, "counter-0.log")
+	var out []string
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		b, _ := os.ReadFile(path)
+		out = out[:0]
+		for _, l := range strings.Split(string(b), "\n") {
+			// <time> stdout F <line>
+			if f := strings.SplitN(l, " ", 4); len(f) == 4 && f[1] == "stdout" {
+				out = append(out, f[3])
+			}
+		}
+		if len(out) >= n || time.Now().After(deadline) {
+			break
+		}
+	}
+	lost := 0
+	for i := 1; i <= n; i++ {
+		if i > len(out) || out[i-1] != strconv.Itoa(i) {
+			lost++
+		}
+	}
+	return len(out), lost
+}
