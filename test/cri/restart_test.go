@@ -4,10 +4,8 @@ package cri
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,8 +19,8 @@ import (
 // over which containerd's own shim publisher retries an event.
 const restartDowntime = 20 * time.Second
 
-// restartLines is how many numbered lines each counting container writes,
-// one every 50 ms, across the restart.
+// restartLines is how many numbered lines each counting container writes
+// across the restart (harness.CounterScript).
 const restartLines = 600
 
 // TestContainerdRestartedUnderPods stops containerd under running pods of
@@ -42,7 +40,7 @@ func TestContainerdRestartedUnderPods(t *testing.T) {
 		counter, exiter string
 	}
 	var pods []running
-	script := fmt.Sprintf("i=0; while [ $i -lt %d ]; do i=$((i+1)); echo $i; sleep 0.05; done; sleep 1000", restartLines)
+	script := harness.CounterScript(restartLines)
 	for _, h := range handlers {
 		p := runPod(t, h, "restart"+strings.ReplaceAll(h, "-", ""), nil)
 		counter := p.container(t, "counter", 0, "sh", "-c", script)
@@ -52,6 +50,10 @@ func TestContainerdRestartedUnderPods(t *testing.T) {
 		pods[i].exiter = pods[i].pod.container(t, "exiter", 0, "sh", "-c", "sleep 3; exit 7")
 	}
 
+	for _, r := range pods {
+		lines, _ := counterLogNow(r.pod)
+		t.Logf("%s: %d of %d lines in the counter's CRI log when containerd stopped", r.handler, lines, restartLines)
+	}
 	cd.Stop()
 	time.Sleep(restartDowntime)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -85,13 +87,14 @@ func TestContainerdRestartedUnderPods(t *testing.T) {
 				t.Errorf("counter's CRI log has %d lines, %d of %d lost or out of order", lines, lost, restartLines)
 			}
 			r.pod.remove(t)
-			assertNoLeaks(t)
 		})
 	}
+	// Once every pod is gone.
+	assertNoLeaks(t)
 }
 
-// reconnect dials CRI again after a containerd restart: the old
-// connection's reconnect backoff may be long.
+// reconnect dials CRI again after a containerd restart (the old
+// connection's reconnect backoff may be long) and waits until it serves.
 func reconnect(t *testing.T) {
 	t.Helper()
 	c, err := cd.CRIConn()
@@ -102,33 +105,40 @@ func reconnect(t *testing.T) {
 	conn = c
 	runtime = runtimeapi.NewRuntimeServiceClient(conn)
 	images = runtimeapi.NewImageServiceClient(conn)
+	// CRI answers Unavailable until it has recovered its pods.
+	var err2 error
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if _, err2 = runtime.ListContainers(rpcCtx(t), &runtimeapi.ListContainersRequest{}); err2 == nil {
+			return
+		}
+	}
+	t.Fatalf("CRI not ready a minute after containerd's restart: %v", err2)
 }
 
-// counterLog waits (up to 2 min) for the counter's CRI log to reach n
-// lines and returns how many stdout lines it has and how many of 1..n are
-// missing or out of place.
+// counterLog waits (up to 3 min: the counter is slow in an emulated
+// guest) for the counter's CRI log to reach n lines and returns how many
+// stdout lines it has and how many of 1..n are missing or out of place.
 func counterLog(t *testing.T, p *pod, n int) (int, int) {
 	t.Helper()
-	path := filepath.Join(p.config.LogDirectory, "counter-0.log")
 	var out []string
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		b, _ := os.ReadFile(path)
-		out = out[:0]
-		for _, l := range strings.Split(string(b), "\n") {
-			// <time> stdout F <line>
-			if f := strings.SplitN(l, " ", 4); len(f) == 4 && f[1] == "stdout" {
-				out = append(out, f[3])
-			}
-		}
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		_, out = counterLogNow(p)
 		if len(out) >= n || time.Now().After(deadline) {
 			break
 		}
 	}
-	lost := 0
-	for i := 1; i <= n; i++ {
-		if i > len(out) || out[i-1] != strconv.Itoa(i) {
-			lost++
+	return len(out), harness.CounterMissing(out, n)
+}
+
+// counterLogNow returns the stdout lines of the counter's CRI log now.
+func counterLogNow(p *pod) (int, []string) {
+	b, _ := os.ReadFile(filepath.Join(p.config.LogDirectory, "counter-0.log"))
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		// <time> stdout F <line>
+		if f := strings.SplitN(l, " ", 4); len(f) == 4 && f[1] == "stdout" {
+			out = append(out, f[3])
 		}
 	}
-	return len(out), lost
+	return len(out), out
 }

@@ -4,14 +4,13 @@ package fault
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/winctr/winctr/test/harness"
 	"github.com/winctr/winctr/test/image"
 )
 
@@ -19,8 +18,8 @@ import (
 // which containerd's shim package retries an event it could not send.
 const downtime = 20 * time.Second
 
-// counterLines is how many numbered lines the counting container writes,
-// one every 50 ms, across containerd's restart.
+// counterLines is how many numbered lines the counting container writes
+// across containerd's restart (harness.CounterScript).
 const counterLines = 600
 
 // TestContainerdRestarted stops containerd under a running pod for
@@ -39,7 +38,7 @@ func TestContainerdRestarted(t *testing.T) {
 			cd.CleanupTask(t, counter)
 			cd.CleanupTask(t, exiter)
 			logPath := filepath.Join(t.TempDir(), "counter.log")
-			script := fmt.Sprintf("i=0; while [ $i -lt %d ]; do i=$((i+1)); echo $i; sleep 0.05; done; sleep 1000", counterLines)
+			script := harness.CounterScript(counterLines)
 			if r := cd.Ctr(ctx, append(append([]string{"run", "-d", "--log-uri", "file://" + logPath}, podArgs...), image.Name, counter, "sh", "-c", script)...); r.Err != nil {
 				t.Fatalf("run %s: %v %s", counter, r.Err, r.Output())
 			}
@@ -104,7 +103,7 @@ func TestContainerdRestarted(t *testing.T) {
 			cd.Ctr(ctx, "container", "rm", exiter)
 
 			// Nothing lost: every line the counter wrote, in order.
-			deadline = time.Now().Add(2 * time.Minute)
+			deadline = time.Now().Add(3 * time.Minute)
 			for countLines(logPath) < counterLines && time.Now().Before(deadline) {
 				time.Sleep(200 * time.Millisecond)
 			}
@@ -113,12 +112,7 @@ func TestContainerdRestarted(t *testing.T) {
 				t.Fatal(err)
 			}
 			lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-			lost := 0
-			for i := 1; i <= counterLines; i++ {
-				if i > len(lines) || lines[i-1] != strconv.Itoa(i) {
-					lost++
-				}
-			}
+			lost := harness.CounterMissing(lines, counterLines)
 			t.Logf("counter log: %d of %d lines, %d lost or out of order", len(lines), counterLines, lost)
 			if lost > 0 || len(lines) != counterLines {
 				t.Errorf("counter log has %d lines, %d of %d lost or out of order", len(lines), lost, counterLines)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -233,4 +234,23 @@ func (c *Containerd) containerCgroups() []string {
 func dirExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.IsDir()
+}
+
+// CounterScript is a shell script that writes the numbers 1..n, one a
+// line, pausing 0.3 s after every tenth (about 20 s for 600 on the host),
+// and then sleeps: output that keeps coming while a test breaks things.
+func CounterScript(n int) string {
+	return fmt.Sprintf("i=0; while [ $i -lt %d ]; do i=$((i+1)); echo $i; if [ $((i %% 10)) -eq 0 ]; then sleep 0.3; fi; done; sleep 1000", n)
+}
+
+// CounterMissing returns how many of the lines 1..n that CounterScript(n)
+// writes are missing from lines or out of place.
+func CounterMissing(lines []string, n int) int {
+	missing := 0
+	for i := 1; i <= n; i++ {
+		if i > len(lines) || lines[i-1] != strconv.Itoa(i) {
+			missing++
+		}
+	}
+	return missing
 }
