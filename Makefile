@@ -10,7 +10,7 @@ PREFIX ?= /usr/local
 BOOTFILES_DIR ?= $(PREFIX)/share/winctr/lcow
 E2E_TIMEOUT ?= 30m
 
-.PHONY: all build bootfiles bench-uvm deps demo unit e2e e2e-compat fuzz test vet protos clean
+.PHONY: all build bootfiles bench bench-uvm deps demo unit e2e e2e-compat fuzz test vet protos clean
 
 all: build
 
@@ -42,6 +42,15 @@ e2e: deps build bootfiles
 e2e-compat: deps build bootfiles
 	WINCTR_CONTAINERD=$(CURDIR)/_output/tools/compat/bin/containerd \
 		$(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./test/e2e/...
+
+# winctr's figures against containerd's runc shim and a bare VM boot, each
+# interleaved with its baseline in one run; a table, and JSON in
+# bench/results/ (BENCH_OUT picks the file). BENCH_FLAGS=-quick for a short
+# run; see `go run ./test/bench/suite -h` for the rest.
+BENCH_FLAGS ?=
+BENCH_OUT ?=
+bench: deps build bootfiles
+	$(GO) run ./test/bench/suite $(if $(BENCH_OUT),-out $(BENCH_OUT)) $(BENCH_FLAGS)
 
 # Median ctr run -> first line of a VM container against a bare boot of the
 # same kernel, interleaved in one run.

@@ -202,7 +202,10 @@ disabled_plugins = [%s]
 	defer logf.Close()
 	closeStrayFDs()
 	cmd := exec.Command(containerd, "--config", cfgPath)
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Join(repo, "bin")+":"+os.Getenv("PATH"))
+	// The project's tools dir is on the PATH too, for shims built there
+	// (containerd's runc shim, the baseline of `make bench`).
+	path := filepath.Join(repo, "bin") + ":" + filepath.Join(repo, "_output", "tools", "bin") + ":" + os.Getenv("PATH")
+	cmd.Env = append(os.Environ(), "PATH="+path)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so a test's signals do not reach it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}

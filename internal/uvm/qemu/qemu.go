@@ -70,6 +70,19 @@ func KVM() bool {
 	return true
 }
 
+// MachineArgs are QEMU's machine and CPU flags for a VM of this driver.
+// The benchmark boots its bare-VM floor with the same ones.
+func MachineArgs(kvm bool) []string {
+	if kvm {
+		return []string{"-machine", "q35,accel=kvm", "-cpu", "host"}
+	}
+	return []string{"-machine", "q35,accel=tcg", "-cpu", "max"}
+}
+
+// KernelCmdline is the guest kernel's command line before the driver adds
+// its channel parameters; the benchmark's floor boots with it too.
+const KernelCmdline = "console=ttyS0 panic=-1 quiet"
+
 // args builds QEMU's command line. The agent channel is a client-mode
 // chardev: QEMU connects to the shim's socket before the guest runs, so
 // the guest's port is connected from its first read.
@@ -85,20 +98,15 @@ func args(cfg uvm.Config, kvm bool, agentSock, qmpSock, fsSock string, vsockCID 
 	if mem <= 0 {
 		mem = DefaultMemoryMB
 	}
-	machine, cpu := "q35,accel=tcg", "max"
-	if kvm {
-		machine, cpu = "q35,accel=kvm", "host"
-	}
-	a := []string{
-		"-name", "winctr-" + cfg.ID,
-		"-machine", machine, "-cpu", cpu,
+	a := append([]string{"-name", "winctr-" + cfg.ID}, MachineArgs(kvm)...)
+	a = append(a,
 		"-smp", strconv.Itoa(cpus), "-m", strconv.Itoa(mem),
 		"-nodefaults", "-nographic", "-no-reboot", "-no-user-config",
 		"-serial", "stdio",
 		"-kernel", cfg.Kernel, "-initrd", cfg.Initrd,
-		"-qmp", "unix:" + qmpSock + ",server=on,wait=off",
-	}
-	cmdline := "console=ttyS0 panic=-1 quiet"
+		"-qmp", "unix:"+qmpSock+",server=on,wait=off",
+	)
+	cmdline := KernelCmdline
 	if vsockCID != 0 {
 		cmdline += " " + uvm.TransportParam + "=vsock"
 		a = append(a, "-device", fmt.Sprintf("vhost-vsock-pci,guest-cid=%d,vhostfd=3", vsockCID))
