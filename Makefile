@@ -14,9 +14,11 @@ E2E_TIMEOUT ?= 30m
 
 all: build
 
+# The agent is stripped: every byte of it is unpacked and copied in each
+# VM's boot, and held in its memory.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(SHIM) ./cmd/containerd-shim-winctr-v1
-	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -o $(AGENT) ./cmd/winctr-gcs
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "-s -w" -o $(AGENT) ./cmd/winctr-gcs
 
 # The utility VM's kernel (Debian's cloud kernel, installed if missing) and
 # initrd (our agent as /init, and the kernel modules it loads).
