@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -105,6 +106,11 @@ func (b *bench) close(ctx context.Context) {
 	b.remove(ctx, append([]string(nil), b.detached...))
 	for _, pid := range snapshot().shims(runcShim, b.c.Socket) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	if b.cfg.keepLog != "" {
+		if log, err := os.ReadFile(b.c.Log); err == nil {
+			_ = os.WriteFile(b.cfg.keepLog, log, 0o644)
+		}
 	}
 	b.c.Close()
 	if b.tmp != "" {
@@ -218,7 +224,7 @@ func (b *bench) buildFloor() error {
 func bareBoot(ctx context.Context, kernel, initrd string) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	args := append(qemu.MachineArgs(qemu.KVM()), "-m", "512",
+	args := append(qemu.MachineArgs(qemu.DefaultMachine, qemu.KVM()), "-m", strconv.Itoa(qemu.DefaultMemoryMB),
 		"-nodefaults", "-nographic", "-no-reboot", "-no-user-config", "-serial", "null",
 		"-kernel", kernel, "-initrd", initrd, "-append", qemu.KernelCmdline)
 	cmd := exec.CommandContext(ctx, qemu.Binary, args...)

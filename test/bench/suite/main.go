@@ -48,6 +48,7 @@ type config struct {
 	pods      []int
 	bootfiles string
 	out       string
+	keepLog   string
 	only      map[string]bool
 }
 
@@ -60,10 +61,11 @@ func main() {
 	boot := flag.String("bootfiles", lcow.DefaultBootFiles, "boot files of the utility VM")
 	out := flag.String("out", "", "JSON output file (default bench/results/bench-<time>.json)")
 	label := flag.String("label", "", "label stored in the JSON (e.g. before, after)")
+	keepLog := flag.String("containerd-log", "", "copy the ctr sections' containerd log (with the shims' debug log) here")
 	only := flag.String("only", "", "comma-separated sections to run: host,uvm,exec,cri,pods (default all)")
 	flag.Parse()
 
-	cfg := config{runs: *runs, bootfiles: *boot, out: *out, only: map[string]bool{}}
+	cfg := config{runs: *runs, bootfiles: *boot, out: *out, keepLog: *keepLog, only: map[string]bool{}}
 	if cfg.runs <= 0 {
 		cfg.runs = 7
 		if *quick {
