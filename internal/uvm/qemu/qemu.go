@@ -153,6 +153,11 @@ func args(m Machine, cfg uvm.Config, kvm bool, agentSock, qmpSock, fsSock string
 			"-device", "virtserialport,chardev=agent,name="+agentPort,
 		)
 	}
+	// Free page reporting: the guest tells QEMU which pages it freed
+	// (the initrd's image once unpacked, the boot's scratch memory) and
+	// QEMU hands them back to the host, so an idle VM holds what its guest
+	// uses rather than every page it ever touched.
+	a = append(a, "-device", m.device("virtio-balloon")+",free-page-reporting=on")
 	a = append(a, "-append", cmdline)
 	// Each NIC's tap is an extra file after the vhost-vsock device.
 	fd := 3
