@@ -10,13 +10,15 @@ PREFIX ?= /usr/local
 BOOTFILES_DIR ?= $(PREFIX)/share/winctr/lcow
 E2E_TIMEOUT ?= 30m
 
-.PHONY: all build bootfiles bench-uvm deps demo unit e2e e2e-compat fault fuzz test vet protos clean
+.PHONY: all build bootfiles bench bench-uvm deps demo unit e2e e2e-compat fault fuzz test vet protos clean
 
 all: build
 
+# The agent is stripped: every byte of it is unpacked and copied in each
+# VM's boot, and held in its memory.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(SHIM) ./cmd/containerd-shim-winctr-v1
-	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -o $(AGENT) ./cmd/winctr-gcs
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "-s -w" -o $(AGENT) ./cmd/winctr-gcs
 
 # The utility VM's kernel (Debian's cloud kernel, installed if missing) and
 # initrd (our agent as /init, and the kernel modules it loads).
@@ -50,6 +52,15 @@ e2e-compat: deps build bootfiles
 # isolation modes. Each test logs its figures (go test -v).
 fault: deps build bootfiles fuzz
 	$(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./test/fault/
+
+# winctr's figures against containerd's runc shim and a bare VM boot, each
+# interleaved with its baseline in one run; a table, and JSON in
+# bench/results/ (BENCH_OUT picks the file). BENCH_FLAGS=-quick for a short
+# run; see `go run ./test/bench/suite -h` for the rest.
+BENCH_FLAGS ?=
+BENCH_OUT ?=
+bench: deps build bootfiles
+	$(GO) run ./test/bench/suite $(if $(BENCH_OUT),-out $(BENCH_OUT)) $(BENCH_FLAGS)
 
 # Median ctr run -> first line of a VM container against a bare boot of the
 # same kernel, interleaved in one run.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what winctr's build, demo and tests need on Debian 12, as root,
 # without prompts: runc, busybox-static, QEMU, the cloud kernel and the CNI
-# plugins from Debian, containerd and ctr
+# plugins from Debian, containerd, ctr and containerd-shim-runc-v2
 # 2.4 built with `go install` into _output/tools/bin. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,8 +27,9 @@ if [ "${#need_pkgs[@]}" -gt 0 ]; then
 fi
 
 mkdir -p "$TOOLS_BIN"
-for tool in containerd ctr; do
-  if ! "$TOOLS_BIN/$tool" --version 2>/dev/null | grep -q "${CONTAINERD_VERSION#v}"; then
+# containerd-shim-runc-v2 is the baseline of `make bench`.
+for tool in containerd ctr containerd-shim-runc-v2; do
+  if ! "$TOOLS_BIN/$tool" -v 2>/dev/null | grep -q "${CONTAINERD_VERSION#v}"; then
     echo "install-deps: building $tool $CONTAINERD_VERSION"
     # Outside the module, so the project's go.mod is not touched.
     (cd / && GOBIN="$TOOLS_BIN" GOFLAGS=-mod=mod go install "github.com/containerd/containerd/v2/cmd/$tool@$CONTAINERD_VERSION")

@@ -68,10 +68,13 @@ func run() error {
 		// may register, and it must be hvsocket's.
 		list += ".hyperv"
 	}
+	atInit := uptime()
 	loaded, err := loadModules(list)
 	if err != nil {
 		return err
 	}
+	// The boot's phases, by the guest's clock, for whoever tunes it.
+	logf("boot: agent on its root at uptime %s, %d modules loaded by %s", atInit, len(loaded), uptime())
 	if err := bringUpLoopback(); err != nil {
 		logf("loopback: %v", err)
 	}
@@ -96,6 +99,17 @@ func run() error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// uptime is the guest's uptime from /proc/uptime (centiseconds), or 0.
+func uptime() time.Duration {
+	b, _ := os.ReadFile("/proc/uptime")
+	secs, _, _ := strings.Cut(string(b), " ")
+	d, err := time.ParseDuration(secs + "s")
+	if err != nil {
+		return 0
+	}
+	return d
 }
 
 // cmdlineParam reads a parameter the host set on the kernel command line:

@@ -23,7 +23,8 @@ type service struct {
 	modules []string
 }
 
-// Ping reports the guest kernel, uptime and loaded modules.
+// Ping reports the guest kernel, uptime and loaded modules, and runc's
+// version when asked.
 func (s *service) Ping(ctx context.Context, r *agent.PingRequest) (*agent.PingResponse, error) {
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {
@@ -35,6 +36,9 @@ func (s *service) Ping(ctx context.Context, r *agent.PingRequest) (*agent.PingRe
 		KernelRelease: strings.TrimRight(string(u.Release[:]), "\x00"),
 		UptimeMs:      (time.Duration(info.Uptime) * time.Second).Milliseconds(),
 		ModulesLoaded: s.modules,
+	}
+	if !r.GetRuncVersion() {
+		return resp, nil
 	}
 	if out, err := runReaped(exec.CommandContext(ctx, "runc", "--version")); err == nil {
 		resp.RuncVersion, _, _ = strings.Cut(string(out), "\n")

@@ -222,7 +222,10 @@ func (c *Containerd) launch(ctx context.Context, path string) error {
 	defer logf.Close()
 	closeStrayFDs()
 	cmd := exec.Command(path, "--config", c.config)
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Join(c.repo, "bin")+":"+os.Getenv("PATH"))
+	// The project's tools dir is on the PATH too, for shims built there
+	// (containerd's runc shim, the baseline of `make bench`).
+	search := filepath.Join(c.repo, "bin") + ":" + filepath.Join(c.repo, "_output", "tools", "bin") + ":" + os.Getenv("PATH")
+	cmd.Env = append(os.Environ(), "PATH="+search)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so a test's signals do not reach it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}

@@ -27,10 +27,11 @@ const (
 
 // DefaultModules are what an LCOW guest needs that the cloud kernel builds
 // as modules: virtio over PCI and MMIO, the serial port to the host,
-// virtio-fs, vsock and overlay.
+// virtio-fs, vsock, overlay, the network, and the balloon whose free page
+// reporting gives the host back the memory the guest freed.
 var DefaultModules = []string{
 	"virtio_pci", "virtio_mmio", "virtio_console", "virtiofs",
-	"vmw_vsock_virtio_transport", "overlay", "virtio_net",
+	"vmw_vsock_virtio_transport", "overlay", "virtio_net", "virtio_balloon",
 }
 
 // DefaultHyperVModules are what an LCOW guest on Hyper-V (a Windows host)

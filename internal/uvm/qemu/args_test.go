@@ -18,28 +18,42 @@ func TestArgs(t *testing.T) {
 	withNIC.NICs = []uvm.NIC{{MAC: "0a:58:0a:58:00:05"}}
 	tests := []struct {
 		name      string
+		m         Machine
 		cfg       uvm.Config
 		kvm       bool
 		cid       uint32
 		want, not []string
 	}{
-		{"tcg, serial channel, defaults", base, false, 0,
+		{"tcg, serial channel, defaults", Q35, base, false, 0,
 			[]string{"-machine q35,accel=tcg", "-cpu max", "-smp 1", "-m 512", "-no-reboot",
+				"-device virtio-balloon-pci,free-page-reporting=on",
 				"-chardev socket,id=agent,path=/s/agent.sock", "-device virtserialport,chardev=agent,name=agent",
-				"-append console=ttyS0 panic=-1 quiet"},
+				"-append " + KernelCmdline},
 			[]string{"vhost-vsock", "winctr.transport", "vhost-user-fs", "memory-backend-memfd"}},
-		{"kvm, vsock channel, share, sized", sized, true, 42,
+		{"kvm, vsock channel, share, sized", Q35, sized, true, 42,
 			[]string{"-machine q35,accel=kvm", "-cpu host", "-smp 2", "-m 384",
 				"-device vhost-vsock-pci,guest-cid=42,vhostfd=3",
-				"-append console=ttyS0 panic=-1 quiet winctr.transport=vsock",
-				"-object memory-backend-memfd,id=mem,size=384M,share=on",
+				"-append " + KernelCmdline + " winctr.transport=vsock",
+				"-object memory-backend-memfd,id=mem,size=384M,share=on", "-machine memory-backend=mem",
 				"-device vhost-user-fs-pci,chardev=vfs,tag=share",
 				"-netdev tap,id=net0,fd=4", "-device virtio-net-pci,netdev=net0,mac=02:00:00:00:00:01",
 				"-netdev tap,id=net1,fd=5", "-device virtio-net-pci,netdev=net1,mac=02:00:00:00:00:02"},
 			[]string{"virtserialport", "agent.sock"}},
-		{"a NIC without vsock takes fd 3", withNIC, false, 0,
+		{"a NIC without vsock takes fd 3", Q35, withNIC, false, 0,
 			[]string{"-netdev tap,id=net0,fd=3", "-device virtio-net-pci,netdev=net0,mac=0a:58:0a:58:00:05"},
 			[]string{"net1"}},
+		{"microvm: virtio-mmio devices", MicroVM, base, false, 0,
+			[]string{"-machine microvm,accel=tcg", "-device virtio-serial-device",
+				"-device virtio-balloon-device,free-page-reporting=on"},
+			[]string{"-pci"}},
+		{"microvm, kvm, vsock, share, NICs", MicroVM, sized, true, 42,
+			[]string{"-machine microvm,accel=kvm", "-cpu host",
+				"-device vhost-vsock-device,guest-cid=42,vhostfd=3",
+				"-object memory-backend-memfd,id=mem,size=384M,share=on", "-machine memory-backend=mem",
+				"-device vhost-user-fs-device,chardev=vfs,tag=share",
+				"-device virtio-net-device,netdev=net0,mac=02:00:00:00:00:01",
+				"-device virtio-net-device,netdev=net1,mac=02:00:00:00:00:02"},
+			[]string{"-pci", "-numa"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,7 +61,7 @@ func TestArgs(t *testing.T) {
 			if tt.cfg.ShareDir != "" {
 				fs = "/s/virtiofs.sock"
 			}
-			got := " " + strings.Join(args(tt.cfg, tt.kvm, "/s/agent.sock", "/s/qmp.sock", fs, tt.cid), " ") + " "
+			got := " " + strings.Join(args(tt.m, tt.cfg, tt.kvm, "/s/agent.sock", "/s/qmp.sock", fs, tt.cid), " ") + " "
 			for _, w := range tt.want {
 				if !strings.Contains(got, " "+w+" ") {
 					t.Errorf("args lack %q:\n%s", w, got)

@@ -88,7 +88,7 @@ func TestBootAndPingAgent(t *testing.T) {
 	}
 	client := ttrpc.NewClient(conn)
 	defer client.Close()
-	resp, err := agent.NewAgentClient(client).Ping(ctx, &agent.PingRequest{})
+	resp, err := agent.NewAgentClient(client).Ping(ctx, &agent.PingRequest{RuncVersion: true})
 	if err != nil {
 		t.Fatalf("ping: %v\nconsole:\n%s", err, console.String())
 	}

@@ -704,7 +704,11 @@ func (x *PidsResponse) GetPids() []uint32 {
 }
 
 type PingRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// runc_version asks for the guest runc's version. Running runc costs the
+	// guest a process start, which a booting VM's first ping (on every pod's
+	// start path) should not pay; checks and diagnostics ask for it.
+	RuncVersion   bool `protobuf:"varint,1,opt,name=runc_version,json=runcVersion,proto3" json:"runc_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -739,6 +743,13 @@ func (*PingRequest) Descriptor() ([]byte, []int) {
 	return file_agent_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
+func (x *PingRequest) GetRuncVersion() bool {
+	if x != nil {
+		return x.RuncVersion
+	}
+	return false
+}
+
 type PingResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// kernel_release is the guest's `uname -r`.
@@ -747,7 +758,8 @@ type PingResponse struct {
 	UptimeMs int64 `protobuf:"varint,2,opt,name=uptime_ms,json=uptimeMs,proto3" json:"uptime_ms,omitempty"`
 	// modules_loaded lists the kernel modules the agent loaded at boot, in order.
 	ModulesLoaded []string `protobuf:"bytes,3,rep,name=modules_loaded,json=modulesLoaded,proto3" json:"modules_loaded,omitempty"`
-	// runc_version is the first line of the guest runc's --version.
+	// runc_version is the first line of the guest runc's --version, when
+	// the request asked for it.
 	RuncVersion   string `protobuf:"bytes,4,opt,name=runc_version,json=runcVersion,proto3" json:"runc_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1208,8 +1220,9 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\rStatsResponse\x12*\n" +
 	"\x05stats\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\x05stats\"\"\n" +
 	"\fPidsResponse\x12\x12\n" +
-	"\x04pids\x18\x01 \x03(\rR\x04pids\"\r\n" +
-	"\vPingRequest\"\xa2\x01\n" +
+	"\x04pids\x18\x01 \x03(\rR\x04pids\"0\n" +
+	"\vPingRequest\x12!\n" +
+	"\frunc_version\x18\x01 \x01(\bR\vruncVersion\"\xa2\x01\n" +
 	"\fPingResponse\x12%\n" +
 	"\x0ekernel_release\x18\x01 \x01(\tR\rkernelRelease\x12\x1b\n" +
 	"\tuptime_ms\x18\x02 \x01(\x03R\buptimeMs\x12%\n" +

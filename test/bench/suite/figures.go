@@ -1,0 +1,366 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/winctr/winctr/internal/lcow/bootfiles"
+	"github.com/winctr/winctr/internal/uvm/qemu"
+	"github.com/winctr/winctr/test/harness"
+	"github.com/winctr/winctr/test/image"
+)
+
+// The baseline shim: containerd's own, built by hack/install-deps.sh.
+const (
+	runcRuntime = "io.containerd.runc.v2"
+	runcShim    = "containerd-shim-runc-v2"
+)
+
+// bench holds one private containerd and the containers started on it, so
+// that every exit path removes them.
+type bench struct {
+	cfg      config
+	c        *harness.Containerd
+	detached []string
+	floor    string // initrd whose init powers off
+	tmp      string
+}
+
+// vmArgs are ctr's flags for a container in a new utility VM.
+func (b *bench) vmArgs() []string {
+	return []string{"--runtime", harness.Runtime, "--annotation", "io.winctr.isolation=hypervisor",
+		"--annotation", "io.winctr.bootfiles-root-path=" + b.cfg.bootfiles}
+}
+
+// ctr runs one ctr command and returns its wall time.
+func (b *bench) ctr(ctx context.Context, args ...string) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	cmd := b.c.CtrCmd(ctx, args...)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	d := time.Since(start)
+	if err != nil {
+		return 0, fmt.Errorf("ctr %s: %w: %s; containerd log:\n%s", strings.Join(args, " "), err, out, b.c.LogTail(15))
+	}
+	return d, nil
+}
+
+// detach starts a long-running container and remembers it for close.
+func (b *bench) detach(ctx context.Context, id string, runtimeArgs ...string) (time.Duration, error) {
+	args := append([]string{"run", "-d"}, runtimeArgs...)
+	args = append(args, image.Name, id, "sleep", "100000")
+	d, err := b.ctr(ctx, args...)
+	if err == nil {
+		b.detached = append(b.detached, id)
+	}
+	return d, err
+}
+
+// remove ends and removes detached containers, a few at a time.
+func (b *bench) remove(ctx context.Context, ids []string) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for _, id := range ids {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			_ = b.c.Ctr(ctx, "task", "rm", "-f", id)
+			_ = b.c.Ctr(ctx, "container", "rm", id)
+		}()
+	}
+	wg.Wait()
+	keep := b.detached[:0]
+	for _, id := range b.detached {
+		if !contains(ids, id) {
+			keep = append(keep, id)
+		}
+	}
+	b.detached = keep
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// close removes what is left and stops containerd. The harness ends
+// winctr's shims; runc shims still there are ended here, by pid.
+func (b *bench) close(ctx context.Context) {
+	b.remove(ctx, append([]string(nil), b.detached...))
+	for _, pid := range snapshot().shims(runcShim, b.c.Socket) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	if b.cfg.keepLog != "" {
+		if log, err := os.ReadFile(b.c.Log); err == nil {
+			_ = os.WriteFile(b.cfg.keepLog, log, 0o644)
+		}
+	}
+	b.c.Close()
+	if b.tmp != "" {
+		os.RemoveAll(b.tmp)
+	}
+}
+
+// hostRun: `ctr run --rm echo` on the host kernel, winctr against runc.
+func (b *bench) hostRun(ctx context.Context) ([]Figure, error) {
+	var w, r []float64
+	for i := 0; i < b.cfg.runs; i++ {
+		d, err := b.ctr(ctx, "run", "--rm", "--runtime", harness.Runtime, image.Name, fmt.Sprintf("hw-%d", i), "echo", "hi")
+		if err != nil {
+			return nil, err
+		}
+		w = append(w, ms(d))
+		if d, err = b.ctr(ctx, "run", "--rm", "--runtime", runcRuntime, image.Name, fmt.Sprintf("hr-%d", i), "echo", "hi"); err != nil {
+			return nil, err
+		}
+		r = append(r, ms(d))
+	}
+	return []Figure{paired("ctr run --rm echo, host kernel", "ms", w, "same with containerd's runc shim", r, "ratio <= 0.95")}, nil
+}
+
+// coldUVM: `ctr run --rm echo` in a new utility VM against QEMU booting the
+// same kernel, with the driver's machine flags, into an init that powers
+// off at once.
+func (b *bench) coldUVM(ctx context.Context) ([]Figure, error) {
+	if err := b.buildFloor(); err != nil {
+		return nil, err
+	}
+	kernel := filepath.Join(b.cfg.bootfiles, bootfiles.KernelFile)
+	var first, total, bare []float64
+	for i := 0; i < b.cfg.runs; i++ {
+		f, t, err := b.vmEcho(ctx, fmt.Sprintf("uvm-%d", i))
+		if err != nil {
+			return nil, err
+		}
+		first, total = append(first, ms(f)), append(total, ms(t))
+		d, err := bareBoot(ctx, kernel, b.floor)
+		if err != nil {
+			return nil, err
+		}
+		bare = append(bare, ms(d))
+	}
+	return []Figure{
+		paired("ctr run --rm echo, new UVM (cold), to exit", "ms", total, "bare QEMU boot, init powers off", bare, "ratio <= 1.2"),
+		paired("  the same, to its first output line", "ms", first, "bare QEMU boot, init powers off", bare, ""),
+	}, nil
+}
+
+// vmEcho times `ctr run --rm` of echo in a new VM: to its first output
+// line, and to ctr's exit (the VM stopped and removed).
+func (b *bench) vmEcho(ctx context.Context, id string) (first, total time.Duration, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	args := append(append([]string{"run", "--rm"}, b.vmArgs()...), image.Name, id, "echo", "ready")
+	cmd := b.c.CtrCmd(ctx, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, 0, err
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	sc := bufio.NewScanner(out)
+	if sc.Scan() {
+		first = time.Since(start)
+	}
+	for sc.Scan() {
+	}
+	err = cmd.Wait()
+	total = time.Since(start)
+	if err != nil || first == 0 {
+		return 0, 0, fmt.Errorf("VM container %s: %v: %s; containerd log:\n%s", id, err, stderr.String(), b.c.LogTail(20))
+	}
+	return first, total, nil
+}
+
+// buildFloor builds an initrd whose init only powers off.
+func (b *bench) buildFloor() error {
+	if b.floor != "" {
+		return nil
+	}
+	repo, err := harness.Repo()
+	if err != nil {
+		return err
+	}
+	if b.tmp, err = os.MkdirTemp("", "winctr-bench-"); err != nil {
+		return err
+	}
+	bin := filepath.Join(b.tmp, "poweroff")
+	build := exec.Command("go", "build", "-o", bin, "./test/bench/poweroff")
+	build.Dir = repo
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build poweroff: %w: %s", err, out)
+	}
+	out := filepath.Join(b.tmp, "floor")
+	if err := bootfiles.Build(bootfiles.Options{Agent: bin, Out: out, Modules: []string{}, HyperVModules: []string{}, Binaries: []string{}}); err != nil {
+		return err
+	}
+	b.floor = filepath.Join(out, bootfiles.InitrdFile)
+	return nil
+}
+
+// bareBoot times QEMU from start to exit booting kernel and initrd.
+func bareBoot(ctx context.Context, kernel, initrd string) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	args := append(qemu.MachineArgs(qemu.DefaultMachine, qemu.KVM()), "-m", strconv.Itoa(qemu.DefaultMemoryMB),
+		"-nodefaults", "-nographic", "-no-reboot", "-no-user-config", "-serial", "null",
+		"-kernel", kernel, "-initrd", initrd, "-append", qemu.KernelCmdline)
+	cmd := exec.CommandContext(ctx, qemu.Binary, args...)
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("bare boot: %w: %s", err, out)
+	}
+	return time.Since(start), nil
+}
+
+// execAndMemory: `ctr task exec` round trips into a host-kernel and a VM
+// container against the runc shim's, and the shims' memory.
+func (b *bench) execAndMemory(ctx context.Context) ([]Figure, error) {
+	const host, vm, runc = "ex-host", "ex-vm", "ex-runc"
+	if _, err := b.detach(ctx, host, "--runtime", harness.Runtime); err != nil {
+		return nil, err
+	}
+	if _, err := b.detach(ctx, vm, b.vmArgs()...); err != nil {
+		return nil, err
+	}
+	if _, err := b.detach(ctx, runc, "--runtime", runcRuntime); err != nil {
+		return nil, err
+	}
+	defer b.remove(ctx, []string{host, vm, runc})
+	var eh, er1, ev, er2 []float64
+	var ph, pv, pr, pvTotal []float64
+	n := 0
+	execTrue := func(id string) (float64, error) {
+		n++
+		d, err := b.ctr(ctx, "task", "exec", "--exec-id", fmt.Sprintf("e%d", n), id, "true")
+		return ms(d), err
+	}
+	for i := 0; i < b.cfg.runs; i++ {
+		for _, m := range []struct {
+			id  string
+			out *[]float64
+		}{{host, &eh}, {runc, &er1}, {vm, &ev}, {runc, &er2}} {
+			d, err := execTrue(m.id)
+			if err != nil {
+				return nil, err
+			}
+			*m.out = append(*m.out, d)
+		}
+		p := snapshot()
+		hp, err := p.shim(harness.ShimName, b.c.Socket, host)
+		if err != nil {
+			return nil, err
+		}
+		vp, err := p.shim(harness.ShimName, b.c.Socket, vm)
+		if err != nil {
+			return nil, err
+		}
+		rp, err := p.shim(runcShim, b.c.Socket, runc)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range []struct {
+			pids []int
+			out  *[]float64
+		}{{[]int{hp}, &ph}, {[]int{vp}, &pv}, {[]int{rp}, &pr}, {p.tree(vp), &pvTotal}} {
+			v, err := pssMB(s.pids...)
+			if err != nil {
+				return nil, err
+			}
+			*s.out = append(*s.out, v)
+		}
+	}
+	guest := fmt.Sprintf("%d MB guest", qemu.DefaultMemoryMB)
+	return []Figure{
+		paired("ctr task exec round trip, host kernel", "ms", eh, "runc shim exec", er1, ""),
+		paired("ctr task exec round trip, UVM", "ms", ev, "runc shim exec", er2, ""),
+		paired("shim PSS, host-kernel pod", "MB", ph, "runc shim PSS", pr, "<= 15 MB"),
+		paired("shim PSS, UVM pod", "MB", pv, "runc shim PSS", pr, "<= 15 MB"),
+		paired("host PSS per UVM pod (shim+QEMU+virtiofsd), "+guest, "MB", pvTotal, "runc shim PSS", pr, "<= 64 MB (128 MB guest)"),
+	}, nil
+}
+
+// idlePods starts idle VM pods one after another and, at each count asked
+// for, reports the median start time per pod so far and the host memory
+// per pod: PSS of each pod's shim, QEMU and virtiofsd, and the drop of
+// MemAvailable.
+func (b *bench) idlePods(ctx context.Context) ([]Figure, error) {
+	maxN := 0
+	for _, n := range b.cfg.pods {
+		maxN = max(maxN, n)
+	}
+	before, err := memAvailableMB()
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	defer func() { b.remove(ctx, ids) }()
+	var times []float64
+	var figs []Figure
+	for i := 1; i <= maxN; i++ {
+		id := fmt.Sprintf("idle-%d", i)
+		d, err := b.detach(ctx, id, b.vmArgs()...)
+		if err != nil {
+			return figs, err
+		}
+		ids = append(ids, id)
+		times = append(times, ms(d))
+		if !containsInt(b.cfg.pods, i) {
+			continue
+		}
+		p := snapshot()
+		var pss []float64
+		for _, id := range ids {
+			shim, err := p.shim(harness.ShimName, b.c.Socket, id)
+			if err != nil {
+				return figs, err
+			}
+			v, err := pssMB(p.tree(shim)...)
+			if err != nil {
+				return figs, err
+			}
+			pss = append(pss, v)
+		}
+		now, err := memAvailableMB()
+		if err != nil {
+			return figs, err
+		}
+		figs = append(figs,
+			single(fmt.Sprintf("idle UVM pods, N=%d: ctr run -d time per pod", i), "ms", append([]float64(nil), times...), ""),
+			single(fmt.Sprintf("idle UVM pods, N=%d: host PSS per pod", i), "MB", pss, "<= 64 MB (128 MB guest)"),
+			single(fmt.Sprintf("idle UVM pods, N=%d: MemAvailable drop per pod", i), "MB", []float64{(before - now) / float64(i)}, ""),
+		)
+	}
+	return figs, nil
+}
+
+func containsInt(xs []int, x int) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
