@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
+	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/uvm/qemu"
 	"github.com/winctr/winctr/test/harness"
 	"github.com/winctr/winctr/test/image"
@@ -39,8 +40,21 @@ type bench struct {
 
 // vmArgs are ctr's flags for a container in a new utility VM.
 func (b *bench) vmArgs() []string {
-	return []string{"--runtime", harness.Runtime, "--annotation", "io.winctr.isolation=hypervisor",
+	args := []string{"--runtime", harness.Runtime, "--annotation", "io.winctr.isolation=hypervisor",
 		"--annotation", "io.winctr.bootfiles-root-path=" + b.cfg.bootfiles}
+	if b.cfg.guestMB > 0 {
+		args = append(args, "--annotation", fmt.Sprintf("%s=%d", options.AnnotationMemoryMB, b.cfg.guestMB))
+	}
+	return args
+}
+
+// guest names the utility VM's memory size, for figures that depend on it.
+func (b *bench) guest() string {
+	mb := b.cfg.guestMB
+	if mb == 0 {
+		mb = qemu.DefaultMemoryMB
+	}
+	return fmt.Sprintf("%d MB guest", mb)
 }
 
 // ctr runs one ctr command and returns its wall time.
@@ -292,7 +306,7 @@ func (b *bench) execAndMemory(ctx context.Context) ([]Figure, error) {
 			*s.out = append(*s.out, v)
 		}
 	}
-	guest := fmt.Sprintf("%d MB guest", qemu.DefaultMemoryMB)
+	guest := b.guest()
 	return []Figure{
 		paired("ctr task exec round trip, host kernel", "ms", eh, "runc shim exec", er1, ""),
 		paired("ctr task exec round trip, UVM", "ms", ev, "runc shim exec", er2, ""),
@@ -349,7 +363,7 @@ func (b *bench) idlePods(ctx context.Context) ([]Figure, error) {
 		}
 		figs = append(figs,
 			single(fmt.Sprintf("idle UVM pods, N=%d: ctr run -d time per pod", i), "ms", append([]float64(nil), times...), ""),
-			single(fmt.Sprintf("idle UVM pods, N=%d: host PSS per pod", i), "MB", pss, "<= 64 MB (128 MB guest)"),
+			single(fmt.Sprintf("idle UVM pods, N=%d, %s: host PSS per pod", i, b.guest()), "MB", pss, "<= 64 MB (128 MB guest)"),
 			single(fmt.Sprintf("idle UVM pods, N=%d: MemAvailable drop per pod", i), "MB", []float64{(before - now) / float64(i)}, ""),
 		)
 	}

@@ -50,6 +50,8 @@ type config struct {
 	out       string
 	keepLog   string
 	only      map[string]bool
+	// guestMB sizes each utility VM's memory; 0 keeps the shim's default.
+	guestMB int
 }
 
 func (c config) want(section string) bool { return len(c.only) == 0 || c.only[section] }
@@ -63,9 +65,10 @@ func main() {
 	label := flag.String("label", "", "label stored in the JSON (e.g. before, after)")
 	keepLog := flag.String("containerd-log", "", "copy the ctr sections' containerd log (with the shims' debug log) here")
 	only := flag.String("only", "", "comma-separated sections to run: host,uvm,exec,cri,pods (default all)")
+	guestMB := flag.Int("guest-mb", 0, "utility VM memory in MB for the ctr figures (default: the shim's)")
 	flag.Parse()
 
-	cfg := config{runs: *runs, bootfiles: *boot, out: *out, keepLog: *keepLog, only: map[string]bool{}}
+	cfg := config{runs: *runs, bootfiles: *boot, out: *out, keepLog: *keepLog, only: map[string]bool{}, guestMB: *guestMB}
 	if cfg.runs <= 0 {
 		cfg.runs = 7
 		if *quick {
