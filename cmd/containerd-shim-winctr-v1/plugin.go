@@ -43,9 +43,9 @@ func registerTaskPlugin() {
 			if err != nil {
 				return nil, err
 			}
-			// The connection goes with the shim's process; shutdown's
-			// callbacks run at once, so closing it there would cut off the
-			// events still being sent.
+			// The connection goes with the shim's process: shutdown's
+			// callbacks run together, so closing it in one would cut off
+			// the events another is still sending.
 			return task.NewService(ic.Context, pub, sd.(shutdown.Service), hostFactory(ic.Context))
 		},
 	})

@@ -2,9 +2,9 @@
 // and in order, holding each until containerd has taken it.
 //
 // containerd's own shim publisher retries an event five times over about
-// 15 s and then drops it, and its retries overtake nothing in order: an
-// exit that happens while containerd is restarting for longer than that
-// is never reported. A shim that outlives a containerd restart must keep
+// 15 s and then drops it, and later events may go out before a retried
+// one: an exit that happens while containerd is restarting for longer
+// than that is never reported. A shim that outlives a containerd restart must keep
 // its events until containerd is back.
 package eventfwd
 
@@ -42,8 +42,7 @@ type forwarder interface {
 
 // Publisher delivers events to containerd's ttrpc events service.
 type Publisher struct {
-	fwd   forwarder
-	close func() error
+	fwd forwarder
 }
 
 // New returns a Publisher to containerd's ttrpc address.
@@ -52,7 +51,7 @@ func New(address string, opts ...ttrpc.ClientOpts) (*Publisher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("events client for %s: %w", address, err)
 	}
-	return &Publisher{fwd: &ttrpcForwarder{client}, close: client.Close}, nil
+	return &Publisher{fwd: &ttrpcForwarder{client}}, nil
 }
 
 // Publish delivers one event, retrying with backoff until containerd takes
@@ -96,9 +95,6 @@ func (p *Publisher) Publish(ctx context.Context, topic string, event events.Even
 		backoff = min(2*backoff, maxBackoff)
 	}
 }
-
-// Close closes the connection to containerd.
-func (p *Publisher) Close() error { return p.close() }
 
 type ttrpcForwarder struct{ client *ttrpcutil.Client }
 

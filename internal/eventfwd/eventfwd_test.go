@@ -43,7 +43,7 @@ func TestPublish(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &flaky{failures: tt.failures}
-			p := &Publisher{fwd: f, close: func() error { return nil }}
+			p := &Publisher{fwd: f}
 			ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), "ns"), tt.timeout)
 			defer cancel()
 			err := p.Publish(ctx, "/tasks/exit", &eventstypes.TaskExit{ContainerID: "c", ExitStatus: 7})
@@ -61,7 +61,7 @@ func TestPublish(t *testing.T) {
 }
 
 func TestPublishNeedsNamespace(t *testing.T) {
-	p := &Publisher{fwd: &flaky{}, close: func() error { return nil }}
+	p := &Publisher{fwd: &flaky{}}
 	if err := p.Publish(context.Background(), "/tasks/exit", &eventstypes.TaskExit{}); err == nil {
 		t.Fatal("an event without a namespace was published")
 	}
