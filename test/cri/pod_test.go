@@ -125,19 +125,6 @@ func (p *pod) waitLog(t *testing.T, logPath, want string) {
 	t.Fatalf("log %s lacks %q: %q", path, want, b)
 }
 
-// assertNoLeaks checks, after a pod is gone, that winctr left nothing.
-func assertNoLeaks(t *testing.T) {
-	t.Helper()
-	var leaks []string
-	for i := 0; i < 50; i++ {
-		if leaks = cd.Leaks(); len(leaks) == 0 {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("left behind: %v", leaks)
-}
-
 // checkPod runs the kubelet's calls against a two-container pod with the
 // given handler.
 func checkPod(t *testing.T, handler string, inVM bool) {
@@ -250,7 +237,7 @@ func checkPod(t *testing.T, handler string, inVM bool) {
 	}
 
 	p.remove(t)
-	assertNoLeaks(t)
+	cd.AssertNoLeaks(t)
 }
 
 // TestPods runs the kubelet's calls against a pod in each isolation, with
@@ -321,7 +308,7 @@ func TestPodToPodOverTheBridge(t *testing.T) {
 	}
 	client.remove(t)
 	server.remove(t)
-	assertNoLeaks(t)
+	cd.AssertNoLeaks(t)
 }
 
 // TestBadPodsAreRefused: a VM size out of range, an unknown isolation
@@ -368,7 +355,7 @@ func TestBadPodsAreRefused(t *testing.T) {
 		t.Fatalf("the running pod stopped answering: %d", r.ExitCode)
 	}
 	running.remove(t)
-	assertNoLeaks(t)
+	cd.AssertNoLeaks(t)
 }
 
 // TestHostNetworkPodProcessIsolation: a hostNetwork pod on the host kernel
@@ -395,7 +382,7 @@ func TestHostNetworkPodProcessIsolation(t *testing.T) {
 		t.Fatalf("hostNetwork container in %q, want the host's %q", got, host)
 	}
 	p.remove(t)
-	assertNoLeaks(t)
+	cd.AssertNoLeaks(t)
 }
 
 // TestShimKilledUnderAPod kills the shim of a running pod: the kubelet's
@@ -427,7 +414,7 @@ func TestShimKilledUnderAPod(t *testing.T) {
 			if err != nil {
 				t.Fatalf("pod of a killed shim not removed: %v", err)
 			}
-			assertNoLeaks(t)
+			cd.AssertNoLeaks(t)
 		})
 	}
 }

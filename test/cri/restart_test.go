@@ -90,7 +90,7 @@ func TestContainerdRestartedUnderPods(t *testing.T) {
 		})
 	}
 	// Once every pod is gone.
-	assertNoLeaks(t)
+	cd.AssertNoLeaks(t)
 }
 
 // reconnect dials CRI again after a containerd restart (the old

@@ -4,7 +4,6 @@ package fault
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -203,8 +202,8 @@ func waitKillPoint(t *testing.T, k killPoint, before, vmsBefore map[int]bool, do
 			return pid
 		}
 		if k.outside == "qemu" {
-			for _, p := range cd.VMProcesses() {
-				if !vmsBefore[p] && isQEMU(p) {
+			for _, p := range cd.VMProcessesOf("qemu-system") {
+				if !vmsBefore[p] {
 					return cd.NewShim(t, before)
 				}
 			}
@@ -232,9 +231,4 @@ func reachedPid(t *testing.T, k killPoint, before map[int]bool) int {
 		t.Fatalf("the shim that reached %s (%q) is not this trial's", k.point, b)
 	}
 	return pid
-}
-
-func isQEMU(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return err == nil && strings.Contains(string(b), "qemu-system")
 }

@@ -5,10 +5,7 @@ package fault
 import (
 	"context"
 	"errors"
-	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -88,11 +85,9 @@ func TestVMMKilled(t *testing.T) {
 // of this containerd whose command line names victim.
 func vmProcess(t *testing.T, victim string) int {
 	t.Helper()
-	for _, p := range cd.VMProcesses() {
-		if b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/cmdline"); err == nil && strings.Contains(string(b), victim) {
-			return p
-		}
+	pids := cd.VMProcessesOf(victim)
+	if len(pids) != 1 {
+		t.Fatalf("%d %s processes, want 1", len(pids), victim)
 	}
-	t.Fatalf("no %s process found", victim)
-	return 0
+	return pids[0]
 }

@@ -414,11 +414,16 @@ func (c *Containerd) VMDirs() []string {
 
 // VMProcesses lists QEMU and virtiofsd processes of this harness's VMs:
 // their command lines name the VM state directory of its namespace.
-func (c *Containerd) VMProcesses() []int {
+func (c *Containerd) VMProcesses() []int { return c.VMProcessesOf("") }
+
+// VMProcessesOf lists the VM processes whose command line also names
+// program ("qemu-system", "virtiofsd"; "" for all).
+func (c *Containerd) VMProcessesOf(program string) []int {
 	var pids []int
 	marker := c.vmDir() + "/"
 	for pid, args := range cmdlines() {
-		if strings.Contains(strings.Join(args, " "), marker) {
+		line := strings.Join(args, " ")
+		if strings.Contains(line, marker) && strings.Contains(line, program) {
 			pids = append(pids, pid)
 		}
 	}

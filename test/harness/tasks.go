@@ -163,21 +163,6 @@ func (c *Containerd) NewShim(t testing.TB, before map[int]bool) int {
 	return 0
 }
 
-// ProcessGone tells whether pid has exited; a zombie waiting for a reaper
-// that is not ours counts as gone.
-func ProcessGone(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return true
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "State:") {
-			return strings.Contains(l, "Z")
-		}
-	}
-	return false
-}
-
 // socketDirs are where containerd's shims put their sockets: the default
 // under /run/containerd, or under this containerd's state when it says so.
 func (c *Containerd) socketDirs() []string {
