@@ -22,6 +22,7 @@ import (
 
 	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/options"
+	optionsv1 "github.com/winctr/winctr/protos/options/v1"
 )
 
 // manager implements containerd's shim bootstrap: start, delete and info.
@@ -135,21 +136,38 @@ func decodeOptionsBytes(b []byte) (any, error) {
 	return options.Decode(a)
 }
 
-// saveRuntimeOptions keeps in the bundle the runtime options containerd
-// passed to start: a sandbox of the Sandbox API gets them nowhere else.
-func saveRuntimeOptions(bundle string, params *bootapi.BootstrapParams) error {
+// optionsFromStart are the runtime options containerd passed to start:
+// decoded, and as the marshalled Any that shims read back from a file.
+type optionsFromStart struct {
+	opts *optionsv1.Options
+	raw  []byte
+}
+
+// runtimeOptions finds winctr's options among start's extensions; nil
+// when containerd passed none.
+func runtimeOptions(params *bootapi.BootstrapParams) (*optionsFromStart, error) {
 	for _, ext := range params.GetExtensions() {
-		if _, err := options.Decode(ext.GetValue()); err != nil {
+		o, err := options.Decode(ext.GetValue())
+		if err != nil {
 			continue
 		}
 		b, err := proto.Marshal(ext.GetValue())
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if err := os.WriteFile(filepath.Join(bundle, task.RuntimeOptionsFile), b, 0o600); err != nil {
-			return fmt.Errorf("save runtime options: %w", err)
-		}
+		return &optionsFromStart{opts: o, raw: b}, nil
+	}
+	return nil, nil
+}
+
+// saveRuntimeOptions keeps in the bundle the runtime options containerd
+// passed to start: a sandbox of the Sandbox API gets them nowhere else.
+func saveRuntimeOptions(bundle string, o *optionsFromStart) error {
+	if o == nil {
 		return nil
+	}
+	if err := os.WriteFile(filepath.Join(bundle, task.RuntimeOptionsFile), o.raw, 0o600); err != nil {
+		return fmt.Errorf("save runtime options: %w", err)
 	}
 	return nil
 }

@@ -46,7 +46,11 @@ func registerTaskPlugin() {
 			// The connection goes with the shim's process: shutdown's
 			// callbacks run together, so closing it in one would cut off
 			// the events another is still sending.
-			return task.NewService(ic.Context, pub, sd.(shutdown.Service), hostFactory(ic.Context))
+			factory := hostFactory(ic.Context)
+			if pooled := pooledHostFactory(ic.Context, sd.(shutdown.Service), factory); pooled != nil {
+				factory = pooled
+			}
+			return task.NewService(ic.Context, pub, sd.(shutdown.Service), factory)
 		},
 	})
 }

@@ -34,15 +34,15 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (_
 	if err != nil {
 		return nil, err
 	}
-	if err := saveRuntimeOptions(".", params); err != nil {
+	opts, err := runtimeOptions(params)
+	if err != nil {
+		return nil, err
+	}
+	if err := saveRuntimeOptions(".", opts); err != nil {
 		return nil, err
 	}
 	result := &bootapi.BootstrapResult{Version: 3, Protocol: "ttrpc"}
-	socketDir := params.GetSocketDir()
-	if socketDir == "" {
-		socketDir = filepath.Join(defaults.DefaultStateDir, "s")
-	}
-	address, err := shim.CreateSocketAddress(ctx, socketDir, params.GetContainerdGrpcAddress(), group, false)
+	address, err := shim.CreateSocketAddress(ctx, socketDirOf(params), params.GetContainerdGrpcAddress(), group, false)
 	if err != nil {
 		return nil, err
 	}
@@ -70,6 +70,15 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (_
 			_ = shim.RemoveSocket(address)
 		}
 	}()
+	// A new pod: a VM pod of a runtime with a warm pool takes a booted
+	// VM's shim when one waits; either way the pool is topped up.
+	if plan, _ := newPoolPlan(ctx, params, opts); plan != nil {
+		defer plan.refill(ctx, params, opts)
+		if plan.match && plan.take(ctx, id, address, listener) {
+			result.Address = address
+			return result, nil
+		}
+	}
 	f, err := listener.File()
 	if err != nil {
 		return nil, err
@@ -103,6 +112,14 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (_
 	}
 	result.Address = address
 	return result, nil
+}
+
+// socketDirOf is where containerd wants shim sockets.
+func socketDirOf(params *bootapi.BootstrapParams) string {
+	if d := params.GetSocketDir(); d != "" {
+		return d
+	}
+	return filepath.Join(defaults.DefaultStateDir, "s")
 }
 
 // removeDeadSocket removes the socket of the shim that served the task in

@@ -31,7 +31,7 @@ func bringUpLoopback() error {
 // ConfigureNetwork gives the guest's NICs the pod's addresses and routes.
 func (s *service) ConfigureNetwork(ctx context.Context, r *agent.ConfigureNetworkRequest) (*emptypb.Empty, error) {
 	for _, in := range r.Interfaces {
-		link, err := linkByMAC(in.Mac)
+		link, err := interfaceFor(in)
 		if err != nil {
 			return nil, rpcError(err)
 		}
@@ -90,6 +90,27 @@ func parseRoute(rt *agent.Route) (*netlink.Route, error) {
 }
 
 // linkByMAC finds the guest's interface with the given hardware address.
+// interfaceFor finds the guest interface of in: by its boot MAC when the
+// VM was booted for a pool (the interface then takes the pod's MAC, which
+// its routes name), else by its MAC.
+func interfaceFor(in *agent.Interface) (netlink.Link, error) {
+	if in.BootMac == "" {
+		return linkByMAC(in.Mac)
+	}
+	link, err := linkByMAC(in.BootMac)
+	if err != nil {
+		return nil, err
+	}
+	hw, err := net.ParseMAC(in.Mac)
+	if err != nil {
+		return nil, fmt.Errorf("MAC %q: %v: %w", in.Mac, err, errdefs.ErrInvalidArgument)
+	}
+	if err := netlink.LinkSetHardwareAddr(link, hw); err != nil {
+		return nil, fmt.Errorf("MAC %s on %s: %w", in.Mac, link.Attrs().Name, err)
+	}
+	return netlink.LinkByIndex(link.Attrs().Index)
+}
+
 func linkByMAC(mac string) (netlink.Link, error) {
 	hw, err := net.ParseMAC(mac)
 	if err != nil {

@@ -56,6 +56,9 @@ type Host struct {
 	console *tail
 	logw    io.Closer
 	seq     atomic.Uint64
+	// hasPod is set once the VM serves its pod's first container; a VM
+	// booted ahead for a pool runs before that.
+	hasPod bool
 
 	mu    sync.Mutex
 	inits map[int]string // guest pid of each container's init -> its id
@@ -132,10 +135,11 @@ func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) 
 	if err != nil {
 		return nil, err
 	}
-	if h.vm == nil {
+	if !h.hasPod {
 		if err := h.bootFor(ctx, req, g); err != nil {
 			return nil, err
 		}
+		h.hasPod = true
 	} else if g.podNetNS != "" {
 		return nil, fmt.Errorf("a second pod sandbox in one utility VM: %w", errdefs.ErrInvalidArgument)
 	}

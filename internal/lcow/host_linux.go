@@ -19,6 +19,7 @@ import (
 	"github.com/winctr/winctr/internal/layers"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/internal/task"
+	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/uvm"
 	"github.com/winctr/winctr/internal/uvm/qemu"
 	agent "github.com/winctr/winctr/protos/agent/v1"
@@ -42,14 +43,93 @@ func guestContainerDir(id string) string { return path.Join(guestShare, id) }
 type hostPlatform struct {
 	stateDir string
 	shareDir string
+	qemu     *qemu.VM
 	net      *podNetwork // the pod's network, when CRI gave it one
 	cg       *podCgroup  // the pod's host cgroup, holding the VM
+	spare    *spareNIC   // a pooled VM's NIC, until a pod's network takes it
 }
 
 // bootFor boots the VM for the pod's first container, in the pod's network
-// and cgroup when its spec names them.
+// and cgroup when its spec names them; a VM booted ahead for a pool joins
+// them instead.
 func (h *Host) bootFor(ctx context.Context, req *task.ContainerRequest, g *guest) error {
+	if h.vm != nil {
+		return h.join(ctx, req.Bundle, g.podNetNS, g.podCgroup)
+	}
 	return h.boot(ctx, req.Bundle, g.podNetNS, g.podCgroup)
+}
+
+// Prewarm boots the VM before any pod is known, for a warm pool: with a
+// spare NIC that a pod's network can take later, and recorded in dir (the
+// pool entry's) so that whoever finds the entry's shim dead removes the
+// VM's directory. The pod's first container then joins it (bootFor).
+func (h *Host) Prewarm(ctx context.Context, dir string) (retErr error) {
+	spare, err := newSpareNIC()
+	if err != nil {
+		return err
+	}
+	h.spare = spare
+	defer func() {
+		if retErr != nil && h.spare != nil {
+			h.spare.close()
+			h.spare = nil
+		}
+	}()
+	return h.boot(ctx, dir, "", "")
+}
+
+// SetConfig replaces the configuration the Host was made with: a pooled
+// VM's Host takes its pod's, of the same VM size. Call it before the
+// pod's first container.
+func (h *Host) SetConfig(cfg *options.Config) { h.cfg = cfg }
+
+// Exited is closed when the VM has stopped; nil before it booted.
+func (h *Host) Exited() <-chan struct{} {
+	if h.vm == nil {
+		return nil
+	}
+	return h.vm.Exited()
+}
+
+// join gives a VM booted for a pool to its pod: the bundle records the
+// VM, its processes move into the pod's cgroup, and the spare NIC's tap
+// into the pod's network, whose MAC and addresses the guest then takes.
+// On failure the VM is stopped, as a failed boot's would be.
+func (h *Host) join(ctx context.Context, bundle, netns, cgroupPath string) (retErr error) {
+	defer func() {
+		if retErr != nil {
+			h.Close(context.WithoutCancel(ctx))
+			h.vm, h.client, h.agent, h.net, h.stateDir, h.qemu = nil, nil, nil, nil, "", nil
+		}
+	}()
+	if err := h.record(bundle, ""); err != nil {
+		return err
+	}
+	if cgroupPath != "" {
+		h.placeInPodCgroup(ctx, h.qemu, cgroupPath)
+		if err := h.record(bundle, ""); err != nil {
+			return err
+		}
+	}
+	if netns != "" {
+		if h.spare == nil {
+			return fmt.Errorf("the pooled VM has no NIC for the pod's network: %w", errdefs.ErrFailedPrecondition)
+		}
+		pn, err := adoptPodNetwork(netns, h.spare)
+		if err != nil {
+			return err
+		}
+		h.net = pn
+		if _, err := h.agent.ConfigureNetwork(ctx, h.net.config); err != nil {
+			return fmt.Errorf("configure the pod's network in the guest: %w", native(err))
+		}
+	}
+	if h.spare != nil {
+		h.spare.close()
+		h.spare = nil
+	}
+	log.G(ctx).WithField("vm", filepath.Base(h.stateDir)).Info("pooled utility VM joined its pod")
+	return nil
 }
 
 // boot starts the VM, with a network interface mirroring the pod's when
@@ -78,18 +158,21 @@ func (h *Host) boot(ctx context.Context, bundle, netns, cgroupPath string) (retE
 	defer func() {
 		if retErr != nil {
 			h.Close(context.WithoutCancel(ctx))
-			h.vm, h.client, h.agent, h.net, h.stateDir = nil, nil, nil, nil, ""
+			h.vm, h.client, h.agent, h.net, h.stateDir, h.qemu = nil, nil, nil, nil, "", nil
 		}
 	}()
 	if err := os.MkdirAll(h.shareDir, 0o711); err != nil {
 		return err
 	}
 	var nics []uvm.NIC
-	if netns != "" {
+	switch {
+	case netns != "":
 		if h.net, err = attachPodNetwork(netns); err != nil {
 			return err
 		}
 		nics = append(nics, h.net.nic)
+	case h.spare != nil:
+		nics = append(nics, h.spare.nic)
 	}
 	faultpoint.Reach("vm-state-dir")
 	logw := log.G(ctx).WithField("vm", filepath.Base(stateDir)).WriterLevel(log.DebugLevel)
@@ -113,7 +196,7 @@ func (h *Host) boot(ctx context.Context, bundle, netns, cgroupPath string) (retE
 	if err != nil {
 		return err
 	}
-	h.vm = vm
+	h.vm, h.qemu = vm, vm
 	faultpoint.Reach("vm-started")
 	if cgroupPath != "" {
 		h.placeInPodCgroup(ctx, vm, cgroupPath)
@@ -245,6 +328,10 @@ func (h *Host) closePlatform(ctx context.Context) []error {
 	if h.cg != nil {
 		errs = append(errs, h.cg.delete())
 		h.cg = nil
+	}
+	if h.spare != nil {
+		h.spare.close()
+		h.spare = nil
 	}
 	if h.stateDir != "" {
 		errs = append(errs, os.RemoveAll(h.stateDir))

@@ -1,6 +1,7 @@
 package lcow
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -36,6 +37,15 @@ type podNetwork struct {
 // nsPath, adds the tap and the redirects, and returns the NIC for QEMU and
 // the guest's configuration.
 func attachPodNetwork(nsPath string) (_ *podNetwork, retErr error) {
+	return joinPodNetwork(nsPath, func(ns netns.NsHandle, _ *netlink.Handle) (*os.File, error) {
+		return openTapIn(ns, tapName)
+	})
+}
+
+// joinPodNetwork reads the pod's network at nsPath and connects a tap in
+// it to the CNI interface; addTap puts the tap into the namespace, opened
+// for QEMU (nil when QEMU has it already).
+func joinPodNetwork(nsPath string, addTap func(netns.NsHandle, *netlink.Handle) (*os.File, error)) (_ *podNetwork, retErr error) {
 	ns, err := netns.GetFromPath(nsPath)
 	if err != nil {
 		return nil, fmt.Errorf("pod network namespace %s: %w", nsPath, err)
@@ -82,7 +92,7 @@ func attachPodNetwork(nsPath string) (_ *podNetwork, retErr error) {
 	}
 
 	pn := &podNetwork{netns: nsPath, link: link.Attrs().Name, config: cfg}
-	tap, err := openTapIn(ns, tapName)
+	tap, err := addTap(ns, h)
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +118,91 @@ func attachPodNetwork(nsPath string) (_ *podNetwork, retErr error) {
 	}
 	if err := redirect(h, tapLink, link); err != nil {
 		return nil, err
+	}
+	return pn, nil
+}
+
+// spareNIC is the NIC of a VM booted for a warm pool, before any pod: its
+// tap waits in a network namespace of its own, held open here, until a
+// pod's network takes it. The guest knows the NIC by its boot MAC.
+type spareNIC struct {
+	ns  netns.NsHandle
+	nic uvm.NIC
+}
+
+// newSpareNIC makes a fresh network namespace on a thread that is thrown
+// away afterwards, and a tap in it.
+func newSpareNIC() (*spareNIC, error) {
+	mac := make(net.HardwareAddr, 6)
+	if _, err := rand.Read(mac); err != nil {
+		return nil, err
+	}
+	mac[0] = mac[0]&^1 | 2 // unicast, locally administered
+	type result struct {
+		s   *spareNIC
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		// Never unlocked: the thread, now in the new namespace, exits
+		// with this goroutine.
+		runtime.LockOSThread()
+		ns, err := netns.New()
+		if err != nil {
+			ch <- result{err: fmt.Errorf("network namespace for a pooled VM: %w", err)}
+			return
+		}
+		tap, err := openTap(tapName)
+		if err != nil {
+			ns.Close()
+			ch <- result{err: err}
+			return
+		}
+		ch <- result{s: &spareNIC{ns: ns, nic: uvm.NIC{Tap: tap, MAC: mac.String()}}}
+	}()
+	r := <-ch
+	return r.s, r.err
+}
+
+// moveInto moves the tap into the pod's namespace, where QEMU's open
+// copy keeps serving the guest's NIC.
+func (s *spareNIC) moveInto(pod netns.NsHandle) error {
+	h, err := netlink.NewHandleAt(s.ns)
+	if err != nil {
+		return err
+	}
+	defer h.Delete()
+	l, err := h.LinkByName(tapName)
+	if err != nil {
+		return fmt.Errorf("the pooled VM's tap: %w", err)
+	}
+	if err := h.LinkSetNsFd(l, int(pod)); err != nil {
+		return fmt.Errorf("move the pooled VM's tap into the pod's network: %w", err)
+	}
+	return nil
+}
+
+// close lets go of the shim's copy of the tap and of the namespace; a tap
+// QEMU still holds lives on where it is.
+func (s *spareNIC) close() {
+	if s.nic.Tap != nil {
+		s.nic.Tap.Close()
+		s.nic.Tap = nil
+	}
+	s.ns.Close()
+}
+
+// adoptPodNetwork connects the spare NIC's tap to the pod's network at
+// nsPath, and asks the guest to give the NIC the pod's MAC.
+func adoptPodNetwork(nsPath string, spare *spareNIC) (*podNetwork, error) {
+	pn, err := joinPodNetwork(nsPath, func(ns netns.NsHandle, _ *netlink.Handle) (*os.File, error) {
+		return nil, spare.moveInto(ns)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, in := range pn.config.Interfaces {
+		in.BootMac = spare.nic.MAC
 	}
 	return pn, nil
 }

@@ -90,7 +90,7 @@ func (ss sandboxService) CreateSandbox(ctx context.Context, r *sandboxapi.Create
 			return nil, toGRPC(fmt.Errorf("pod sandbox config: %v: %w", err, errdefs.ErrInvalidArgument))
 		}
 	}
-	opts, err := readRuntimeOptions(r.GetBundlePath())
+	opts, err := ReadRuntimeOptions(r.GetBundlePath())
 	if err != nil {
 		return nil, toGRPC(err)
 	}
@@ -130,8 +130,9 @@ func (ss sandboxService) CreateSandbox(ctx context.Context, r *sandboxapi.Create
 	return &sandboxapi.CreateSandboxResponse{}, nil
 }
 
-// readRuntimeOptions reads the options the shim's start saved, if any.
-func readRuntimeOptions(bundle string) (*optionsv1.Options, error) {
+// ReadRuntimeOptions reads the options the shim's start saved in bundle,
+// if any.
+func ReadRuntimeOptions(bundle string) (*optionsv1.Options, error) {
 	b, err := os.ReadFile(filepath.Join(bundle, RuntimeOptionsFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return options.Decode(nil)

@@ -26,6 +26,7 @@ import (
 	"github.com/winctr/winctr/internal/lcow"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/internal/task/runchost"
+	"github.com/winctr/winctr/internal/vmpool"
 	"github.com/winctr/winctr/test/image"
 )
 
@@ -485,7 +486,9 @@ func (c *Containerd) sharedState() []string {
 			out = append(out, filepath.Join(dir, e.Name()))
 		}
 	}
-	return out
+	// Warm pool entries, waiting or claimed; a pool's own directory stays.
+	entries, _ := filepath.Glob(filepath.Join(vmpool.Root, "*", "*-*"))
+	return append(out, entries...)
 }
 
 // Close stops containerd, ends the shims it started (by pid), unmounts

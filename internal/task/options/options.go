@@ -64,6 +64,9 @@ const (
 	MaxProcessorCount = 512
 	MinMemoryMB       = 64
 	MaxMemoryMB       = 1 << 20
+	// MaxPoolSize bounds the warm pool: each pooled VM holds its memory
+	// while it waits.
+	MaxPoolSize = 64
 )
 
 // Isolation is where a container runs.
@@ -101,6 +104,9 @@ type Config struct {
 	LogLevel     string
 	RuncBinary   string
 	RuncRoot     string
+	// VMPoolSize is how many booted VMs of the runtime's default size
+	// the runtime keeps waiting for new pods; 0 for none.
+	VMPoolSize int32
 
 	// platformSet records that the options or an annotation named the
 	// platform, which then wins over what the spec suggests.
@@ -155,6 +161,7 @@ type tomlOptions struct {
 	DefaultContainerAnnotations map[string]string `toml:"default_container_annotations"`
 	RuncBinary                  string            `toml:"runc_binary"`
 	RuncRoot                    string            `toml:"runc_root"`
+	VMPoolSize                  int32             `toml:"vm_pool_size"`
 
 	// CRI copies its own keys of the options table into ConfigBody.
 	TypeURL    string `toml:"TypeUrl"`
@@ -189,6 +196,7 @@ func DecodeTOML(b []byte, strict bool) (*optionsv1.Options, error) {
 		DefaultContainerAnnotations: t.DefaultContainerAnnotations,
 		RuncBinary:                  t.RuncBinary,
 		RuncRoot:                    t.RuncRoot,
+		VmPoolSize:                  t.VMPoolSize,
 	}, nil
 }
 
@@ -251,6 +259,7 @@ func Resolve(o *optionsv1.Options, annotations map[string]string) (*Config, erro
 		LogLevel:          o.GetLogLevel(),
 		RuncBinary:        o.GetRuncBinary(),
 		RuncRoot:          o.GetRuncRoot(),
+		VMPoolSize:        o.GetVmPoolSize(),
 	}
 	iso := o.GetIsolation()
 	switch iso {
@@ -308,6 +317,9 @@ func Resolve(o *optionsv1.Options, annotations map[string]string) (*Config, erro
 	}
 	if cfg.VMMemoryMB != 0 && (cfg.VMMemoryMB < MinMemoryMB || cfg.VMMemoryMB > MaxMemoryMB) {
 		return nil, invalid("VM memory %d MB: want %d to %d (0 for the default)", cfg.VMMemoryMB, MinMemoryMB, MaxMemoryMB)
+	}
+	if cfg.VMPoolSize < 0 || cfg.VMPoolSize > MaxPoolSize {
+		return nil, invalid("field \"vm_pool_size\": %d: want 0 to %d", cfg.VMPoolSize, MaxPoolSize)
 	}
 	if cfg.LogLevel != "" {
 		if !logLevels[strings.ToLower(cfg.LogLevel)] {

@@ -44,6 +44,7 @@ vm_memory_size_in_mb = 512
 log_level = "debug"
 runc_binary = "/usr/sbin/runc"
 runc_root = "/run/x"
+vm_pool_size = 2
 [default_container_annotations]
 "a.b" = "c"
 `
@@ -60,7 +61,7 @@ runc_root = "/run/x"
 		{"config path, every field", anyOf(t, &runtimeoptions.Options{ConfigPath: file(full)}),
 			func(o *optionsv1.Options) bool {
 				return o.GetIsolation() == optionsv1.Options_ISOLATION_HYPERVISOR && o.GetVmMemorySizeInMb() == 512 &&
-					o.GetDefaultContainerAnnotations()["a.b"] == "c" && o.GetRuncRoot() == "/run/x" && o.GetLogLevel() == "debug"
+					o.GetDefaultContainerAnnotations()["a.b"] == "c" && o.GetRuncRoot() == "/run/x" && o.GetLogLevel() == "debug" && o.GetVmPoolSize() == 2
 			}, ""},
 		{"CRI config body with CRI's own keys", anyOf(t, &runtimeoptions.Options{ConfigBody: []byte("TypeUrl = \"x\"\nisolation = \"process\"\n")}),
 			func(o *optionsv1.Options) bool { return o.GetIsolation() == optionsv1.Options_ISOLATION_PROCESS }, ""},
@@ -144,6 +145,9 @@ func TestResolve(t *testing.T) {
 		{"bad os", &optionsv1.Options{Platform: "plan9/amd64"}, nil, nil, `OS "plan9"`},
 		{"bad arch", nil, map[string]string{AnnotationPlatform: "linux/z80"}, nil, `architecture "z80"`},
 		{"bad log level", &optionsv1.Options{LogLevel: "loud"}, nil, nil, `"log_level"`},
+		{"pool size", &optionsv1.Options{VmPoolSize: 3}, nil, func(c *Config) bool { return c.VMPoolSize == 3 }, ""},
+		{"negative pool size", &optionsv1.Options{VmPoolSize: -1}, nil, nil, `"vm_pool_size": -1`},
+		{"huge pool size", &optionsv1.Options{VmPoolSize: MaxPoolSize + 1}, nil, nil, `"vm_pool_size"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

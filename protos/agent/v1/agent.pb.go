@@ -1001,8 +1001,12 @@ type Interface struct {
 	// mac finds the guest's interface: the host gave its NIC this address.
 	Mac string `protobuf:"bytes,1,opt,name=mac,proto3" json:"mac,omitempty"`
 	// addresses are CIDRs, e.g. 10.88.0.5/16.
-	Addresses     []string `protobuf:"bytes,2,rep,name=addresses,proto3" json:"addresses,omitempty"`
-	Mtu           uint32   `protobuf:"varint,3,opt,name=mtu,proto3" json:"mtu,omitempty"`
+	Addresses []string `protobuf:"bytes,2,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	Mtu       uint32   `protobuf:"varint,3,opt,name=mtu,proto3" json:"mtu,omitempty"`
+	// boot_mac, when set, finds the interface instead: a VM booted before
+	// its pod was known has a NIC with an address of its own, and the agent
+	// gives it mac.
+	BootMac       string `protobuf:"bytes,4,opt,name=boot_mac,json=bootMac,proto3" json:"boot_mac,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1056,6 +1060,13 @@ func (x *Interface) GetMtu() uint32 {
 		return x.Mtu
 	}
 	return 0
+}
+
+func (x *Interface) GetBootMac() string {
+	if x != nil {
+		return x.BootMac
+	}
+	return ""
 }
 
 type Route struct {
@@ -1239,11 +1250,12 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"interfaces\x18\x01 \x03(\v2\x1a.winctr.agent.v1.InterfaceR\n" +
 	"interfaces\x12.\n" +
-	"\x06routes\x18\x02 \x03(\v2\x16.winctr.agent.v1.RouteR\x06routes\"M\n" +
+	"\x06routes\x18\x02 \x03(\v2\x16.winctr.agent.v1.RouteR\x06routes\"h\n" +
 	"\tInterface\x12\x10\n" +
 	"\x03mac\x18\x01 \x01(\tR\x03mac\x12\x1c\n" +
 	"\taddresses\x18\x02 \x03(\tR\taddresses\x12\x10\n" +
-	"\x03mtu\x18\x03 \x01(\rR\x03mtu\"h\n" +
+	"\x03mtu\x18\x03 \x01(\rR\x03mtu\x12\x19\n" +
+	"\bboot_mac\x18\x04 \x01(\tR\abootMac\"h\n" +
 	"\x05Route\x12 \n" +
 	"\vdestination\x18\x01 \x01(\tR\vdestination\x12\x18\n" +
 	"\agateway\x18\x02 \x01(\tR\agateway\x12#\n" +

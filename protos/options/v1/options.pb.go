@@ -101,7 +101,12 @@ type Options struct {
 	// "runc" from PATH.
 	RuncBinary string `protobuf:"bytes,8,opt,name=runc_binary,json=runcBinary,proto3" json:"runc_binary,omitempty"`
 	// runc_root is runc's state root on the host; empty means winctr's default.
-	RuncRoot      string `protobuf:"bytes,9,opt,name=runc_root,json=runcRoot,proto3" json:"runc_root,omitempty"`
+	RuncRoot string `protobuf:"bytes,9,opt,name=runc_root,json=runcRoot,proto3" json:"runc_root,omitempty"`
+	// vm_pool_size keeps that many utility VMs booted ahead of need, each
+	// under a waiting shim of its own, so that a new VM pod of the
+	// runtime's default size takes a booted VM instead of booting one; 0
+	// (the default) keeps none. Linux hosts only.
+	VmPoolSize    int32 `protobuf:"varint,10,opt,name=vm_pool_size,json=vmPoolSize,proto3" json:"vm_pool_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -199,11 +204,18 @@ func (x *Options) GetRuncRoot() string {
 	return ""
 }
 
+func (x *Options) GetVmPoolSize() int32 {
+	if x != nil {
+		return x.VmPoolSize
+	}
+	return 0
+}
+
 var File_options_v1_options_proto protoreflect.FileDescriptor
 
 const file_options_v1_options_proto_rawDesc = "" +
 	"\n" +
-	"\x18options/v1/options.proto\x12\x11winctr.options.v1\"\xfd\x04\n" +
+	"\x18options/v1/options.proto\x12\x11winctr.options.v1\"\x9f\x05\n" +
 	"\aOptions\x12B\n" +
 	"\tisolation\x18\x01 \x01(\x0e2$.winctr.options.v1.Options.IsolationR\tisolation\x12\x1a\n" +
 	"\bplatform\x18\x02 \x01(\tR\bplatform\x12/\n" +
@@ -214,7 +226,10 @@ const file_options_v1_options_proto_rawDesc = "" +
 	"\x1ddefault_container_annotations\x18\a \x03(\v2;.winctr.options.v1.Options.DefaultContainerAnnotationsEntryR\x1bdefaultContainerAnnotations\x12\x1f\n" +
 	"\vrunc_binary\x18\b \x01(\tR\n" +
 	"runcBinary\x12\x1b\n" +
-	"\trunc_root\x18\t \x01(\tR\bruncRoot\x1aN\n" +
+	"\trunc_root\x18\t \x01(\tR\bruncRoot\x12 \n" +
+	"\fvm_pool_size\x18\n" +
+	" \x01(\x05R\n" +
+	"vmPoolSize\x1aN\n" +
 	" DefaultContainerAnnotationsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"W\n" +
