@@ -6,8 +6,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -40,7 +38,7 @@ func TestVMPool(t *testing.T) {
 	}
 
 	cold := run("pool-cold", "cold")
-	waiting := waitPoolReady(t)
+	waiting := cd.WaitPoolReady(t)
 	warm := run("pool-warm", "warm")
 	t.Logf("ctr run --rm echo in a VM: %v booting its own, %v taking a pooled one", cold.Round(time.Millisecond), warm.Round(time.Millisecond))
 	if vmpool.Alive(waiting.Pid, waiting.ID) {
@@ -49,12 +47,12 @@ func TestVMPool(t *testing.T) {
 
 	// A long-lived container in a pooled VM: its shim is the pooled one,
 	// now working in the task's bundle, and exec works through it.
-	waiting = waitPoolReady(t)
+	waiting = cd.WaitPoolReady(t)
 	cd.CleanupTask(t, "pool-long")
 	cd.StartSleeper(t, "pool-long", args...)
 	bundle := filepath.Join(cd.State, "io.containerd.runtime.v2.task", cd.Namespace, "pool-long")
-	if cwd, err := os.Readlink("/proc/" + strconv.Itoa(waiting.Pid) + "/cwd"); err != nil || cwd != bundle {
-		t.Fatalf("pooled shim %d works in %q (%v), want the task's bundle %s", waiting.Pid, cwd, err, bundle)
+	if cwd := harness.Cwd(waiting.Pid); cwd != bundle {
+		t.Fatalf("pooled shim %d works in %q, want the task's bundle %s", waiting.Pid, cwd, bundle)
 	}
 	r := cd.Ctr(ctx, "task", "exec", "--exec-id", "px", "pool-long", "sh", "-c", "echo pooled; exit 4")
 	if r.Code != 4 || r.Stdout != "pooled\n" {
@@ -67,49 +65,7 @@ func TestVMPool(t *testing.T) {
 	cd.RemoveTask(t, "pool-long")
 
 	// The pool is full again; containerd's exit ends it.
-	waitPoolReady(t)
-	cd.Stop()
-	deadline := time.Now().Add(30 * time.Second)
-	for len(cd.Shims())+len(cd.VMProcesses()) > 0 && time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
-	}
-	if err := cd.Resume(ctx); err != nil {
-		t.Fatal(err)
-	}
+	cd.WaitPoolReady(t)
+	cd.StopPool(t)
 	cd.AssertNoLeaks(t)
-}
-
-// waitPoolReady waits until the one entry of the test's pool has its VM
-// booted, and returns it.
-func waitPoolReady(t *testing.T) vmpool.Entry {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	for time.Now().Before(deadline) {
-		dirs, _ := filepath.Glob(filepath.Join(vmpool.Root, "*", "pool-*", vmpool.ReadyFile))
-		for _, ready := range dirs {
-			dir := filepath.Dir(ready)
-			b, err := os.ReadFile(filepath.Join(dir, vmpool.PidFile))
-			if err != nil {
-				continue
-			}
-			pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-			e := vmpool.Entry{ID: filepath.Base(dir), Dir: dir, Pid: pid, Ready: true}
-			if pid > 0 && vmpool.Alive(pid, e.ID) && isOurs(pid) {
-				return e
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatal("no pooled VM became ready within 3 minutes")
-	return vmpool.Entry{}
-}
-
-// isOurs tells whether pid is a shim of this suite's containerd.
-func isOurs(pid int) bool {
-	for _, p := range cd.Shims() {
-		if p == pid {
-			return true
-		}
-	}
-	return false
 }

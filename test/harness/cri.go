@@ -25,6 +25,9 @@ const (
 	// pause container, the shim holds the pod.
 	HandlerProcessSandboxAPI    = "winctr-sb"
 	HandlerHypervisorSandboxAPI = "winctr-vm-sb"
+	// HandlerHypervisorPooled keeps one booted VM waiting for the next
+	// pod (vm_pool_size = 1).
+	HandlerHypervisorPooled = "winctr-vm-pool"
 )
 
 // CNIBinDir is where Debian's containernetworking-plugins puts them.
@@ -105,9 +108,11 @@ func (c *CRI) setup(dir string) (string, error) {
   [plugins."io.containerd.cri.v1.runtime".cni]
     bin_dirs = [%q]
     conf_dir = %q
-%s%s%s%s`, CNIBinDir, c.confDir,
+%s%s%s%s%s      vm_pool_size = 1
+`, CNIBinDir, c.confDir,
 		RuntimeConfig(HandlerProcess, "process", ""), RuntimeConfig(HandlerHypervisor, "hypervisor", ""),
-		RuntimeConfig(HandlerProcessSandboxAPI, "process", "shim"), RuntimeConfig(HandlerHypervisorSandboxAPI, "hypervisor", "shim")), nil
+		RuntimeConfig(HandlerProcessSandboxAPI, "process", "shim"), RuntimeConfig(HandlerHypervisorSandboxAPI, "hypervisor", "shim"),
+		RuntimeConfig(HandlerHypervisorPooled, "hypervisor", "")), nil
 }
 
 // RuntimeConfig is the containerd config that registers winctr as a CRI
