@@ -3,6 +3,7 @@
 package cri
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -55,7 +56,9 @@ func TestPooledVMPod(t *testing.T) {
 	client.remove(t)
 	server.remove(t)
 	cd.WaitPoolReady(t)
-	cd.StopPool(t)
+	if err := cd.EndPools(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	reconnect(t)
 	cd.AssertNoLeaks(t)
 }

@@ -66,6 +66,8 @@ func TestVMPool(t *testing.T) {
 
 	// The pool is full again; containerd's exit ends it.
 	cd.WaitPoolReady(t)
-	cd.StopPool(t)
+	if err := cd.EndPools(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	cd.AssertNoLeaks(t)
 }

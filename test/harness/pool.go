@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,49 +13,69 @@ import (
 	"github.com/winctr/winctr/internal/vmpool"
 )
 
-// WaitPoolReady waits until a warm pool entry whose shim serves this
-// containerd has its VM booted, and returns it.
-func (c *Containerd) WaitPoolReady(t testing.TB) vmpool.Entry {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	for time.Now().Before(deadline) {
-		ours := map[int]bool{}
-		for _, pid := range c.Shims() {
-			ours[pid] = true
-		}
-		ready, _ := filepath.Glob(filepath.Join(vmpool.Root, "*", "pool-*", vmpool.ReadyFile))
-		for _, f := range ready {
-			dir := filepath.Dir(f)
-			b, err := os.ReadFile(filepath.Join(dir, vmpool.PidFile))
-			if err != nil {
-				continue
-			}
-			pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-			if ours[pid] && vmpool.Alive(pid, filepath.Base(dir)) {
-				return vmpool.Entry{ID: filepath.Base(dir), Dir: dir, Pid: pid, Ready: true}
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
+// ReadyPoolEntry finds a warm pool entry whose shim serves this containerd
+// and has its VM booted.
+func (c *Containerd) ReadyPoolEntry() (vmpool.Entry, bool) {
+	ours := map[int]bool{}
+	for _, pid := range c.Shims() {
+		ours[pid] = true
 	}
-	t.Fatal("no pooled VM became ready within 3 minutes")
-	return vmpool.Entry{}
+	ready, _ := filepath.Glob(filepath.Join(vmpool.Root, "*", "pool-*", vmpool.ReadyFile))
+	for _, f := range ready {
+		dir := filepath.Dir(f)
+		b, err := os.ReadFile(filepath.Join(dir, vmpool.PidFile))
+		if err != nil {
+			continue
+		}
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		if ours[pid] && vmpool.Alive(pid, filepath.Base(dir)) {
+			return vmpool.Entry{ID: filepath.Base(dir), Dir: dir, Pid: pid, Ready: true}, true
+		}
+	}
+	return vmpool.Entry{}, false
 }
 
-// StopPool ends this containerd's warm pools the way they end: containerd
+// AwaitPoolEntry waits for ReadyPoolEntry until ctx ends.
+func (c *Containerd) AwaitPoolEntry(ctx context.Context) (vmpool.Entry, error) {
+	for {
+		if e, ok := c.ReadyPoolEntry(); ok {
+			return e, nil
+		}
+		select {
+		case <-ctx.Done():
+			return vmpool.Entry{}, fmt.Errorf("no pooled VM became ready: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// WaitPoolReady is AwaitPoolEntry for a test, within 3 minutes.
+func (c *Containerd) WaitPoolReady(t testing.TB) vmpool.Entry {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	e, err := c.AwaitPoolEntry(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// EndPools ends this containerd's warm pools the way they end: containerd
 // exits, and each waiting shim stops its VM and leaves. It waits for that
 // (30 s at most), then starts containerd again.
-func (c *Containerd) StopPool(t testing.TB) {
-	t.Helper()
+func (c *Containerd) EndPools(ctx context.Context) error {
 	c.Stop()
 	deadline := time.Now().Add(30 * time.Second)
 	for len(c.Shims())+len(c.VMProcesses()) > 0 && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if err := c.Resume(ctx); err != nil {
-		t.Fatalf("containerd did not come back: %v", err)
+		return fmt.Errorf("containerd did not come back: %w", err)
 	}
+	return nil
 }
 
 // Cwd is the working directory of process pid.

@@ -64,7 +64,7 @@ func main() {
 	out := flag.String("out", "", "JSON output file (default bench/results/bench-<time>.json)")
 	label := flag.String("label", "", "label stored in the JSON (e.g. before, after)")
 	keepLog := flag.String("containerd-log", "", "copy the ctr sections' containerd log (with the shims' debug log) here")
-	only := flag.String("only", "", "comma-separated sections to run: host,uvm,exec,cri,pods (default all)")
+	only := flag.String("only", "", "comma-separated sections to run: host,uvm,warm,exec,cri,pods (default all)")
 	guestMB := flag.Int("guest-mb", 0, "utility VM memory in MB for the ctr figures (default: the shim's)")
 	flag.Parse()
 
@@ -126,7 +126,7 @@ func main() {
 // figures measured so far with the error.
 func run(ctx context.Context, cfg config) ([]Figure, error) {
 	var figs []Figure
-	if cfg.want("host") || cfg.want("uvm") || cfg.want("exec") || cfg.want("pods") {
+	if cfg.want("host") || cfg.want("uvm") || cfg.want("warm") || cfg.want("exec") || cfg.want("pods") {
 		c, err := harness.Start(ctx)
 		if err != nil {
 			return nil, err
@@ -138,6 +138,7 @@ func run(ctx context.Context, cfg config) ([]Figure, error) {
 		}{
 			{"host", b.hostRun},
 			{"uvm", b.coldUVM},
+			{"warm", b.warmUVM},
 			{"exec", b.execAndMemory},
 			{"pods", b.idlePods},
 		}
