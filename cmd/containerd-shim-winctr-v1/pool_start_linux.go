@@ -57,29 +57,33 @@ func defaultVMConfig(o *optionsFromStart) (*options.Config, error) {
 
 // newPoolPlan reads the pod's spec in the bundle (the working directory)
 // and the runtime options; nil when the runtime keeps no pool or the pod
-// runs on the host kernel. A sandbox of the Sandbox API has no spec here
-// and boots its VM itself.
+// runs on the host kernel.
 func newPoolPlan(ctx context.Context, params *bootapi.BootstrapParams, o *optionsFromStart) (*poolPlan, error) {
 	if o == nil {
 		return nil, nil
 	}
-	b, err := os.ReadFile("config.json")
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var spec specs.Spec
-	if err := json.Unmarshal(b, &spec); err != nil {
-		return nil, fmt.Errorf("decode spec: %w", err)
-	}
-	cfg, err := options.ResolveSpec(o.opts, &spec, runtime.GOOS)
-	if err != nil || cfg.Isolation != options.IsolationHypervisor || cfg.VMPoolSize == 0 {
-		return nil, nil // create reports a bad spec; a host pod needs no VM
-	}
 	def, err := defaultVMConfig(o)
 	if err != nil {
+		return nil, nil // create reports bad options
+	}
+	// A sandbox of the Sandbox API has no spec: its VM is sized by the
+	// options, and by annotations that come only with CreateSandbox (a
+	// pooled VM of another size then waits unused until its shim ends).
+	cfg := def
+	b, err := os.ReadFile("config.json")
+	switch {
+	case err == nil:
+		var spec specs.Spec
+		if err := json.Unmarshal(b, &spec); err != nil {
+			return nil, fmt.Errorf("decode spec: %w", err)
+		}
+		if cfg, err = options.ResolveSpec(o.opts, &spec, runtime.GOOS); err != nil {
+			return nil, nil // create reports a bad spec
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, err
+	}
+	if cfg.Isolation != options.IsolationHypervisor || cfg.VMPoolSize == 0 {
 		return nil, nil
 	}
 	ns, err := namespaces.NamespaceRequired(ctx)

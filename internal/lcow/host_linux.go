@@ -50,13 +50,18 @@ type hostPlatform struct {
 }
 
 // bootFor boots the VM for the pod's first container, in the pod's network
-// and cgroup when its spec names them; a VM booted ahead for a pool joins
-// them instead.
+// and cgroup when its spec names them.
 func (h *Host) bootFor(ctx context.Context, req *task.ContainerRequest, g *guest) error {
+	return h.startPod(ctx, req.Bundle, g.podNetNS, g.podCgroup)
+}
+
+// startPod boots the pod's VM in its network and cgroup; a VM booted
+// ahead for a pool joins them instead.
+func (h *Host) startPod(ctx context.Context, bundle, netns, cgroupPath string) error {
 	if h.vm != nil {
-		return h.join(ctx, req.Bundle, g.podNetNS, g.podCgroup)
+		return h.join(ctx, bundle, netns, cgroupPath)
 	}
-	return h.boot(ctx, req.Bundle, g.podNetNS, g.podCgroup)
+	return h.boot(ctx, bundle, netns, cgroupPath)
 }
 
 // Prewarm boots the VM before any pod is known, for a warm pool: with a

@@ -23,7 +23,7 @@ func (h *Host) StartSandbox(ctx context.Context, req *task.SandboxRequest) (task
 	if req.NetNS == "" {
 		return nil, fmt.Errorf("a pod on the host's network (hostNetwork) cannot run in a utility VM; use process isolation: %w", errdefs.ErrInvalidArgument)
 	}
-	if h.vm != nil {
+	if h.hasPod {
 		return nil, fmt.Errorf("a second pod sandbox in one utility VM: %w", errdefs.ErrInvalidArgument)
 	}
 	cgroupPath := ""
@@ -32,9 +32,10 @@ func (h *Host) StartSandbox(ctx context.Context, req *task.SandboxRequest) (task
 	}
 	// The sandbox's bundle carries the VM for the delete bootstrap too: a
 	// pod may have no container when its shim dies.
-	if err := h.boot(ctx, req.Bundle, req.NetNS, cgroupPath); err != nil {
+	if err := h.startPod(ctx, req.Bundle, req.NetNS, cgroupPath); err != nil {
 		return nil, err
 	}
+	h.hasPod = true
 	resp, err := h.agent.StartSandbox(ctx, &agent.StartSandboxRequest{SandboxId: req.ID, Hostname: req.Hostname})
 	if err != nil {
 		return nil, fmt.Errorf("guest: %w", native(err))

@@ -1,5 +1,3 @@
-//go:build linux
-
 // Package vmpool is the on-disk side of a warm pool of utility VMs: a
 // directory per pool, an entry per waiting shim whose VM is booting or
 // booted, and the claim that hands one entry to one new pod. The shims and
@@ -26,9 +24,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/containerd/errdefs"
-	"golang.org/x/sys/unix"
 )
 
 // Root holds the pools of a host.
@@ -73,21 +71,6 @@ func Open(root, key string) (*Pool, error) {
 
 // Dir is the pool's directory.
 func (p *Pool) Dir() string { return p.dir }
-
-// Lock holds the pool's lock until the returned function is called: the
-// count of entries and the spawning of new ones happen under it, so that
-// concurrent starts do not overfill the pool.
-func (p *Pool) Lock() (func(), error) {
-	f, err := os.OpenFile(filepath.Join(p.dir, ".lock"), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock pool: %w", err)
-	}
-	return func() { f.Close() }, nil
-}
 
 // Entry is one waiting shim of the pool.
 type Entry struct {
@@ -182,16 +165,25 @@ func (p *Pool) Claim() (*Entry, error) {
 }
 
 // Alive tells whether pid is still the shim of entry id: its command line
-// names the id, so that a recycled pid is not taken for it.
+// names the id, so that a recycled pid is not taken for it. A process
+// caught in its exec shows an empty command line for a moment: that is
+// read again.
 func Alive(pid int, id string) bool {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
-	if err != nil {
+	path := filepath.Join("/proc", strconv.Itoa(pid), "cmdline")
+	for try := 0; ; try++ {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return false
+		}
+		if len(b) == 0 && try < 20 {
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		for _, arg := range strings.Split(string(b), "\x00") {
+			if arg == id {
+				return true
+			}
+		}
 		return false
 	}
-	for _, arg := range strings.Split(string(b), "\x00") {
-		if arg == id {
-			return true
-		}
-	}
-	return false
 }

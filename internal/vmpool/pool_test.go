@@ -20,7 +20,8 @@ import (
 // shim's does, and ends it with the test.
 func shimLike(t *testing.T, id string) int {
 	t.Helper()
-	cmd := exec.Command("sh", "-c", "sleep 60", id)
+	// Two commands, so that the shell stays (it would exec a lone one).
+	cmd := exec.Command("sh", "-c", "sleep 60; exit 0", id)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
