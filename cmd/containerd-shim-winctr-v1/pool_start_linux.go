@@ -94,7 +94,8 @@ func newPoolPlan(ctx context.Context, params *bootapi.BootstrapParams, o *option
 	if err != nil {
 		return nil, err
 	}
-	pool, err := vmpool.Open(vmpool.Root, vmpool.Key(params.GetContainerdGrpcAddress(), ns, self, vmShape(def)))
+	// Runtimes that ask for pools of different sizes keep them apart.
+	pool, err := vmpool.Open(vmpool.Root, vmpool.Key(params.GetContainerdGrpcAddress(), ns, self, vmShape(def), strconv.Itoa(int(cfg.VMPoolSize))))
 	if err != nil {
 		return nil, err
 	}

@@ -22,16 +22,22 @@ import (
 // containerd's exit then ends the pool, leaving nothing.
 func TestPooledVMPod(t *testing.T) {
 	harness.RequireBootFiles(t)
-	client := runPod(t, harness.HandlerHypervisorPooled, "pool-client", nil)
+	for _, handler := range []string{harness.HandlerHypervisorPooled, harness.HandlerHypervisorSandboxAPIPooled} {
+		t.Run(handler, func(t *testing.T) { checkPooledPod(t, handler) })
+	}
+}
+
+func checkPooledPod(t *testing.T, handler string) {
+	client := runPod(t, handler, "pool-client", nil)
 	cli := client.container(t, "wget", 0, "sleep", "1000")
 
 	waiting := cd.WaitPoolReady(t)
 	start := time.Now()
-	server := runPod(t, harness.HandlerHypervisorPooled, "pool-server", nil)
+	server := runPod(t, handler, "pool-server", nil)
 	t.Logf("RunPodSandbox on a pooled VM: %v", time.Since(start).Round(time.Millisecond))
-	bundle := filepath.Join(cd.State, "io.containerd.runtime.v2.task", cd.Namespace, server.id)
-	if cwd := harness.Cwd(waiting.Pid); cwd != bundle {
-		t.Fatalf("the pod's shim is not the pooled one: shim %d works in %q, want %s", waiting.Pid, cwd, bundle)
+	// The pod's bundle: the task's, or the Sandbox API's sandbox's.
+	if cwd := harness.Cwd(waiting.Pid); filepath.Base(cwd) != server.id || !strings.HasPrefix(cwd, cd.State+"/") {
+		t.Fatalf("the pod's shim is not the pooled one: shim %d works in %q, not in pod %s's bundle", waiting.Pid, cwd, server.id)
 	}
 	srv := server.container(t, "httpd", 0, "sh", "-c", "mkdir /www; hostname > /www/hostname; exec httpd -f -p 8080 -h /www")
 	ip := podIP(t, server.id)

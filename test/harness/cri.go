@@ -25,9 +25,10 @@ const (
 	// pause container, the shim holds the pod.
 	HandlerProcessSandboxAPI    = "winctr-sb"
 	HandlerHypervisorSandboxAPI = "winctr-vm-sb"
-	// HandlerHypervisorPooled keeps one booted VM waiting for the next
-	// pod (vm_pool_size = 1).
-	HandlerHypervisorPooled = "winctr-vm-pool"
+	// HandlerHypervisorPooled and HandlerHypervisorSandboxAPIPooled keep
+	// one booted VM waiting for the next pod (vm_pool_size = 1).
+	HandlerHypervisorPooled           = "winctr-vm-pool"
+	HandlerHypervisorSandboxAPIPooled = "winctr-vm-sb-pool"
 )
 
 // CNIBinDir is where Debian's containernetworking-plugins puts them.
@@ -108,11 +109,11 @@ func (c *CRI) setup(dir string) (string, error) {
   [plugins."io.containerd.cri.v1.runtime".cni]
     bin_dirs = [%q]
     conf_dir = %q
-%s%s%s%s%s      vm_pool_size = 1
-`, CNIBinDir, c.confDir,
+%s%s%s%s%s%[8]s%[9]s%[8]s`, CNIBinDir, c.confDir,
 		RuntimeConfig(HandlerProcess, "process", ""), RuntimeConfig(HandlerHypervisor, "hypervisor", ""),
 		RuntimeConfig(HandlerProcessSandboxAPI, "process", "shim"), RuntimeConfig(HandlerHypervisorSandboxAPI, "hypervisor", "shim"),
-		RuntimeConfig(HandlerHypervisorPooled, "hypervisor", "")), nil
+		RuntimeConfig(HandlerHypervisorPooled, "hypervisor", ""), "      vm_pool_size = 1\n",
+		RuntimeConfig(HandlerHypervisorSandboxAPIPooled, "hypervisor", "shim")), nil
 }
 
 // RuntimeConfig is the containerd config that registers winctr as a CRI
