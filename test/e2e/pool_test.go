@@ -4,8 +4,11 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,8 +20,10 @@ import (
 // TestVMPool runs VM containers from a runtime that keeps one booted VM
 // waiting (vm_pool_size = 1): the first container boots its own VM and
 // fills the pool; the next is served by the waiting VM's shim, runs and
-// execs as any other; the pool fills again; and when containerd exits,
-// the waiting shim stops its VM and leaves nothing.
+// execs as any other; the pool fills again. A waiting shim killed is
+// cleaned up after by the next start; a waiting VM killed takes its shim
+// and entry with it. When containerd exits, the waiting shim stops its VM
+// and leaves nothing.
 func TestVMPool(t *testing.T) {
 	harness.RequireBootFiles(t)
 	ctx := context.Background()
@@ -64,10 +69,53 @@ func TestVMPool(t *testing.T) {
 	cd.WaitStopped(t, "pool-long")
 	cd.RemoveTask(t, "pool-long")
 
-	// The pool is full again; containerd's exit ends it.
+	// A waiting shim killed: the next start cleans up after it (its VM
+	// died with it) and boots a VM of its own.
+	waiting = cd.WaitPoolReady(t)
+	if err := syscall.Kill(waiting.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	run("pool-after-kill", "again")
+	if _, err := os.Stat(waiting.Dir); !os.IsNotExist(err) {
+		t.Fatalf("the killed shim's pool entry is still there (%v)", err)
+	}
+
+	// A waiting VM's QEMU killed: its shim stops and leaves with its entry.
+	waiting = cd.WaitPoolReady(t)
+	b, err := os.ReadFile(filepath.Join(waiting.Dir, "winctr-lcow.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct {
+		VMDir string `json:"vm_dir"`
+	}
+	if err := json.Unmarshal(b, &rec); err != nil || rec.VMDir == "" {
+		t.Fatalf("pool entry's VM record %q: %v", b, err)
+	}
+	qemuPid, err := os.ReadFile(filepath.Join(rec.VMDir, "qemu.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(string(qemuPid))
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); vmpool.Alive(waiting.Pid, waiting.ID) || exists(waiting.Dir) || exists(rec.VMDir); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after its QEMU died, the waiting shim lives (%v) or left its entry or VM directory", vmpool.Alive(waiting.Pid, waiting.ID))
+		}
+	}
+
+	// The next start fills the pool again; containerd's exit ends it.
+	run("pool-refill", "refill")
 	cd.WaitPoolReady(t)
 	if err := cd.EndPools(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	cd.AssertNoLeaks(t)
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
