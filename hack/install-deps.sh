@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what winctr's build, demo and tests need on Debian 12, as root,
-# without prompts: runc, busybox-static, QEMU, the cloud kernel and the CNI
+# without prompts: runc, crun, busybox-static, QEMU, the cloud kernel and the CNI
 # plugins from Debian, containerd, ctr and containerd-shim-runc-v2
 # 2.4 built with `go install` into _output/tools/bin. Idempotent.
 set -euo pipefail
@@ -12,8 +12,9 @@ TOOLS_BIN="$(pwd)/_output/tools/bin"
 need_pkgs=()
 # qemu-system-x86 (QEMU and virtiofsd) and the cloud kernel are for the
 # utility VM: the boot files and the VM tests; containernetworking-plugins
-# (bridge, host-local, loopback) for the CRI tests' pod network.
-for pkg in runc busybox-static qemu-system-x86 linux-image-cloud-amd64 containernetworking-plugins; do
+# (bridge, host-local, loopback) for the CRI tests' pod network; crun is
+# the utility VM's OCI runtime, runc the host's.
+for pkg in runc crun busybox-static qemu-system-x86 linux-image-cloud-amd64 containernetworking-plugins; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
 if [ "${#need_pkgs[@]}" -gt 0 ]; then

@@ -39,8 +39,14 @@ const bundlesDir = "/run/winctr/bundles"
 // streamWait bounds how long a process waits for its stdio streams.
 const streamWait = 10 * time.Second
 
-// containers runs the pod's containers in the guest with runc, through the
-// same runc Host the shim uses on Linux hosts.
+// ociRuntime is the OCI runtime the initrd carries (bootfiles'
+// DefaultBinaries): crun, a C program, rather than runc, whose every
+// command starts a Go runtime (runc create runs three of them). Under
+// emulation that start-up was most of a container's creation.
+const ociRuntime = "crun"
+
+// containers runs the pod's containers in the guest with crun, through
+// the same runc Host (go-runc drives either) the shim uses on Linux hosts.
 type containers struct {
 	router *router
 
@@ -112,7 +118,7 @@ func (s *containers) hostFor(ctx context.Context) (*runchost.Host, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.host == nil {
-		h, err := runchost.New(ctx, guestNamespace, &options.Config{Isolation: options.IsolationProcess, OS: "linux", RuncRoot: "/run/runc"})
+		h, err := runchost.New(ctx, guestNamespace, &options.Config{Isolation: options.IsolationProcess, OS: "linux", RuncBinary: ociRuntime, RuncRoot: "/run/runc"})
 		if err != nil {
 			return nil, err
 		}
@@ -156,9 +162,15 @@ func (s *containers) CreateContainer(ctx context.Context, r *agent.CreateContain
 	if err := checkGuestSpec(r.ContainerId, &spec, mountRoot); err != nil {
 		return nil, rpcError(err)
 	}
-	if applied, err := applyNetSysctls(&spec); err != nil {
+	applied, err := applyNetSysctls(&spec)
+	if err != nil {
 		return nil, rpcError(err)
-	} else if applied {
+	}
+	downgraded, err := forRuntimeSpec11(&spec)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	if applied || downgraded {
 		if r.SpecJson, err = json.Marshal(&spec); err != nil {
 			return nil, rpcError(err)
 		}

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/containerd/containerd/v2/pkg/identifiers"
@@ -57,4 +58,58 @@ func within(root, what, p string) error {
 		return fmt.Errorf("%s %q resolves to %s, outside what the host shared: %w", what, p, real, errdefs.ErrInvalidArgument)
 	}
 	return nil
+}
+
+// runtimeSpecVersion is the newest runtime-spec the guest's crun (1.8)
+// takes: it refuses a config.json of a later version outright.
+const runtimeSpecVersion = "1.1.0"
+
+// forRuntimeSpec11 marks a spec of a later runtime-spec version (what
+// containerd writes) as 1.1.0 when it uses nothing added after 1.1, and
+// refuses one that does: crun would drop those settings unseen. It
+// reports whether it changed the spec.
+func forRuntimeSpec11(spec *specs.Spec) (bool, error) {
+	if !newerThan11(spec.Version) {
+		return false, nil
+	}
+	var later []string
+	if p := spec.Process; p != nil && p.ExecCPUAffinity != nil {
+		later = append(later, "process.execCPUAffinity")
+	}
+	if l := spec.Linux; l != nil {
+		if len(l.NetDevices) > 0 {
+			later = append(later, "linux.netDevices")
+		}
+		if l.MemoryPolicy != nil {
+			later = append(later, "linux.memoryPolicy")
+		}
+		if r := l.IntelRdt; r != nil && (len(r.Schemata) > 0 || r.EnableMonitoring) {
+			later = append(later, "linux.intelRdt.schemata/enableMonitoring")
+		}
+	}
+	if len(later) > 0 {
+		return false, fmt.Errorf("the utility VM's OCI runtime implements runtime-spec %s; this spec (%s) sets %s: %w",
+			runtimeSpecVersion, spec.Version, strings.Join(later, ", "), errdefs.ErrNotImplemented)
+	}
+	spec.Version = runtimeSpecVersion
+	return true, nil
+}
+
+// newerThan11 tells whether a runtime-spec version ("1.2.0", "1.3.0-rc.1")
+// is 1.2 or later; one that does not parse is left to crun to judge.
+func newerThan11(v string) bool {
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	digits := strings.IndexFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' })
+	if digits >= 0 {
+		parts[1] = parts[1][:digits]
+	}
+	major, err1 := strconv.Atoi(parts[0])
+	minor, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return major > 1 || (major == 1 && minor >= 2)
 }

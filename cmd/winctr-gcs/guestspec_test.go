@@ -5,6 +5,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/containerd/errdefs"
@@ -56,6 +57,40 @@ func TestCheckGuestSpec(t *testing.T) {
 			}
 			if !tc.ok && !errdefs.IsInvalidArgument(err) {
 				t.Fatalf("got %v, want an invalid-argument error", err)
+			}
+		})
+	}
+}
+
+func TestForRuntimeSpec11(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		spec        specs.Spec
+		wantVersion string
+		changed     bool
+		refused     string
+	}{
+		{"containerd 2.4's", specs.Spec{Version: "1.3.0", Process: &specs.Process{}, Linux: &specs.Linux{}}, "1.1.0", true, ""},
+		{"1.2 release candidate", specs.Spec{Version: "1.2.0-rc.1"}, "1.1.0", true, ""},
+		{"already 1.1", specs.Spec{Version: "1.1.0"}, "1.1.0", false, ""},
+		{"1.0", specs.Spec{Version: "1.0.2-dev"}, "1.0.2-dev", false, ""},
+		{"unparsable, left to crun", specs.Spec{Version: "x"}, "x", false, ""},
+		{"a 2.0 spec", specs.Spec{Version: "2.0.0"}, "1.1.0", true, ""},
+		{"exec CPU affinity", specs.Spec{Version: "1.3.0", Process: &specs.Process{ExecCPUAffinity: &specs.CPUAffinity{Initial: "0"}}}, "", false, "process.execCPUAffinity"},
+		{"net devices", specs.Spec{Version: "1.3.0", Linux: &specs.Linux{NetDevices: map[string]specs.LinuxNetDevice{"eth1": {}}}}, "", false, "linux.netDevices"},
+		{"memory policy", specs.Spec{Version: "1.3.0", Linux: &specs.Linux{MemoryPolicy: &specs.LinuxMemoryPolicy{}}}, "", false, "linux.memoryPolicy"},
+		{"RDT monitoring", specs.Spec{Version: "1.3.0", Linux: &specs.Linux{IntelRdt: &specs.LinuxIntelRdt{EnableMonitoring: true}}}, "", false, "intelRdt"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			changed, err := forRuntimeSpec11(&tc.spec)
+			if tc.refused != "" {
+				if !errdefs.IsNotImplemented(err) || !strings.Contains(err.Error(), tc.refused) {
+					t.Fatalf("err %v, want not implemented naming %s", err, tc.refused)
+				}
+				return
+			}
+			if err != nil || changed != tc.changed || tc.spec.Version != tc.wantVersion {
+				t.Fatalf("changed %v, version %q, err %v; want %v, %q", changed, tc.spec.Version, err, tc.changed, tc.wantVersion)
 			}
 		})
 	}

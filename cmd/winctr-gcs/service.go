@@ -23,8 +23,8 @@ type service struct {
 	modules []string
 }
 
-// Ping reports the guest kernel, uptime and loaded modules, and runc's
-// version when asked.
+// Ping reports the guest kernel, uptime and loaded modules, and the OCI
+// runtime's version when asked.
 func (s *service) Ping(ctx context.Context, r *agent.PingRequest) (*agent.PingResponse, error) {
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {
@@ -40,7 +40,7 @@ func (s *service) Ping(ctx context.Context, r *agent.PingRequest) (*agent.PingRe
 	if !r.GetRuncVersion() {
 		return resp, nil
 	}
-	if out, err := runReaped(exec.CommandContext(ctx, "runc", "--version")); err == nil {
+	if out, err := runReaped(exec.CommandContext(ctx, ociRuntime, "--version")); err == nil {
 		resp.RuncVersion, _, _ = strings.Cut(string(out), "\n")
 	}
 	return resp, nil

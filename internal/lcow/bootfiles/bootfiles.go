@@ -62,15 +62,15 @@ type Options struct {
 	// HyperVModules are the modules of a guest on Hyper-V, listed in
 	// ModulesListPath+".hyperv".
 	HyperVModules []string
-	// Binaries are host executables the guest needs (runc), copied to the
+	// Binaries are host executables the guest needs (crun), copied to the
 	// same paths with the shared libraries they load.
 	Binaries []string
 	// Out is the directory that receives kernel and initrd.img.
 	Out string
 }
 
-// DefaultBinaries are what the agent runs in the guest.
-var DefaultBinaries = []string{"/usr/sbin/runc"}
+// DefaultBinaries are what the agent runs in the guest: the OCI runtime.
+var DefaultBinaries = []string{"/usr/bin/crun"}
 
 // Build writes Out/kernel and Out/initrd.img.
 func Build(o Options) error {
@@ -91,7 +91,7 @@ func Build(o Options) error {
 	for _, b := range o.Binaries {
 		files, err := WithLibraries(o.Root, b)
 		if err != nil {
-			return fmt.Errorf("guest binary (apt-get install runc): %w", err)
+			return fmt.Errorf("guest binary (apt-get install crun): %w", err)
 		}
 		extra = append(extra, files...)
 	}
