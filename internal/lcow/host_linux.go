@@ -107,6 +107,9 @@ func (h *Host) join(ctx context.Context, bundle, netns, cgroupPath string) (retE
 			h.vm, h.client, h.agent, h.net, h.stateDir, h.qemu = nil, nil, nil, nil, "", nil
 		}
 	}()
+	if err := h.qemu.Foreground(); err != nil {
+		log.G(ctx).WithError(err).Warn("the pooled VM keeps a low CPU priority")
+	}
 	if err := h.record(bundle, ""); err != nil {
 		return err
 	}
@@ -194,6 +197,8 @@ func (h *Host) boot(ctx context.Context, bundle, netns, cgroupPath string) (retE
 		ShareDir: h.shareDir,
 		NICs:     nics,
 		Console:  io.MultiWriter(h.console, logw),
+		// A pool's VM boots behind the pods that run now.
+		Background: h.spare != nil,
 	})
 	if h.net != nil {
 		h.net.closeTap() // QEMU has its own copy, or failed

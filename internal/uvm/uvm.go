@@ -31,6 +31,10 @@ type Config struct {
 	NICs []NIC
 	// Console receives the guest's serial console (the shim's log).
 	Console io.Writer
+	// Background runs the VM's processes at the lowest CPU priority: a VM
+	// booted ahead for a pool must not slow the pods running now. Its
+	// driver raises it again when a pod takes the VM.
+	Background bool
 }
 
 // NIC is a network interface of the VM backed by a tap device the caller

@@ -5,9 +5,11 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -53,8 +55,15 @@ func TestVMPool(t *testing.T) {
 	// A long-lived container in a pooled VM: its shim is the pooled one,
 	// now working in the task's bundle, and exec works through it.
 	waiting = cd.WaitPoolReady(t)
+	qemu := poolQEMU(t, waiting)
+	if n := niceOf(t, qemu); n != 19 {
+		t.Fatalf("the waiting VM's QEMU runs at nice %d, want 19 (behind running pods)", n)
+	}
 	cd.CleanupTask(t, "pool-long")
 	cd.StartSleeper(t, "pool-long", args...)
+	if n := niceOf(t, qemu); n != 0 {
+		t.Fatalf("the pod's VM's QEMU runs at nice %d, want 0", n)
+	}
 	bundle := filepath.Join(cd.State, "io.containerd.runtime.v2.task", cd.Namespace, "pool-long")
 	if cwd := harness.Cwd(waiting.Pid); cwd != bundle {
 		t.Fatalf("pooled shim %d works in %q, want the task's bundle %s", waiting.Pid, cwd, bundle)
@@ -82,25 +91,11 @@ func TestVMPool(t *testing.T) {
 
 	// A waiting VM's QEMU killed: its shim stops and leaves with its entry.
 	waiting = cd.WaitPoolReady(t)
-	b, err := os.ReadFile(filepath.Join(waiting.Dir, "winctr-lcow.json"))
-	if err != nil {
+	vmDir := poolVMDir(t, waiting)
+	if err := syscall.Kill(poolQEMU(t, waiting), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	var rec struct {
-		VMDir string `json:"vm_dir"`
-	}
-	if err := json.Unmarshal(b, &rec); err != nil || rec.VMDir == "" {
-		t.Fatalf("pool entry's VM record %q: %v", b, err)
-	}
-	qemuPid, err := os.ReadFile(filepath.Join(rec.VMDir, "qemu.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, _ := strconv.Atoi(string(qemuPid))
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(20 * time.Second); vmpool.Alive(waiting.Pid, waiting.ID) || exists(waiting.Dir) || exists(rec.VMDir); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); vmpool.Alive(waiting.Pid, waiting.ID) || exists(waiting.Dir) || exists(vmDir); time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("after its QEMU died, the waiting shim lives (%v) or left its entry or VM directory", vmpool.Alive(waiting.Pid, waiting.ID))
 		}
@@ -118,4 +113,62 @@ func TestVMPool(t *testing.T) {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// poolVMDir is the VM directory a pool entry records.
+func poolVMDir(t *testing.T, e vmpool.Entry) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.Dir, "winctr-lcow.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct {
+		VMDir string `json:"vm_dir"`
+	}
+	if err := json.Unmarshal(b, &rec); err != nil || rec.VMDir == "" {
+		t.Fatalf("pool entry's VM record %q: %v", b, err)
+	}
+	return rec.VMDir
+}
+
+// poolQEMU is the QEMU process of a pool entry's VM.
+func poolQEMU(t *testing.T, e vmpool.Entry) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(poolVMDir(t, e), "qemu.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+// niceOf is the niceness of every thread of pid, which must agree.
+func niceOf(t *testing.T, pid int) int {
+	t.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("threads of %d: %v", pid, err)
+	}
+	nice := map[int]bool{}
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread ended
+		}
+		// After the command name in parentheses: state is the first
+		// field, nice the seventeenth.
+		fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		n, _ := strconv.Atoi(fields[16])
+		nice[n] = true
+	}
+	if len(nice) != 1 {
+		t.Fatalf("threads of %d run at different nice values: %v", pid, nice)
+	}
+	for n := range nice {
+		return n
+	}
+	return 0
 }

@@ -9,6 +9,7 @@ package qemu
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -187,7 +188,7 @@ func args(m Machine, cfg uvm.Config, kvm bool, agentSock, qmpSock, fsSock string
 // startVirtiofsd serves dir on sock. The shim makes the listening socket
 // and hands it over (--fd), so it exists before virtiofsd runs: QEMU can
 // start at once, with no waiting for virtiofsd to create it.
-func startVirtiofsd(dir, sock string, console io.Writer) (*exec.Cmd, chan struct{}, error) {
+func startVirtiofsd(dir, sock string, console io.Writer, background bool) (*exec.Cmd, chan struct{}, error) {
 	_ = os.Remove(sock)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 	if err != nil {
@@ -202,7 +203,7 @@ func startVirtiofsd(dir, sock string, console io.Writer) (*exec.Cmd, chan struct
 	defer f.Close()
 	// sandbox=chroot: virtiofsd stays in the host's mount namespace, so
 	// each container's rootfs mounted into the share later is visible.
-	cmd := exec.Command(Virtiofsd, "--fd=3", "-o", "source="+dir, "-o", "cache=none", "-o", "sandbox=chroot")
+	cmd := command(background, Virtiofsd, "--fd=3", "-o", "source="+dir, "-o", "cache=none", "-o", "sandbox=chroot")
 	cmd.ExtraFiles = []*os.File{f}
 	cmd.Stdout, cmd.Stderr = console, console
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
@@ -262,7 +263,7 @@ func Start(ctx context.Context, cfg uvm.Config) (_ *VM, retErr error) {
 	)
 	if cfg.ShareDir != "" {
 		fsSock = filepath.Join(cfg.StateDir, "virtiofs.sock")
-		if fsd, fsdDone, err = startVirtiofsd(cfg.ShareDir, fsSock, cfg.Console); err != nil {
+		if fsd, fsdDone, err = startVirtiofsd(cfg.ShareDir, fsSock, cfg.Console, cfg.Background); err != nil {
 			return nil, err
 		}
 		defer func() {
@@ -275,7 +276,7 @@ func Start(ctx context.Context, cfg uvm.Config) (_ *VM, retErr error) {
 
 	kvm := KVM()
 	log.G(ctx).WithField("vm", cfg.ID).WithField("kvm", kvm).WithField("vsock_cid", cid).Info("starting QEMU")
-	cmd := exec.Command(Binary, args(DefaultMachine, cfg, kvm, agentSock, qmpSock, fsSock, cid)...)
+	cmd := command(cfg.Background, Binary, args(DefaultMachine, cfg, kvm, agentSock, qmpSock, fsSock, cid)...)
 	if vhost != nil {
 		cmd.ExtraFiles = []*os.File{vhost} // fd 3, args' vhostfd
 	}
@@ -344,6 +345,42 @@ func Start(ctx context.Context, cfg uvm.Config) (_ *VM, retErr error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("QEMU did not connect the agent channel: %w", ctx.Err())
 	}
+}
+
+// backgroundNice is the niceness of a Background VM's processes.
+const backgroundNice = 19
+
+// command runs name with args, at the lowest CPU priority if background:
+// through nice(1), so that every thread the process ever makes has it
+// from the start.
+func command(background bool, name string, args ...string) *exec.Cmd {
+	if !background {
+		return exec.Command(name, args...)
+	}
+	return exec.Command("nice", append([]string{"-n", strconv.Itoa(backgroundNice), name}, args...)...)
+}
+
+// Foreground gives a Background VM's processes, every thread of them,
+// the normal CPU priority.
+func (vm *VM) Foreground() error {
+	var errs []error
+	for _, pid := range vm.Pids() {
+		tasks, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "task"))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, t := range tasks {
+			tid, err := strconv.Atoi(t.Name())
+			if err != nil {
+				continue
+			}
+			if err := unix.Setpriority(unix.PRIO_PROCESS, tid, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+				errs = append(errs, fmt.Errorf("priority of thread %d of %d: %w", tid, pid, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Session is the transport to the guest agent.
