@@ -59,7 +59,9 @@ func defaultVMConfig(o *optionsFromStart) (*options.Config, error) {
 // and the runtime options; nil when the runtime keeps no pool or the pod
 // runs on the host kernel.
 func newPoolPlan(ctx context.Context, params *bootapi.BootstrapParams, o *optionsFromStart) (*poolPlan, error) {
-	if o == nil {
+	// The pool's size is a runtime option only: without it, no spec needs
+	// reading.
+	if o == nil || o.opts.GetVmPoolSize() == 0 {
 		return nil, nil
 	}
 	def, err := defaultVMConfig(o)
