@@ -38,6 +38,16 @@ func mountSystem() error {
 			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err)
 		}
 	}
+	// The links that udev makes on a full system: crun reads `update
+	// --resources -` from /dev/stdin.
+	for link, target := range map[string]string{
+		"/dev/fd": "/proc/self/fd", "/dev/stdin": "/proc/self/fd/0",
+		"/dev/stdout": "/proc/self/fd/1", "/dev/stderr": "/proc/self/fd/2",
+	} {
+		if err := os.Symlink(target, link); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("link %s: %w", link, err)
+		}
+	}
 	// The kernel gave PID 1 the console before /dev existed; reopen it
 	// so that what the agent writes reaches the serial log.
 	if con, err := os.OpenFile("/dev/console", os.O_RDWR, 0); err == nil {
