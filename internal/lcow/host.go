@@ -23,7 +23,6 @@ import (
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/log"
 	"github.com/containerd/ttrpc"
-	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/winctr/winctr/internal/faultpoint"
 	"github.com/winctr/winctr/internal/task"
@@ -177,20 +176,12 @@ func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) 
 	return c, nil
 }
 
-// Close powers the guest off (stopping the VM if it does not go), then
-// releases what the host side held for it.
+// Close powers the guest off where the platform wants that, stops the VM,
+// then releases what the host side held for it.
 func (h *Host) Close(ctx context.Context) error {
 	var errs []error
 	if h.agent != nil && h.vm != nil && !h.gone() {
-		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		h.beforeShutdown(sctx)
-		if _, err := h.agent.Shutdown(sctx, &emptypb.Empty{}); err == nil {
-			select {
-			case <-h.vm.Exited():
-			case <-time.After(5 * time.Second):
-			}
-		}
-		cancel()
+		h.powerOff(ctx)
 	}
 	if h.client != nil {
 		h.client.Close()

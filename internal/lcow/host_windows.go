@@ -14,10 +14,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/Microsoft/go-winio"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/winctr/winctr/internal/bundlestate"
 	"github.com/winctr/winctr/internal/layers"
@@ -356,8 +358,18 @@ func (h *Host) unmount(ctx context.Context, target string) error {
 	return nil
 }
 
-// beforeShutdown has nothing to do: the guest's disks go with the VM.
-func (h *Host) beforeShutdown(ctx context.Context) {}
+// powerOff asks the guest to power off and gives it a while to: HCS then
+// finds the compute system stopped rather than terminating it.
+func (h *Host) powerOff(ctx context.Context) {
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := h.agent.Shutdown(sctx, &emptypb.Empty{}); err == nil {
+		select {
+		case <-h.vm.Exited():
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
 
 // closePlatform closes the console pipe.
 func (h *Host) closePlatform(ctx context.Context) []error {

@@ -227,10 +227,45 @@ func (b *bench) warmUVM(ctx context.Context) ([]Figure, error) {
 		}
 		bare = append(bare, ms(d))
 	}
+	idle, err := b.idlePoolCPU(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return []Figure{
 		paired("ctr run --rm echo, UVM from the warm pool, to exit", "ms", total, "bare QEMU boot, init powers off", bare, "ratio <= 1.2"),
 		paired("  the same, to its first output line", "ms", first, "bare QEMU boot, init powers off", bare, ""),
+		single("CPU of a waiting pooled VM (QEMU+virtiofsd), % of one CPU", "%", idle, ""),
 	}, nil
+}
+
+// idlePoolCPU samples, three times over 5 s each, the CPU that the VM of
+// the pool's waiting shim uses while nothing happens: what keeping a VM
+// booted costs besides its memory.
+func (b *bench) idlePoolCPU(ctx context.Context) ([]float64, error) {
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	if _, err := b.c.AwaitPoolEntry(wctx); err != nil {
+		return nil, err
+	}
+	pids := b.c.VMProcesses()
+	if len(pids) == 0 {
+		return nil, fmt.Errorf("no process of the pooled VM")
+	}
+	const window = 5 * time.Second
+	var out []float64
+	for i := 0; i < 3; i++ {
+		var before, after int64
+		for _, pid := range pids {
+			before += cpuTicks(pid)
+		}
+		time.Sleep(window)
+		for _, pid := range pids {
+			after += cpuTicks(pid)
+		}
+		// Clock ticks are 1/100 s on Linux.
+		out = append(out, float64(after-before)/100/window.Seconds()*100)
+	}
+	return out, nil
 }
 
 // vmEcho times `ctr run --rm` of echo in a new VM: to its first output

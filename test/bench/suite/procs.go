@@ -138,3 +138,20 @@ func memAvailableMB() (float64, error) {
 	}
 	return 0, fmt.Errorf("no MemAvailable in /proc/meminfo")
 }
+
+// cpuTicks is the CPU time (user and system, in clock ticks) that pid and
+// its threads used so far, 0 if it is gone.
+func cpuTicks(pid int) int64 {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0
+	}
+	// After the command name: utime and stime are the 12th and 13th.
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(fields) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(fields[11], 10, 64)
+	s, _ := strconv.ParseInt(fields[12], 10, 64)
+	return u + s
+}
