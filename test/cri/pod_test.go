@@ -283,8 +283,19 @@ func TestPodToPodOverTheBridge(t *testing.T) {
 	harness.RequireBootFiles(t)
 	server := runPod(t, harness.HandlerHypervisor, "server", nil)
 	client := runPod(t, harness.HandlerHypervisor, "client", nil)
-	srv := server.container(t, "httpd", 0, "sh", "-c", "mkdir /www; hostname > /www/hostname; exec httpd -f -p 8080 -h /www")
 	cli := client.container(t, "wget", 0, "sleep", "1000")
+	fetchAcross(t, server, cli)
+	client.remove(t)
+	server.remove(t)
+	cd.AssertNoLeaks(t)
+}
+
+// fetchAcross runs an httpd in the VM pod server, checks that its guest
+// holds the pod's IP, and fetches the server's hostname from container
+// cli of another pod.
+func fetchAcross(t *testing.T, server *pod, cli string) {
+	t.Helper()
+	srv := server.container(t, "httpd", 0, "sh", "-c", "mkdir /www; hostname > /www/hostname; exec httpd -f -p 8080 -h /www")
 	ip := podIP(t, server.id)
 	if r := exec(t, srv, "ip", "-o", "addr"); !strings.Contains(string(r.Stdout), " "+ip+"/") {
 		t.Fatalf("the server's guest does not hold the pod IP %s:\n%s", ip, r.Stdout)
@@ -303,12 +314,9 @@ func TestPodToPodOverTheBridge(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	if err != nil || r.ExitCode != 0 || strings.TrimSpace(string(r.Stdout)) != "server" {
+	if err != nil || r.ExitCode != 0 || strings.TrimSpace(string(r.Stdout)) != server.config.Hostname {
 		t.Fatalf("client pod fetching from %s: %v %v", ip, r, err)
 	}
-	client.remove(t)
-	server.remove(t)
-	cd.AssertNoLeaks(t)
 }
 
 // TestBadPodsAreRefused: a VM size out of range, an unknown isolation

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-
 	"github.com/winctr/winctr/test/harness"
 )
 
@@ -39,26 +37,7 @@ func checkPooledPod(t *testing.T, handler string) {
 	if cwd := harness.Cwd(waiting.Pid); filepath.Base(cwd) != server.id || !strings.HasPrefix(cwd, cd.State+"/") {
 		t.Fatalf("the pod's shim is not the pooled one: shim %d works in %q, not in pod %s's bundle", waiting.Pid, cwd, server.id)
 	}
-	srv := server.container(t, "httpd", 0, "sh", "-c", "mkdir /www; hostname > /www/hostname; exec httpd -f -p 8080 -h /www")
-	ip := podIP(t, server.id)
-	if r := exec(t, srv, "ip", "-o", "addr"); !strings.Contains(string(r.Stdout), " "+ip+"/") {
-		t.Fatalf("the pooled guest does not hold the pod IP %s:\n%s", ip, r.Stdout)
-	}
-	var (
-		r   *runtimeapi.ExecSyncResponse
-		err error
-	)
-	for i := 0; i < 5; i++ {
-		r, err = runtime.ExecSync(rpcCtx(t), &runtimeapi.ExecSyncRequest{ContainerId: cli, Timeout: 10,
-			Cmd: []string{"wget", "-q", "-O", "-", "http://" + ip + ":8080/hostname"}})
-		if err == nil && r.ExitCode == 0 {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	if err != nil || r.ExitCode != 0 || strings.TrimSpace(string(r.Stdout)) != "pool-server" {
-		t.Fatalf("client pod fetching from the pooled pod at %s: %v %v", ip, r, err)
-	}
+	fetchAcross(t, server, cli)
 	client.remove(t)
 	server.remove(t)
 	cd.WaitPoolReady(t)
