@@ -192,7 +192,7 @@ func (p *pooledShim) release(ctx context.Context) error {
 		errs = append(errs, h.Close(ctx))
 	}
 	if !adopted {
-		errs = append(errs, os.RemoveAll(p.entry))
+		errs = append(errs, vmpool.RemoveEntry(p.entry))
 	}
 	return errors.Join(errs...)
 }

@@ -107,6 +107,13 @@ func (e *Entry) ReadFile(name string) (string, error) {
 	return string(b), err
 }
 
+// RemoveEntry removes the entry whose directory was dir, claimed since or
+// not: a shim that leaves unadopted takes its entry with it.
+func RemoveEntry(dir string) error {
+	claimed := filepath.Join(filepath.Dir(dir), claimedPrefix+filepath.Base(dir))
+	return errors.Join(os.RemoveAll(dir), os.RemoveAll(claimed))
+}
+
 // MarkReady tells claimers that the entry in dir has its VM booted.
 func MarkReady(dir string) error {
 	return os.WriteFile(filepath.Join(dir, ReadyFile), nil, 0o600)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -98,7 +99,13 @@ func TestScanAndClaim(t *testing.T) {
 			if filepath.Base(e.Dir) != claimedPrefix+e.ID {
 				t.Fatalf("claimed entry at %s", e.Dir)
 			}
-			// A claimed entry is neither counted nor claimed again.
+			// A claimed entry is neither counted nor claimed again, and
+			// goes with its shim's own path for it.
+			defer func() {
+				if err := RemoveEntry(filepath.Join(p.Dir(), e.ID)); err != nil || exists(e.Dir) {
+					t.Errorf("claimed entry left after RemoveEntry: %v", err)
+				}
+			}()
 			live2, _, _ := p.Scan()
 			if len(live2) != tt.live-1 {
 				t.Fatalf("after the claim: %d live, want %d", len(live2), tt.live-1)
@@ -191,4 +198,9 @@ func TestAdopt(t *testing.T) {
 	if err := Adopt(context.Background(), e, want); err == nil {
 		t.Fatal("adopted twice")
 	}
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
