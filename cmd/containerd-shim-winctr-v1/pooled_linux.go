@@ -119,21 +119,50 @@ func (p *pooledShim) run(ctx context.Context) error {
 		_, err := vmpool.ServeAdoption(ln, func(a vmpool.Adoption) error { return p.adopt(ctx, a) })
 		adopted <- err
 	}()
-	select {
-	case err := <-adopted:
-		return err
-	case <-h.Exited():
-		ln.Close()
-		return errors.New("the pooled VM stopped")
-	case <-containerdGone(ctx):
-		ln.Close()
-		// Adoption may have won the race.
-		if err := <-adopted; err == nil {
-			return nil
+	gone := containerdGone(ctx)
+	tick := time.NewTicker(claimCheck)
+	defer tick.Stop()
+	var claimedAt time.Time
+	for {
+		select {
+		case err := <-adopted:
+			return err
+		case <-h.Exited():
+			ln.Close()
+			return errors.New("the pooled VM stopped")
+		case <-gone:
+			ln.Close()
+			// Adoption may have won the race.
+			if err := <-adopted; err == nil {
+				return nil
+			}
+			return errors.New("containerd exited")
+		case <-tick.C:
+			// Claimed (the entry renamed) but never handed a pod: the
+			// claimer died in between, and no one else will take it.
+			if _, err := os.Stat(p.entry); err == nil {
+				continue
+			}
+			if claimedAt.IsZero() {
+				claimedAt = time.Now()
+			} else if time.Since(claimedAt) > claimGrace {
+				ln.Close()
+				if err := <-adopted; err == nil {
+					return nil
+				}
+				return errors.New("claimed, but no pod came")
+			}
 		}
-		return errors.New("containerd exited")
 	}
 }
+
+// A waiting shim checks every claimCheck whether it was claimed, and
+// leaves when no pod came for claimGrace after that: a hand-over takes
+// milliseconds.
+const (
+	claimCheck = 5 * time.Second
+	claimGrace = 30 * time.Second
+)
 
 // adopt makes the shim the pod's: it works and logs in the pod's bundle
 // from now on, and removes the pod's socket address when it exits.
