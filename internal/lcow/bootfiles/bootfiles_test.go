@@ -2,6 +2,7 @@ package bootfiles
 
 import (
 	"bytes"
+	"compress/gzip"
 	"io"
 	"os"
 	"path/filepath"
@@ -143,5 +144,59 @@ func TestInitrdListsModulesPerHypervisor(t *testing.T) {
 		if files[name] != want {
 			t.Errorf("%s: got %q, want %q", name, files[name], want)
 		}
+	}
+}
+
+func TestBuildWritesGzippedInitrd(t *testing.T) {
+	// A root with one cloud kernel and one module, and no guest binaries.
+	root := t.TempDir()
+	const release = "6.1.0-1-cloud-amd64"
+	modDir := filepath.Join(root, "lib", "modules", release)
+	for path, body := range map[string]string{
+		filepath.Join(root, "boot", "vmlinuz-"+release):       "kernel",
+		filepath.Join(modDir, "modules.dep"):                  "kernel/fs/overlay/overlay.ko:\n",
+		filepath.Join(modDir, "kernel/fs/overlay/overlay.ko"): "overlay.ko",
+		filepath.Join(root, "agent"):                          "agent",
+	} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(root, "out")
+	err := Build(Options{Root: root, Agent: filepath.Join(root, "agent"), Out: out,
+		Modules: []string{"overlay"}, HyperVModules: []string{"overlay"}, Binaries: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(out, InitrdFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("initrd is not gzip: %v", err)
+	}
+	r := cpio.NewReader(zr)
+	files := map[string]string{}
+	for {
+		h, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r)
+		files[h.Name] = string(b)
+	}
+	if files["init"] != "agent" || files["lib/modules/overlay.ko"] != "overlay.ko" {
+		t.Errorf("initrd holds %v", files)
+	}
+	if _, err := os.Stat(filepath.Join(out, InitrdFile+".tmp")); !os.IsNotExist(err) {
+		t.Errorf("temporary file left: %v", err)
 	}
 }
