@@ -73,6 +73,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	time.AfterFunc(pageReportingDelay, finerPageReporting)
 	// The boot's phases, by the guest's clock, for whoever tunes it.
 	logf("boot: agent on its root at uptime %s, %d modules loaded by %s", atInit, len(loaded), uptime())
 	if err := bringUpLoopback(); err != nil {

@@ -1,6 +1,7 @@
 // Package bootfiles builds what an LCOW utility VM boots: the kernel from
-// Debian's linux-image-cloud-amd64 and an initrd (cpio newc) holding
-// winctr's guest agent as /init and the kernel modules it loads.
+// Debian's linux-image-cloud-amd64 and an initrd (LZ4-compressed cpio
+// newc) holding winctr's guest agent as /init and the kernel modules it
+// loads.
 package bootfiles
 
 import (
@@ -129,7 +130,9 @@ func Build(o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := writeInitrd(f, o.Agent, modDir, lists, o.Root, extra); err != nil {
+	if err := writeCompressed(f, func(w io.Writer) error {
+		return writeInitrd(w, o.Agent, modDir, lists, o.Root, extra)
+	}); err != nil {
 		f.Close()
 		os.Remove(tmp)
 		return err
@@ -138,6 +141,24 @@ func Build(o Options) error {
 		return err
 	}
 	return os.Rename(tmp, filepath.Join(o.Out, InitrdFile))
+}
+
+// writeCompressed compresses what write writes, as LZ4. The initrd is
+// compressed because every VM holds it twice over while it boots: QEMU
+// keeps the file mapped for the VM's life (the firmware reads it from
+// there), and the guest holds the image in its memory until the kernel
+// has unpacked it. LZ4 (30 MB to 16 MB) because it unpacks fastest: under
+// TCG, 0.05 to 0.1 s more than the uncompressed archive by the guest's
+// clock, where gzip -9 and zstd -3 (11 MB) took 0.3 s more.
+func writeCompressed(f io.Writer, write func(io.Writer) error) error {
+	zw, err := newLZ4Writer(f)
+	if err != nil {
+		return err
+	}
+	if err := write(zw); err != nil {
+		return err
+	}
+	return zw.Close()
 }
 
 // NewestCloudKernel returns the newest release that has both a kernel

@@ -145,3 +145,57 @@ func TestInitrdListsModulesPerHypervisor(t *testing.T) {
 		}
 	}
 }
+
+func TestBuildWritesCompressedInitrd(t *testing.T) {
+	// A root with one cloud kernel and one module, and no guest binaries.
+	root := t.TempDir()
+	const release = "6.1.0-1-cloud-amd64"
+	modDir := filepath.Join(root, "lib", "modules", release)
+	for path, body := range map[string]string{
+		filepath.Join(root, "boot", "vmlinuz-"+release):       "kernel",
+		filepath.Join(modDir, "modules.dep"):                  "kernel/fs/overlay/overlay.ko:\n",
+		filepath.Join(modDir, "kernel/fs/overlay/overlay.ko"): "overlay.ko",
+		filepath.Join(root, "agent"):                          "agent",
+	} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(root, "out")
+	err := Build(Options{Root: root, Agent: filepath.Join(root, "agent"), Out: out,
+		Modules: []string{"overlay"}, HyperVModules: []string{"overlay"}, Binaries: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(out, InitrdFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	frame, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cpio.NewReader(bytes.NewReader(unlz4(t, frame)))
+	files := map[string]string{}
+	for {
+		h, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r)
+		files[h.Name] = string(b)
+	}
+	if files["init"] != "agent" || files["lib/modules/overlay.ko"] != "overlay.ko" {
+		t.Errorf("initrd holds %v", files)
+	}
+	if _, err := os.Stat(filepath.Join(out, InitrdFile+".tmp")); !os.IsNotExist(err) {
+		t.Errorf("temporary file left: %v", err)
+	}
+}

@@ -25,11 +25,11 @@ func TestArgs(t *testing.T) {
 		want, not []string
 	}{
 		{"tcg, serial channel, defaults", Q35, base, false, 0,
-			[]string{"-machine q35,accel=tcg", "-cpu max", "-smp 1", "-m 512", "-no-reboot",
+			[]string{"-machine q35 -accel tcg,tb-size=64", "-cpu max", "-smp 1", "-m 512", "-no-reboot",
 				"-device virtio-balloon-pci,free-page-reporting=on",
 				"-chardev socket,id=agent,path=/s/agent.sock", "-device virtserialport,chardev=agent,name=agent",
 				"-append " + KernelCmdline},
-			[]string{"vhost-vsock", "winctr.transport", "vhost-user-fs", "memory-backend-memfd"}},
+			[]string{"vhost-vsock", "winctr.transport", "vhost-user-fs", "memory-backend-memfd", "accel=tcg"}},
 		{"kvm, vsock channel, share, sized", Q35, sized, true, 42,
 			[]string{"-machine q35,accel=kvm", "-cpu host", "-smp 2", "-m 384",
 				"-device vhost-vsock-pci,guest-cid=42,vhostfd=3",
@@ -43,7 +43,7 @@ func TestArgs(t *testing.T) {
 			[]string{"-netdev tap,id=net0,fd=3", "-device virtio-net-pci,netdev=net0,mac=0a:58:0a:58:00:05"},
 			[]string{"net1"}},
 		{"microvm: virtio-mmio devices", MicroVM, base, false, 0,
-			[]string{"-machine microvm,accel=tcg", "-device virtio-serial-device",
+			[]string{"-machine microvm -accel tcg,tb-size=64", "-device virtio-serial-device",
 				"-device virtio-balloon-device,free-page-reporting=on"},
 			[]string{"-pci"}},
 		{"microvm, kvm, vsock, share, NICs", MicroVM, sized, true, 42,

@@ -113,13 +113,10 @@ func firstLine(ctx context.Context, c *harness.Containerd, id string) (time.Dura
 // bareBoot times QEMU from start to exit with the floor initrd, with the
 // machine flags the driver uses.
 func bareBoot(ctx context.Context, kernel, initrd string) (time.Duration, error) {
-	machine, cpu := "q35,accel=tcg", "max"
-	if qemu.KVM() {
-		machine, cpu = "q35,accel=kvm", "host"
-	}
-	cmd := exec.CommandContext(ctx, qemu.Binary, "-machine", machine, "-cpu", cpu, "-m", "512",
+	args := append(qemu.MachineArgs(qemu.DefaultMachine, qemu.KVM()), "-m", "512",
 		"-nodefaults", "-nographic", "-no-reboot", "-no-user-config", "-serial", "null",
 		"-kernel", kernel, "-initrd", initrd, "-append", "console=ttyS0 panic=-1 quiet")
+	cmd := exec.CommandContext(ctx, qemu.Binary, args...)
 	start := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("bare boot: %v: %s", err, out)
