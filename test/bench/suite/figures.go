@@ -441,6 +441,9 @@ func (b *bench) idlePods(ctx context.Context) ([]Figure, error) {
 		if !containsInt(b.cfg.pods, i) {
 			continue
 		}
+		// Idle means settled: the guest agent starts returning its free
+		// memory to the host 10 s after boot.
+		time.Sleep(idleSettle)
 		p := snapshot()
 		var pss []float64
 		for _, id := range ids {
@@ -466,6 +469,11 @@ func (b *bench) idlePods(ctx context.Context) ([]Figure, error) {
 	}
 	return figs, nil
 }
+
+// idleSettle is how long the idle pods figure waits before it reads the
+// memory: past the agent's delay before it reports free memory (10 s),
+// and the reporting's own pace.
+const idleSettle = 20 * time.Second
 
 func containsInt(xs []int, x int) bool {
 	for _, y := range xs {
