@@ -7,15 +7,15 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 
+	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/lcow"
-	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/task/runchost"
 )
 
 // hostFactory picks where a pod's containers run on a Linux host.
-func hostFactory(ctx context.Context) task.HostFactory {
-	return func(ctx context.Context, cfg *options.Config) (task.Host, error) {
+func hostFactory(ctx context.Context) containerhost.HostFactory {
+	return func(ctx context.Context, cfg *options.Config) (containerhost.Host, error) {
 		ns, err := namespaces.NamespaceRequired(ctx)
 		if err != nil {
 			return nil, err

@@ -7,8 +7,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 
+	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/lcow"
-	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/wcow"
 )
@@ -17,8 +17,8 @@ import (
 // Windows containers through HCS, process-isolated or in a Windows utility
 // VM; Linux containers in a Linux utility VM (options.ResolveSpec has made
 // them hypervisor-isolated).
-func hostFactory(ctx context.Context) task.HostFactory {
-	return func(ctx context.Context, cfg *options.Config) (task.Host, error) {
+func hostFactory(ctx context.Context) containerhost.HostFactory {
+	return func(ctx context.Context, cfg *options.Config) (containerhost.Host, error) {
 		ns, err := namespaces.NamespaceRequired(ctx)
 		if err != nil {
 			return nil, err

@@ -20,6 +20,7 @@ import (
 	"github.com/containerd/log"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/options"
 	optionsv1 "github.com/winctr/winctr/protos/options/v1"
@@ -52,7 +53,7 @@ func groupingKey(bundle, id string) (string, error) {
 	if err := json.NewDecoder(f).Decode(&spec); err != nil {
 		return "", fmt.Errorf("decode spec for grouping: %w", err)
 	}
-	if g := spec.Annotations[task.AnnotationSandboxID]; g != "" {
+	if g := spec.Annotations[containerhost.AnnotationSandboxID]; g != "" {
 		return g, nil
 	}
 	return id, nil

@@ -19,6 +19,7 @@ import (
 	"github.com/containerd/log"
 	"golang.org/x/sys/unix"
 
+	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/lcow"
 	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/options"
@@ -51,7 +52,7 @@ type pooledShim struct {
 
 // pooledHostFactory is the host factory of a pooled shim, nil for any
 // other shim. It starts the boot at once.
-func pooledHostFactory(ctx context.Context, sd shutdown.Service, next task.HostFactory) task.HostFactory {
+func pooledHostFactory(ctx context.Context, sd shutdown.Service, next containerhost.HostFactory) containerhost.HostFactory {
 	entry := os.Getenv(poolEntryEnv)
 	if entry == "" {
 		return nil
@@ -64,7 +65,7 @@ func pooledHostFactory(ctx context.Context, sd shutdown.Service, next task.HostF
 			sd.Shutdown()
 		}
 	}()
-	return func(ctx context.Context, cfg *options.Config) (task.Host, error) {
+	return func(ctx context.Context, cfg *options.Config) (containerhost.Host, error) {
 		if h := p.hand(cfg); h != nil {
 			return h, nil
 		}
@@ -197,7 +198,7 @@ func (p *pooledShim) adopt(ctx context.Context, a vmpool.Adoption) error {
 // hand gives the task service the booted VM's Host for the pod's first
 // container, if the shim was adopted and the container's VM is the
 // pooled one's size; nil otherwise, and the factory builds a new Host.
-func (p *pooledShim) hand(cfg *options.Config) task.Host {
+func (p *pooledShim) hand(cfg *options.Config) containerhost.Host {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.adopted || p.handed || cfg.Isolation != options.IsolationHypervisor || vmShape(cfg) != vmShape(p.cfg) {

@@ -22,7 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/emptypb"
 
-	"github.com/winctr/winctr/internal/task"
+	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/task/runchost"
 	"github.com/winctr/winctr/internal/task/stdio"
@@ -56,9 +56,9 @@ type containers struct {
 }
 
 type guestContainer struct {
-	c       task.Container
-	procs   map[string]task.Process // "" is the init
-	deleted chan struct{}           // closed by DeleteContainer
+	c       containerhost.Container
+	procs   map[string]containerhost.Process // "" is the init
+	deleted chan struct{}                    // closed by DeleteContainer
 }
 
 func newContainers(r *router) *containers {
@@ -137,7 +137,7 @@ func (s *containers) get(id string) (*guestContainer, error) {
 	return c, nil
 }
 
-func (s *containers) proc(id, execID string) (task.Process, *guestContainer, error) {
+func (s *containers) proc(id, execID string) (containerhost.Process, *guestContainer, error) {
 	c, err := s.get(id)
 	if err != nil {
 		return nil, nil, err
@@ -156,7 +156,7 @@ func (s *containers) CreateContainer(ctx context.Context, r *agent.CreateContain
 	if err := json.Unmarshal(r.SpecJson, &spec); err != nil {
 		return nil, rpcError(fmt.Errorf("spec: %v: %w", err, errdefs.ErrInvalidArgument))
 	}
-	if err := task.CheckSpec(&spec); err != nil {
+	if err := containerhost.CheckSpec(&spec); err != nil {
 		return nil, rpcError(err)
 	}
 	if err := checkGuestSpec(r.ContainerId, &spec, mountRoot); err != nil {
@@ -190,7 +190,7 @@ func (s *containers) CreateContainer(ctx context.Context, r *agent.CreateContain
 	if err != nil {
 		return nil, rpcError(err)
 	}
-	c, err := h.CreateContainer(ctx, &task.ContainerRequest{
+	c, err := h.CreateContainer(ctx, &containerhost.ContainerRequest{
 		Namespace: guestNamespace,
 		ID:        r.ContainerId,
 		Bundle:    bundle,
@@ -203,7 +203,7 @@ func (s *containers) CreateContainer(ctx context.Context, r *agent.CreateContain
 		return nil, rpcError(err)
 	}
 	s.mu.Lock()
-	s.conts[r.ContainerId] = &guestContainer{c: c, procs: map[string]task.Process{"": c.Init()}, deleted: make(chan struct{})}
+	s.conts[r.ContainerId] = &guestContainer{c: c, procs: map[string]containerhost.Process{"": c.Init()}, deleted: make(chan struct{})}
 	s.mu.Unlock()
 	logf("created container %s, init pid %d", r.ContainerId, c.Init().Pid())
 	return &agent.PidResponse{Pid: uint32(c.Init().Pid())}, nil
@@ -401,12 +401,12 @@ func (s *containers) StartSandbox(ctx context.Context, r *agent.StartSandboxRequ
 	if exists {
 		return nil, rpcError(fmt.Errorf("sandbox %s: %w", r.SandboxId, errdefs.ErrAlreadyExists))
 	}
-	p, err := h.StartSandbox(ctx, &task.SandboxRequest{ID: r.SandboxId, Hostname: r.Hostname})
+	p, err := h.StartSandbox(ctx, &containerhost.SandboxRequest{ID: r.SandboxId, Hostname: r.Hostname})
 	if err != nil {
 		return nil, rpcError(err)
 	}
 	s.mu.Lock()
-	s.conts[r.SandboxId] = &guestContainer{c: pauseContainer{p}, procs: map[string]task.Process{"": p}, deleted: make(chan struct{})}
+	s.conts[r.SandboxId] = &guestContainer{c: pauseContainer{p}, procs: map[string]containerhost.Process{"": p}, deleted: make(chan struct{})}
 	s.mu.Unlock()
 	logf("started sandbox %s, pause pid %d", r.SandboxId, p.Pid())
 	return &agent.PidResponse{Pid: uint32(p.Pid())}, nil
@@ -414,10 +414,10 @@ func (s *containers) StartSandbox(ctx context.Context, r *agent.StartSandboxRequ
 
 // pauseContainer is a pod's pause process in the container table: it
 // holds namespaces and runs nothing else.
-type pauseContainer struct{ p task.Process }
+type pauseContainer struct{ p containerhost.Process }
 
-func (c pauseContainer) Init() task.Process { return c.p }
-func (c pauseContainer) Exec(context.Context, string, *specs.Process, stdio.Config) (task.Process, error) {
+func (c pauseContainer) Init() containerhost.Process { return c.p }
+func (c pauseContainer) Exec(context.Context, string, *specs.Process, stdio.Config) (containerhost.Process, error) {
 	return nil, notInSandbox("exec")
 }
 func (c pauseContainer) Pause(context.Context) error               { return notInSandbox("pause") }

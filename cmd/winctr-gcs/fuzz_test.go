@@ -14,7 +14,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/winctr/winctr/internal/task"
+	"github.com/winctr/winctr/internal/containerhost"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
 
@@ -101,7 +101,7 @@ func FuzzAgentRequests(f *testing.F) {
 			if json.Unmarshal(r.SpecJson, &spec) != nil {
 				return
 			}
-			if err := task.CheckSpec(&spec); err != nil {
+			if err := containerhost.CheckSpec(&spec); err != nil {
 				invalidOrNil(err)
 				return
 			}

@@ -11,8 +11,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/identifiers"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/winctr/winctr/internal/task"
+	"github.com/winctr/winctr/internal/containerhost"
 )
 
 // checkGuestSpec confines a container the host asks for to what the host
@@ -34,7 +33,7 @@ func checkGuestSpec(id string, spec *specs.Spec, root string) error {
 		}
 	}
 	for _, m := range spec.Mounts {
-		if !task.IsBindMount(m) {
+		if !containerhost.IsBindMount(m) {
 			continue
 		}
 		if err := within(root, "bind mount source", m.Source); err != nil {

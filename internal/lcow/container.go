@@ -19,8 +19,8 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/winctr/winctr/internal/bundlestate"
+	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/faultpoint"
-	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/stdio"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
@@ -47,9 +47,9 @@ type container struct {
 	stopOOM context.CancelFunc
 }
 
-var _ task.Container = (*container)(nil)
+var _ containerhost.Container = (*container)(nil)
 
-func (c *container) Init() task.Process { return c.init }
+func (c *container) Init() containerhost.Process { return c.init }
 
 // OOM delivers the container's out-of-memory events from the guest.
 func (c *container) OOM() <-chan struct{} { return c.oom }
@@ -70,7 +70,7 @@ func (c *container) watchOOM(ctx context.Context) {
 	}
 }
 
-func (c *container) Exec(ctx context.Context, id string, spec *specs.Process, io stdio.Config) (task.Process, error) {
+func (c *container) Exec(ctx context.Context, id string, spec *specs.Process, io stdio.Config) (containerhost.Process, error) {
 	b, err := json.Marshal(spec)
 	if err != nil {
 		return nil, fmt.Errorf("process spec: %v: %w", err, errdefs.ErrInvalidArgument)
@@ -147,7 +147,7 @@ var errVMExited = errors.New("utility VM exited")
 
 // waitGuest waits for a process's exit in the guest, or for the VM to die
 // (errVMExited).
-func (h *Host) waitGuest(ctx context.Context, req *agent.ProcessRequest) (task.Exit, error) {
+func (h *Host) waitGuest(ctx context.Context, req *agent.ProcessRequest) (containerhost.Exit, error) {
 	type result struct {
 		r   *agent.WaitProcessResponse
 		err error
@@ -161,15 +161,15 @@ func (h *Host) waitGuest(ctx context.Context, req *agent.ProcessRequest) (task.E
 	case res := <-ch:
 		if res.err != nil {
 			if h.gone() {
-				return task.Exit{}, errVMExited
+				return containerhost.Exit{}, errVMExited
 			}
-			return task.Exit{}, fmt.Errorf("guest: %w", native(res.err))
+			return containerhost.Exit{}, fmt.Errorf("guest: %w", native(res.err))
 		}
-		return task.Exit{Status: int(res.r.ExitStatus), At: time.Unix(0, res.r.ExitedAtUnixNano)}, nil
+		return containerhost.Exit{Status: int(res.r.ExitStatus), At: time.Unix(0, res.r.ExitedAtUnixNano)}, nil
 	case <-h.vm.Exited():
-		return task.Exit{}, errVMExited
+		return containerhost.Exit{}, errVMExited
 	case <-ctx.Done():
-		return task.Exit{}, ctx.Err()
+		return containerhost.Exit{}, ctx.Err()
 	}
 }
 
@@ -196,7 +196,7 @@ type process struct {
 	deleted atomic.Bool
 }
 
-var _ task.Process = (*process)(nil)
+var _ containerhost.Process = (*process)(nil)
 
 func (p *process) Pid() int { return int(p.pid.Load()) }
 
@@ -242,10 +242,10 @@ func (p *process) CloseStdin(ctx context.Context) error {
 
 // Wait returns the exit the agent reports, or an error when the VM dies
 // first; then it waits for the output streams to drain.
-func (p *process) Wait(ctx context.Context) (task.Exit, error) {
+func (p *process) Wait(ctx context.Context) (containerhost.Exit, error) {
 	e, err := p.h.waitGuest(ctx, p.req())
 	if err != nil {
-		return task.Exit{}, err
+		return containerhost.Exit{}, err
 	}
 	if err := p.pipes.Settle(ctx); err != nil {
 		log.G(ctx).WithError(err).Warn("output still open after exit; closed it")

@@ -24,8 +24,8 @@ import (
 	"github.com/containerd/log"
 	"github.com/containerd/ttrpc"
 
+	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/faultpoint"
-	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/uvm"
 	agent "github.com/winctr/winctr/protos/agent/v1"
@@ -65,7 +65,7 @@ type Host struct {
 	hostPlatform
 }
 
-var _ task.Host = (*Host)(nil)
+var _ containerhost.Host = (*Host)(nil)
 
 // New returns the Host of a pod's utility VM. The VM boots with the pod's
 // first container, whose spec names the pod's network.
@@ -126,7 +126,7 @@ func (h *Host) bounded(ctx context.Context, req *ttrpc.Request, resp *ttrpc.Resp
 
 // CreateContainer brings the container's rootfs and mounts into the VM
 // and asks the agent to create the container.
-func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) (_ task.Container, retErr error) {
+func (h *Host) CreateContainer(ctx context.Context, req *containerhost.ContainerRequest) (_ containerhost.Container, retErr error) {
 	if len(req.Rootfs) == 0 {
 		return nil, fmt.Errorf("a container in a utility VM needs its rootfs from containerd's snapshotter: %w", errdefs.ErrNotImplemented)
 	}

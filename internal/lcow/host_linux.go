@@ -15,10 +15,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/winctr/winctr/internal/bundlestate"
+	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/faultpoint"
 	"github.com/winctr/winctr/internal/layers"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
-	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/uvm"
 	"github.com/winctr/winctr/internal/uvm/qemu"
@@ -51,7 +51,7 @@ type hostPlatform struct {
 
 // bootFor boots the VM for the pod's first container, in the pod's network
 // and cgroup when its spec names them.
-func (h *Host) bootFor(ctx context.Context, req *task.ContainerRequest, g *guest) error {
+func (h *Host) bootFor(ctx context.Context, req *containerhost.ContainerRequest, g *guest) error {
 	return h.startPod(ctx, req.Bundle, g.podNetNS, g.podCgroup)
 }
 
@@ -304,7 +304,7 @@ func (h *Host) record(bundle, rootfs string) error {
 
 // attachRootfs mounts the container's rootfs and binds its mounts into the
 // VM's share, and records them in the bundle for the delete bootstrap.
-func (h *Host) attachRootfs(ctx context.Context, req *task.ContainerRequest, g *guest) (func(context.Context) error, error) {
+func (h *Host) attachRootfs(ctx context.Context, req *containerhost.ContainerRequest, g *guest) (func(context.Context) error, error) {
 	dir := filepath.Join(h.shareDir, req.ID)
 	rootfs, err := layers.MountRootfs(filepath.Join(dir, "rootfs"), req.Rootfs)
 	if err != nil {

@@ -22,9 +22,9 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/winctr/winctr/internal/bundlestate"
+	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/layers"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
-	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/undo"
 	"github.com/winctr/winctr/internal/uvm"
 	uvmhcs "github.com/winctr/winctr/internal/uvm/hcs"
@@ -71,7 +71,7 @@ type attachedLayer struct {
 // bootFor boots the pod's Linux utility VM through HCS for its first
 // container, req. HCS ends the VM with the shim's last handle, so nothing
 // needs recording before the container's own state.
-func (h *Host) bootFor(ctx context.Context, req *task.ContainerRequest, g *guest) (retErr error) {
+func (h *Host) bootFor(ctx context.Context, req *containerhost.ContainerRequest, g *guest) (retErr error) {
 	id := req.ID
 	if g.podNetNS != "" {
 		return fmt.Errorf("a Linux network namespace (%s) on a Windows host: %w", g.podNetNS, errdefs.ErrInvalidArgument)
@@ -176,7 +176,7 @@ func copyConsole(ln net.Listener, w io.Writer) {
 // disk attached read-only (once per pod) and mounted, its scratch disk
 // attached and mounted, an overlay of the two, and its bind mounts as 9p
 // shares.
-func (h *Host) attachRootfs(ctx context.Context, req *task.ContainerRequest, g *guest) (_ func(context.Context) error, retErr error) {
+func (h *Host) attachRootfs(ctx context.Context, req *containerhost.ContainerRequest, g *guest) (_ func(context.Context) error, retErr error) {
 	l, err := layers.LCOWLayersOf(req.Rootfs, req.Spec)
 	if err != nil {
 		return nil, err

@@ -10,16 +10,16 @@ import (
 
 	"github.com/containerd/errdefs"
 
-	"github.com/winctr/winctr/internal/task"
+	"github.com/winctr/winctr/internal/containerhost"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
 
-var _ task.SandboxHost = (*Host)(nil)
+var _ containerhost.SandboxHost = (*Host)(nil)
 
 // StartSandbox boots the pod's VM with the pod's network and starts, in
 // the guest, the process that holds the pod's namespaces. Its guest pid
 // is what CRI builds the containers' namespace paths from.
-func (h *Host) StartSandbox(ctx context.Context, req *task.SandboxRequest) (task.Process, error) {
+func (h *Host) StartSandbox(ctx context.Context, req *containerhost.SandboxRequest) (containerhost.Process, error) {
 	if req.NetNS == "" {
 		return nil, fmt.Errorf("a pod on the host's network (hostNetwork) cannot run in a utility VM; use process isolation: %w", errdefs.ErrInvalidArgument)
 	}
@@ -53,7 +53,7 @@ type guestPause struct {
 	pid int
 }
 
-var _ task.Process = (*guestPause)(nil)
+var _ containerhost.Process = (*guestPause)(nil)
 
 func (p *guestPause) Pid() int { return p.pid }
 
@@ -76,10 +76,10 @@ func (p *guestPause) ResizeTTY(ctx context.Context, width, height uint32) error 
 func (p *guestPause) CloseStdin(ctx context.Context) error { return nil }
 
 // Wait returns the pause process's exit, or 255 when the VM died first.
-func (p *guestPause) Wait(ctx context.Context) (task.Exit, error) {
+func (p *guestPause) Wait(ctx context.Context) (containerhost.Exit, error) {
 	e, err := p.h.waitGuest(ctx, &agent.ProcessRequest{ContainerId: p.id})
 	if errors.Is(err, errVMExited) {
-		return task.Exit{Status: 255, At: time.Now()}, nil
+		return containerhost.Exit{Status: 255, At: time.Now()}, nil
 	}
 	return e, err
 }

@@ -10,8 +10,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/winctr/winctr/internal/task"
+	"github.com/winctr/winctr/internal/containerhost"
 )
 
 // guest is a container's spec rewritten for the guest.
@@ -47,7 +46,7 @@ func guestSpec(spec *specs.Spec, guestDir string, isPodPid func(int) bool) (*gue
 	g := &guest{binds: map[int]string{}}
 	s.Mounts = append([]specs.Mount(nil), spec.Mounts...)
 	for i, m := range s.Mounts {
-		if task.IsBindMount(m) {
+		if containerhost.IsBindMount(m) {
 			if !filepath.IsAbs(m.Source) {
 				return nil, fmt.Errorf("bind mount source %q is not an absolute path: %w", m.Source, errdefs.ErrInvalidArgument)
 			}
@@ -55,7 +54,7 @@ func guestSpec(spec *specs.Spec, guestDir string, isPodPid func(int) bool) (*gue
 			s.Mounts[i].Source = path.Join(guestDir, "mounts", strconv.Itoa(i))
 		}
 	}
-	sandbox := spec.Annotations[task.AnnotationContainerType] == task.ContainerTypeSandbox
+	sandbox := spec.Annotations[containerhost.AnnotationContainerType] == containerhost.ContainerTypeSandbox
 	if s.Linux != nil {
 		linux := *s.Linux
 		linux.Namespaces = nil

@@ -8,8 +8,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/winctr/winctr/internal/task"
+	"github.com/winctr/winctr/internal/containerhost"
 )
 
 func TestGuestSpecNamespaces(t *testing.T) {
@@ -47,7 +46,7 @@ func TestGuestSpecNamespaces(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			spec := &specs.Spec{Root: &specs.Root{Path: "rootfs"}, Linux: &specs.Linux{Namespaces: tt.in}}
 			if tt.sandbox {
-				spec.Annotations = map[string]string{task.AnnotationContainerType: task.ContainerTypeSandbox}
+				spec.Annotations = map[string]string{containerhost.AnnotationContainerType: containerhost.ContainerTypeSandbox}
 			}
 			g, err := guestSpec(spec, "/run/winctr/share/c1", podPid)
 			if tt.wantErrHas != "" {
@@ -81,7 +80,7 @@ func TestGuestSpecNamespaces(t *testing.T) {
 func FuzzGuestSpec(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var spec specs.Spec
-		if json.Unmarshal(b, &spec) != nil || task.CheckSpec(&spec) != nil {
+		if json.Unmarshal(b, &spec) != nil || containerhost.CheckSpec(&spec) != nil {
 			return
 		}
 		const dir = "/run/winctr/share/c1"
@@ -100,7 +99,7 @@ func FuzzGuestSpec(f *testing.F) {
 			t.Fatalf("root %q", out.Root.Path)
 		}
 		for _, m := range out.Mounts {
-			if task.IsBindMount(m) {
+			if containerhost.IsBindMount(m) {
 				if !strings.HasPrefix(m.Source, dir+"/mounts/") {
 					t.Fatalf("bind mount from %q in the guest", m.Source)
 				}

@@ -13,16 +13,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// The annotations with which containerd's CRI tells a pod's sandbox from
-// its workload containers. One shim serves one pod (the shim manager
-// groups by the sandbox id), so a shim's tasks are one pod's.
-const (
-	AnnotationContainerType = "io.kubernetes.cri.container-type"
-	AnnotationSandboxID     = "io.kubernetes.cri.sandbox-id"
-	ContainerTypeSandbox    = "sandbox"
-	ContainerTypeContainer  = "container"
-)
-
 // checkPodMember refuses a workload container whose pod sandbox this shim
 // does not run: its containers would have no pod to share. The caller
 // holds s.mu.

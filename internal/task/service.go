@@ -17,6 +17,7 @@ import (
 	eventstypes "github.com/containerd/containerd/api/events"
 	sandboxapi "github.com/containerd/containerd/api/runtime/sandbox/v1"
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
+
 	// ProcessDetails is the type ctr and CRI decode to tell execs apart in Pids.
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/containerd/v2/core/runtime"
@@ -31,6 +32,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/faultpoint"
 	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/task/stdio"
@@ -115,7 +117,7 @@ func ReadSpec(bundle string) (*specs.Spec, error) {
 	if err := json.Unmarshal(b, &spec); err != nil {
 		return nil, fmt.Errorf("spec %s is not valid JSON: %v: %w", filepath.Join(bundle, "config.json"), err, errdefs.ErrInvalidArgument)
 	}
-	if err := CheckSpec(&spec); err != nil {
+	if err := containerhost.CheckSpec(&spec); err != nil {
 		return nil, err
 	}
 	return &spec, nil

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/winctr/winctr/internal/bundlestate"
-	"github.com/winctr/winctr/internal/task"
+	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/task/stdio"
 	"github.com/winctr/winctr/internal/wcow/hcs"
 	"github.com/winctr/winctr/internal/wcow/schema"
@@ -39,9 +39,9 @@ type container struct {
 	stopOnce sync.Once
 }
 
-var _ task.Container = (*container)(nil)
+var _ containerhost.Container = (*container)(nil)
 
-func (c *container) Init() task.Process { return c.init }
+func (c *container) Init() containerhost.Process { return c.init }
 
 // OOM is nil: HCS reports no memory-limit events for Windows containers.
 func (c *container) OOM() <-chan struct{} { return nil }
@@ -73,7 +73,7 @@ func (c *container) stop(ctx context.Context) {
 	})
 }
 
-func (c *container) Exec(ctx context.Context, id string, spec *specs.Process, cfg stdio.Config) (task.Process, error) {
+func (c *container) Exec(ctx context.Context, id string, spec *specs.Process, cfg stdio.Config) (containerhost.Process, error) {
 	io, err := stdio.Open(ctx, "", id, cfg)
 	if err != nil {
 		return nil, err

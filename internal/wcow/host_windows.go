@@ -17,8 +17,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/winctr/winctr/internal/bundlestate"
+	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/layers"
-	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/task/stdio"
 	"github.com/winctr/winctr/internal/undo"
@@ -47,7 +47,7 @@ type Host struct {
 	shares map[string]int // VSMB share name -> containers using it
 }
 
-var _ task.Host = (*Host)(nil)
+var _ containerhost.Host = (*Host)(nil)
 
 // New returns the Host of a pod of Windows containers.
 func New(ctx context.Context, ns string, cfg *options.Config) (*Host, error) {
@@ -62,7 +62,7 @@ func New(ctx context.Context, ns string, cfg *options.Config) (*Host, error) {
 // CreateContainer creates and starts the container's compute system; its
 // init process is made at Start, as HCS has no created-but-not-started
 // process.
-func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) (_ task.Container, retErr error) {
+func (h *Host) CreateContainer(ctx context.Context, req *containerhost.ContainerRequest) (_ containerhost.Container, retErr error) {
 	spec := req.Spec
 	if spec.Windows == nil {
 		return nil, fmt.Errorf("a Windows container needs the spec's windows section: %w", errdefs.ErrInvalidArgument)

@@ -14,7 +14,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/windows"
 
-	"github.com/winctr/winctr/internal/task"
+	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/task/stdio"
 	"github.com/winctr/winctr/internal/wcow/hcs"
 	"github.com/winctr/winctr/internal/wcow/hcsdoc"
@@ -31,10 +31,10 @@ type process struct {
 	mu   sync.Mutex
 	hp   *hcs.Process
 	done chan struct{}
-	exit task.Exit
+	exit containerhost.Exit
 }
 
-var _ task.Process = (*process)(nil)
+var _ containerhost.Process = (*process)(nil)
 
 func newProcess(c *container, spec *specs.Process, io *stdio.Pipes) *process {
 	return &process{c: c, spec: spec, io: io, done: make(chan struct{})}
@@ -99,7 +99,7 @@ func (p *process) waitExit(hp *hcs.Process) {
 		// process was killed, as the delete bootstrap reports too.
 		status = 128 + int(syscall.SIGKILL)
 	}
-	p.exit = task.Exit{Status: status, At: time.Now()}
+	p.exit = containerhost.Exit{Status: status, At: time.Now()}
 	close(p.done)
 }
 
@@ -144,12 +144,12 @@ func (p *process) ResizeTTY(ctx context.Context, width, height uint32) error {
 // CloseStdin ends the process's stdin once what containerd wrote is in.
 func (p *process) CloseStdin(ctx context.Context) error { return p.io.CloseStdin() }
 
-func (p *process) Wait(ctx context.Context) (task.Exit, error) {
+func (p *process) Wait(ctx context.Context) (containerhost.Exit, error) {
 	select {
 	case <-p.done:
 		return p.exit, nil
 	case <-ctx.Done():
-		return task.Exit{}, ctx.Err()
+		return containerhost.Exit{}, ctx.Err()
 	}
 }
 

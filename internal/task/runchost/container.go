@@ -23,9 +23,9 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/winctr/winctr/internal/cgstats"
+	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/faultpoint"
 	"github.com/winctr/winctr/internal/layers"
-	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/stdio"
 )
 
@@ -51,10 +51,10 @@ type container struct {
 	deleted bool
 }
 
-var _ task.Container = (*container)(nil)
+var _ containerhost.Container = (*container)(nil)
 
 // Init returns the init process.
-func (c *container) Init() task.Process { return c.init }
+func (c *container) Init() containerhost.Process { return c.init }
 
 // OOM delivers the container's out-of-memory events.
 func (c *container) OOM() <-chan struct{} { return c.oom }
@@ -130,7 +130,7 @@ func (c *container) loadCgroup(ctx context.Context, pid int) {
 }
 
 // Exec prepares an exec; runc runs it at Start.
-func (c *container) Exec(ctx context.Context, id string, spec *specs.Process, io stdio.Config) (task.Process, error) {
+func (c *container) Exec(ctx context.Context, id string, spec *specs.Process, io stdio.Config) (containerhost.Process, error) {
 	if strings.ContainsAny(id, "/\\") || id == "." || id == ".." {
 		return nil, fmt.Errorf("exec id %q: %w", id, errdefs.ErrInvalidArgument)
 	}
@@ -189,7 +189,7 @@ func (c *container) Pids(ctx context.Context) ([]*apitask.ProcessInfo, error) {
 	return out, nil
 }
 
-func (c *container) recordExit(task.Exit) {
+func (c *container) recordExit(containerhost.Exit) {
 	c.mu.Lock()
 	c.exited = true
 	c.mu.Unlock()

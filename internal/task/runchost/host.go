@@ -25,9 +25,9 @@ import (
 	"github.com/containerd/log"
 
 	"github.com/winctr/winctr/internal/bundlestate"
+	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/faultpoint"
 	"github.com/winctr/winctr/internal/layers"
-	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/task/stdio"
 )
@@ -47,13 +47,13 @@ type Host struct {
 	oom        oom.Watcher
 }
 
-var _ task.Host = (*Host)(nil)
+var _ containerhost.Host = (*Host)(nil)
 
 // once makes the reaper the monitor of every runc command: the shim reaps
 // all children, so go-runc must learn exit codes from the reaper too.
 var once sync.Once
 
-// New returns a runc Host for namespace ns. It is a task.HostFactory for
+// New returns a runc Host for namespace ns. It is a containerhost.HostFactory for
 // process isolation of Linux containers.
 func New(ctx context.Context, ns string, cfg *options.Config) (*Host, error) {
 	once.Do(func() { runc.Monitor = reaper.Default })
@@ -82,7 +82,7 @@ func New(ctx context.Context, ns string, cfg *options.Config) (*Host, error) {
 }
 
 // CreateContainer mounts the rootfs and runs `runc create`.
-func (h *Host) CreateContainer(ctx context.Context, req *task.ContainerRequest) (_ task.Container, retErr error) {
+func (h *Host) CreateContainer(ctx context.Context, req *containerhost.ContainerRequest) (_ containerhost.Container, retErr error) {
 	if req.Spec.Linux == nil {
 		return nil, fmt.Errorf("spec has no linux section; a Linux host runs Linux containers only: %w", errdefs.ErrInvalidArgument)
 	}

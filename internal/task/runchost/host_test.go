@@ -20,7 +20,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/winctr/winctr/internal/task"
+	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/task/stdio"
 )
@@ -158,7 +158,7 @@ func TestRuncHostRunsAContainer(t *testing.T) {
 			stdout := filepath.Join(bundle, "stdout")
 			got := readFifo(t, ctx, stdout)
 			id := "c" + string(rune('a'+i))
-			c, err := h.CreateContainer(ctx, &task.ContainerRequest{
+			c, err := h.CreateContainer(ctx, &containerhost.ContainerRequest{
 				Namespace: "test", ID: id, Bundle: bundle, Spec: spec,
 				Stdio: stdio.Config{Stdout: stdout}, Config: &options.Config{},
 			})

@@ -19,7 +19,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/winctr/winctr/internal/task"
+	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/task/stdio"
 )
 
@@ -36,11 +36,11 @@ type process struct {
 	rio     runc.IO
 	console console.Console
 	exitCh  <-chan runc.Exit
-	exit    *task.Exit
+	exit    *containerhost.Exit
 	deleted bool
 }
 
-var _ task.Process = (*process)(nil)
+var _ containerhost.Process = (*process)(nil)
 
 // Pid returns the host pid, 0 before an exec starts.
 func (p *process) Pid() int {
@@ -202,18 +202,18 @@ func (p *process) CloseStdin(ctx context.Context) error {
 }
 
 // Wait returns the exit once the reaper reported it and the output drained.
-func (p *process) Wait(ctx context.Context) (task.Exit, error) {
+func (p *process) Wait(ctx context.Context) (containerhost.Exit, error) {
 	p.mu.Lock()
 	ch := p.exitCh
 	p.mu.Unlock()
 	if ch == nil {
-		return task.Exit{}, fmt.Errorf("process was never started: %w", errdefs.ErrFailedPrecondition)
+		return containerhost.Exit{}, fmt.Errorf("process was never started: %w", errdefs.ErrFailedPrecondition)
 	}
 	var e runc.Exit
 	select {
 	case e = <-ch:
 	case <-ctx.Done():
-		return task.Exit{}, ctx.Err()
+		return containerhost.Exit{}, ctx.Err()
 	}
 	if p.execID == "" && !privatePIDNamespace(p.c.spec) {
 		// No PID namespace of its own dies with the init, so its other
@@ -227,7 +227,7 @@ func (p *process) Wait(ctx context.Context) (task.Exit, error) {
 		// Something outside the container's reach holds the output open.
 		log.G(ctx).WithError(err).WithField("pid", e.Pid).Warn("output still open after exit; closed it")
 	}
-	ex := task.Exit{Status: e.Status, At: exitTime(e)}
+	ex := containerhost.Exit{Status: e.Status, At: exitTime(e)}
 	p.mu.Lock()
 	p.exit = &ex
 	p.mu.Unlock()

@@ -14,15 +14,15 @@ import (
 	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
 
+	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/pause"
-	"github.com/winctr/winctr/internal/task"
 )
 
 // StartSandbox starts a pod's pause process (see package pause) in the
 // pod's network namespace (none: this one, hostNetwork) with the pod's
 // hostname. The pod's containers then join its namespaces through
 // /proc/<pid>/ns.
-func (h *Host) StartSandbox(ctx context.Context, req *task.SandboxRequest) (task.Process, error) {
+func (h *Host) StartSandbox(ctx context.Context, req *containerhost.SandboxRequest) (containerhost.Process, error) {
 	cmd, err := pause.Command(req.NetNS, req.Hostname)
 	if err != nil {
 		return nil, err
@@ -34,23 +34,23 @@ func (h *Host) StartSandbox(ctx context.Context, req *task.SandboxRequest) (task
 	p := &pauseProcess{pid: cmd.Process.Pid, done: make(chan struct{})}
 	go func() {
 		status, _ := reaper.Default.Wait(cmd, ec)
-		p.exit = task.Exit{Status: status, At: time.Now()}
+		p.exit = containerhost.Exit{Status: status, At: time.Now()}
 		close(p.done)
 	}()
 	return p, nil
 }
 
-var _ task.SandboxHost = (*Host)(nil)
+var _ containerhost.SandboxHost = (*Host)(nil)
 
 // pauseProcess is a pod's pause process seen as the pod's init.
 type pauseProcess struct {
 	pid  int
 	done chan struct{}
-	exit task.Exit // set before done closes
+	exit containerhost.Exit // set before done closes
 	once sync.Once
 }
 
-var _ task.Process = (*pauseProcess)(nil)
+var _ containerhost.Process = (*pauseProcess)(nil)
 
 func (p *pauseProcess) Pid() int { return p.pid }
 
@@ -79,12 +79,12 @@ func (p *pauseProcess) ResizeTTY(ctx context.Context, width, height uint32) erro
 // CloseStdin does nothing: the pause process has no stdin.
 func (p *pauseProcess) CloseStdin(ctx context.Context) error { return nil }
 
-func (p *pauseProcess) Wait(ctx context.Context) (task.Exit, error) {
+func (p *pauseProcess) Wait(ctx context.Context) (containerhost.Exit, error) {
 	select {
 	case <-p.done:
 		return p.exit, nil
 	case <-ctx.Done():
-		return task.Exit{}, ctx.Err()
+		return containerhost.Exit{}, ctx.Err()
 	}
 }
 

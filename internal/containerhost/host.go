@@ -1,4 +1,10 @@
-package task
+// Package containerhost is the seam between the task service and the
+// places where a pod's containers run (runc on the host kernel, the guest
+// agent in a utility VM, HCS on Windows): the Host, Container and Process
+// each place implements, what it is asked for, and the spec rules every
+// place applies. It stays small, so that the guest agent, which runs
+// containers through the same runc Host, links none of the service.
+package containerhost
 
 import (
 	"context"

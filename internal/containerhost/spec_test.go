@@ -1,4 +1,4 @@
-package task
+package containerhost
 
 import (
 	"encoding/json"
