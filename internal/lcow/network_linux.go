@@ -130,38 +130,28 @@ type spareNIC struct {
 	nic uvm.NIC
 }
 
-// newSpareNIC makes a fresh network namespace on a thread that is thrown
-// away afterwards, and a tap in it.
-func newSpareNIC() (*spareNIC, error) {
+// newSpareNIC makes a fresh network namespace, and a tap in it.
+func newSpareNIC() (s *spareNIC, err error) {
 	mac := make(net.HardwareAddr, 6)
 	if _, err := rand.Read(mac); err != nil {
 		return nil, err
 	}
 	mac[0] = mac[0]&^1 | 2 // unicast, locally administered
-	type result struct {
-		s   *spareNIC
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		// Never unlocked: the thread, now in the new namespace, exits
-		// with this goroutine.
-		runtime.LockOSThread()
-		ns, err := netns.New()
-		if err != nil {
-			ch <- result{err: fmt.Errorf("network namespace for a pooled VM: %w", err)}
+	onThrowawayThread(func() {
+		ns, nerr := netns.New()
+		if nerr != nil {
+			err = fmt.Errorf("network namespace for a pooled VM: %w", nerr)
 			return
 		}
-		tap, err := openTap(tapName)
-		if err != nil {
+		tap, terr := openTap(tapName)
+		if terr != nil {
 			ns.Close()
-			ch <- result{err: err}
+			err = terr
 			return
 		}
-		ch <- result{s: &spareNIC{ns: ns, nic: uvm.NIC{Tap: tap, MAC: mac.String()}}}
-	}()
-	r := <-ch
-	return r.s, r.err
+		s = &spareNIC{ns: ns, nic: uvm.NIC{Tap: tap, MAC: mac.String()}}
+	})
+	return s, err
 }
 
 // moveInto moves the tap into the pod's namespace, where QEMU's open
@@ -254,27 +244,31 @@ func redirect(h *netlink.Handle, from, to netlink.Link) error {
 }
 
 // openTapIn creates a tap device in the network namespace ns and returns
-// it open. A tap is created in the namespace of the thread that opens it,
-// so that happens on a locked thread that is thrown away afterwards.
-func openTapIn(ns netns.NsHandle, name string) (*os.File, error) {
-	type result struct {
-		f   *os.File
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		// Never unlocked: the thread, now in the pod's namespace, exits
-		// with this goroutine instead of serving other goroutines.
-		runtime.LockOSThread()
-		if err := netns.Set(ns); err != nil {
-			ch <- result{err: fmt.Errorf("enter the pod's network namespace: %w", err)}
+// it open. A tap is created in the namespace of the thread that opens it.
+func openTapIn(ns netns.NsHandle, name string) (f *os.File, err error) {
+	onThrowawayThread(func() {
+		if err = netns.Set(ns); err != nil {
+			err = fmt.Errorf("enter the pod's network namespace: %w", err)
 			return
 		}
-		f, err := openTap(name)
-		ch <- result{f, err}
+		f, err = openTap(name)
+	})
+	return f, err
+}
+
+// onThrowawayThread runs fn on an OS thread of its own that exits with
+// it: fn may move the thread into another network namespace, which no
+// other goroutine must find itself in.
+func onThrowawayThread(fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Never unlocked: the thread exits with this goroutine instead of
+		// serving other goroutines.
+		runtime.LockOSThread()
+		fn()
 	}()
-	r := <-ch
-	return r.f, r.err
+	<-done
 }
 
 func openTap(name string) (*os.File, error) {
