@@ -103,8 +103,8 @@ func TestBootAndPingAgent(t *testing.T) {
 	if _, err := agent.NewAgentClient(client).Mount(ctx, &agent.MountRequest{Type: "virtiofs", Source: "share", Target: "/run/winctr/share"}); err != nil {
 		t.Fatalf("virtio-fs share not mounted in the guest: %v; console:\n%s", err, console.String())
 	}
-	if !strings.Contains(resp.RuncVersion, "runc version") {
-		t.Fatalf("runc does not run in the guest: %q", resp.RuncVersion)
+	if !strings.Contains(resp.RuncVersion, "crun version") {
+		t.Fatalf("the OCI runtime (crun) does not run in the guest: %q", resp.RuncVersion)
 	}
 	t.Logf("guest %s answered at uptime %d ms (kvm=%v)", resp.KernelRelease, resp.UptimeMs, KVM())
 

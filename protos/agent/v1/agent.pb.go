@@ -705,9 +705,10 @@ func (x *PidsResponse) GetPids() []uint32 {
 
 type PingRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// runc_version asks for the guest runc's version. Running runc costs the
-	// guest a process start, which a booting VM's first ping (on every pod's
-	// start path) should not pay; checks and diagnostics ask for it.
+	// runc_version asks for the version of the guest's OCI runtime (crun; the
+	// name is from when it was runc). Running it costs the guest a process
+	// start, which a booting VM's first ping (on every pod's start path)
+	// should not pay; checks and diagnostics ask for it.
 	RuncVersion   bool `protobuf:"varint,1,opt,name=runc_version,json=runcVersion,proto3" json:"runc_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -758,8 +759,8 @@ type PingResponse struct {
 	UptimeMs int64 `protobuf:"varint,2,opt,name=uptime_ms,json=uptimeMs,proto3" json:"uptime_ms,omitempty"`
 	// modules_loaded lists the kernel modules the agent loaded at boot, in order.
 	ModulesLoaded []string `protobuf:"bytes,3,rep,name=modules_loaded,json=modulesLoaded,proto3" json:"modules_loaded,omitempty"`
-	// runc_version is the first line of the guest runc's --version, when
-	// the request asked for it.
+	// runc_version is the first line of the guest OCI runtime's --version,
+	// when the request asked for it.
 	RuncVersion   string `protobuf:"bytes,4,opt,name=runc_version,json=runcVersion,proto3" json:"runc_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
