@@ -325,7 +325,14 @@ func (c *Containerd) Ctr(ctx context.Context, args ...string) Result {
 
 // CtrInput runs ctr with the given stdin.
 func (c *Containerd) CtrInput(ctx context.Context, stdin string, args ...string) Result {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	return c.CtrWithin(ctx, 60*time.Second, stdin, args...)
+}
+
+// CtrWithin runs ctr with the given stdin, bounded by bound unless ctx is
+// shorter: for a test whose subject is not speed, under a load that makes
+// every command slow.
+func (c *Containerd) CtrWithin(ctx context.Context, bound time.Duration, stdin string, args ...string) Result {
+	ctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
 	cmd := c.CtrCmd(ctx, args...)
 	cmd.Stdin = strings.NewReader(stdin)
