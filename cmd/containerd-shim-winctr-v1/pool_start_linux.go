@@ -173,7 +173,30 @@ func (p *poolPlan) refill(ctx context.Context, params *bootapi.BootstrapParams, 
 	}
 	for n := len(live); n < p.size; n++ {
 		if spawnPooled(ctx, p.pool, params, o) != nil {
-			return
+			break
+		}
+	}
+	sweepOtherPools(ctx, p.pool)
+}
+
+// sweepOtherPools cleans up after the dead shims of every other pool: a
+// pool whose runtime was reconfigured, or whose containerd moved, sees no
+// start of its own again. Their lock is not taken (another start may hold
+// it while it boots nothing but processes): dropping a dead entry twice
+// is harmless, and an entry being spawned has no pid yet and is left.
+func sweepOtherPools(ctx context.Context, own *vmpool.Pool) {
+	dirs, _ := filepath.Glob(filepath.Join(vmpool.Root, "*"))
+	for _, dir := range dirs {
+		if dir == own.Dir() {
+			continue
+		}
+		pool, err := vmpool.Open(vmpool.Root, filepath.Base(dir))
+		if err != nil {
+			continue
+		}
+		_, dead, _ := pool.Scan()
+		for _, e := range dead {
+			dropEntry(ctx, e)
 		}
 	}
 }

@@ -44,7 +44,20 @@ func TestVMPool(t *testing.T) {
 		return time.Since(start)
 	}
 
+	// The entry of another pool's shim that died: a pooled start sweeps it.
+	stale := filepath.Join(vmpool.Root, "0000stale0000000", "pool-000000000000")
+	if err := os.MkdirAll(stale, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(stale)) })
+	if err := os.WriteFile(filepath.Join(stale, vmpool.PidFile), []byte("1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	cold := run("pool-cold", "cold")
+	if exists(stale) {
+		t.Fatal("a dead shim's entry in another pool was not swept")
+	}
 	waiting := cd.WaitPoolReady(t)
 	warm := run("pool-warm", "warm")
 	t.Logf("ctr run --rm echo in a VM: %v booting its own, %v taking a pooled one", cold.Round(time.Millisecond), warm.Round(time.Millisecond))
