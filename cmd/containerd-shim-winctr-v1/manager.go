@@ -18,6 +18,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/containerd/v2/version"
 	"github.com/containerd/log"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/winctr/winctr/internal/containerhost"
@@ -39,24 +40,38 @@ func (m *manager) Name() string { return m.name }
 // groupingKey is the pod's sandbox id for a CRI container, else the task id:
 // one shim serves one pod. start runs in the bundle, so bundle is "." there.
 func groupingKey(bundle, id string) (string, error) {
-	f, err := os.Open(filepath.Join(bundle, "config.json"))
+	spec, err := readSpec(bundle)
+	if err != nil {
+		return "", err
+	}
+	return groupOf(spec, id), nil
+}
+
+// readSpec reads the bundle's spec; nil for a sandbox of the Sandbox API,
+// which has none.
+func readSpec(bundle string) (*specs.Spec, error) {
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
 	if errors.Is(err, os.ErrNotExist) {
-		return id, nil // a sandbox of the Sandbox API has no spec
+		return nil, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("read spec for grouping: %w", err)
+		return nil, fmt.Errorf("read spec: %w", err)
 	}
-	defer f.Close()
-	var spec struct {
-		Annotations map[string]string `json:"annotations"`
+	var spec specs.Spec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return nil, fmt.Errorf("decode spec: %w", err)
 	}
-	if err := json.NewDecoder(f).Decode(&spec); err != nil {
-		return "", fmt.Errorf("decode spec for grouping: %w", err)
+	return &spec, nil
+}
+
+// groupOf is groupingKey for a spec read already (nil: no spec).
+func groupOf(spec *specs.Spec, id string) string {
+	if spec != nil {
+		if g := spec.Annotations[containerhost.AnnotationSandboxID]; g != "" {
+			return g
+		}
 	}
-	if g := spec.Annotations[containerhost.AnnotationSandboxID]; g != "" {
-		return g, nil
-	}
-	return id, nil
+	return id
 }
 
 // serverCommand is the long-lived shim process that start launches.

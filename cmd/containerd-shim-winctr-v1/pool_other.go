@@ -8,13 +8,14 @@ import (
 
 	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	"github.com/containerd/containerd/v2/pkg/shutdown"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/winctr/winctr/internal/containerhost"
 )
 
 // poolPlan: the warm pool of VMs is kept on Linux hosts only.
 type poolPlan struct{ match bool }
 
-func newPoolPlan(context.Context, *bootapi.BootstrapParams, *optionsFromStart) (*poolPlan, error) {
+func newPoolPlan(context.Context, *bootapi.BootstrapParams, *optionsFromStart, *specs.Spec) (*poolPlan, error) {
 	return nil, nil
 }
 

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -55,12 +53,10 @@ func defaultVMConfig(o *optionsFromStart) (*options.Config, error) {
 	return options.ResolveSpec(o.opts, &specs.Spec{Linux: &specs.Linux{}}, runtime.GOOS)
 }
 
-// newPoolPlan reads the pod's spec in the bundle (the working directory)
-// and the runtime options; nil when the runtime keeps no pool or the pod
-// runs on the host kernel.
-func newPoolPlan(ctx context.Context, params *bootapi.BootstrapParams, o *optionsFromStart) (*poolPlan, error) {
-	// The pool's size is a runtime option only: without it, no spec needs
-	// reading.
+// newPoolPlan resolves the pod's VM from its spec (nil for a sandbox of
+// the Sandbox API) and the runtime options; nil when the runtime keeps no
+// pool or the pod runs on the host kernel.
+func newPoolPlan(ctx context.Context, params *bootapi.BootstrapParams, o *optionsFromStart, spec *specs.Spec) (*poolPlan, error) {
 	if o == nil || o.opts.GetVmPoolSize() == 0 {
 		return nil, nil
 	}
@@ -72,18 +68,10 @@ func newPoolPlan(ctx context.Context, params *bootapi.BootstrapParams, o *option
 	// options, and by annotations that come only with CreateSandbox (a
 	// pooled VM of another size then waits unused until its shim ends).
 	cfg := def
-	b, err := os.ReadFile("config.json")
-	switch {
-	case err == nil:
-		var spec specs.Spec
-		if err := json.Unmarshal(b, &spec); err != nil {
-			return nil, fmt.Errorf("decode spec: %w", err)
-		}
-		if cfg, err = options.ResolveSpec(o.opts, &spec, runtime.GOOS); err != nil {
+	if spec != nil {
+		if cfg, err = options.ResolveSpec(o.opts, spec, runtime.GOOS); err != nil {
 			return nil, nil // create reports a bad spec
 		}
-	case !errors.Is(err, os.ErrNotExist):
-		return nil, err
 	}
 	if cfg.Isolation != options.IsolationHypervisor || cfg.VMPoolSize == 0 {
 		return nil, nil

@@ -30,10 +30,11 @@ func detachedProcAttr() *syscall.SysProcAttr {
 // one when none is alive for the grouping key.
 func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (_ *bootapi.BootstrapResult, retErr error) {
 	id := params.GetInstanceID()
-	group, err := groupingKey(".", id)
+	spec, err := readSpec(".")
 	if err != nil {
 		return nil, err
 	}
+	group := groupOf(spec, id)
 	opts, err := runtimeOptions(params)
 	if err != nil {
 		return nil, err
@@ -72,7 +73,7 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (_
 	}()
 	// A new pod: a VM pod of a runtime with a warm pool takes a booted
 	// VM's shim when one waits; either way the pool is topped up.
-	if plan, _ := newPoolPlan(ctx, params, opts); plan != nil {
+	if plan, _ := newPoolPlan(ctx, params, opts, spec); plan != nil {
 		defer plan.refill(ctx, params, opts)
 		if plan.match && plan.take(ctx, id, address, listener) {
 			result.Address = address
