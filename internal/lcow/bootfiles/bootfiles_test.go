@@ -117,22 +117,7 @@ func TestInitrdListsModulesPerHypervisor(t *testing.T) {
 	if err := writeInitrd(&buf, agentBin, dir, lists, "/", nil); err != nil {
 		t.Fatal(err)
 	}
-	files := map[string]string{}
-	r := cpio.NewReader(&buf)
-	for {
-		h, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, dup := files[h.Name]; dup {
-			t.Errorf("%s written twice", h.Name)
-		}
-		b, _ := io.ReadAll(r)
-		files[h.Name] = string(b)
-	}
+	files := readCPIO(t, &buf)
 	for name, want := range map[string]string{
 		"init":                      "agent",
 		"lib/modules/overlay.ko":    "overlay.ko",
@@ -179,23 +164,33 @@ func TestBuildWritesCompressedInitrd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := cpio.NewReader(bytes.NewReader(unlz4(t, frame)))
-	files := map[string]string{}
-	for {
-		h, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(r)
-		files[h.Name] = string(b)
-	}
+	files := readCPIO(t, bytes.NewReader(unlz4(t, frame)))
 	if files["init"] != "agent" || files["lib/modules/overlay.ko"] != "overlay.ko" {
 		t.Errorf("initrd holds %v", files)
 	}
 	if _, err := os.Stat(filepath.Join(out, InitrdFile+".tmp")); !os.IsNotExist(err) {
 		t.Errorf("temporary file left: %v", err)
+	}
+}
+
+// readCPIO reads an archive's files by name; a name written twice is an
+// error.
+func readCPIO(t *testing.T, in io.Reader) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	r := cpio.NewReader(in)
+	for {
+		h, err := r.Next()
+		if err == io.EOF {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := files[h.Name]; dup {
+			t.Errorf("%s written twice", h.Name)
+		}
+		b, _ := io.ReadAll(r)
+		files[h.Name] = string(b)
 	}
 }
