@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"syscall"
 
@@ -37,10 +39,9 @@ func Cleanup(ctx context.Context, bundle, ns, id string) (int, error) {
 		}
 		log.G(ctx).WithError(err).Warn("unreadable shim state; using defaults")
 	}
-	r := &runc.Runc{Command: s.RuncBinary, Root: s.RuncRoot, PdeathSignal: syscall.SIGKILL}
 	var errs []error
-	if err := r.Delete(ctx, id, &runc.DeleteOpts{Force: true}); err != nil && !isNotExist(err) {
-		errs = append(errs, fmt.Errorf("runc delete: %w", err))
+	if err := forceDelete(ctx, s, id); err != nil {
+		errs = append(errs, err)
 	}
 	if err := layers.UnmountRootfs(filepath.Join(bundle, "rootfs")); err != nil {
 		errs = append(errs, err)
@@ -53,4 +54,20 @@ func Cleanup(ctx context.Context, bundle, ns, id string) (int, error) {
 		errs = append(errs, err)
 	}
 	return pid, errors.Join(errs...)
+}
+
+// forceDelete has runc delete container id, killing what is left of it,
+// unless runc holds no state for it: the shim deleted it before it exited,
+// as it does on every ordinary task delete. containerd waits for this
+// bootstrap after every shim exit, and runc would only remove a directory
+// that is not there, at the cost of a Go process start.
+func forceDelete(ctx context.Context, s state, id string) error {
+	if _, err := os.Lstat(filepath.Join(s.RuncRoot, id)); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	r := &runc.Runc{Command: s.RuncBinary, Root: s.RuncRoot, PdeathSignal: syscall.SIGKILL}
+	if err := r.Delete(ctx, id, &runc.DeleteOpts{Force: true}); err != nil && !isNotExist(err) {
+		return fmt.Errorf("runc delete: %w", err)
+	}
+	return nil
 }
