@@ -8,6 +8,9 @@ SHIM := $(BIN)/containerd-shim-winctr-v1
 AGENT := $(BIN)/winctr-gcs
 PREFIX ?= /usr/local
 BOOTFILES_DIR ?= $(PREFIX)/share/winctr/lcow
+# The guest's OCI runtime: Debian's crun linked statically by make deps
+# (hack/build-guest-crun.sh).
+GUEST_RUNTIME ?= $(CURDIR)/_output/tools/guest/crun
 E2E_TIMEOUT ?= 30m
 
 .PHONY: all build bootfiles bench bench-uvm deps demo unit e2e e2e-compat fault fuzz test vet protos clean
@@ -21,9 +24,9 @@ build:
 	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "-s -w" -o $(AGENT) ./cmd/winctr-gcs
 
 # The utility VM's kernel (Debian's cloud kernel, installed if missing) and
-# initrd (our agent as /init, and the kernel modules it loads).
+# initrd (our agent as /init, the kernel modules it loads, and crun).
 bootfiles: deps build
-	$(GO) run ./cmd/winctr-bootfiles -agent $(AGENT) -out $(BOOTFILES_DIR)
+	$(GO) run ./cmd/winctr-bootfiles -agent $(AGENT) -runtime $(GUEST_RUNTIME) -out $(BOOTFILES_DIR)
 
 deps:
 	./hack/install-deps.sh

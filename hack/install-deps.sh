@@ -2,7 +2,8 @@
 # Installs what winctr's build, demo and tests need on Debian 12, as root,
 # without prompts: runc, crun, busybox-static, QEMU, the cloud kernel and the CNI
 # plugins from Debian, containerd, ctr and containerd-shim-runc-v2
-# 2.4 built with `go install` into _output/tools/bin. Idempotent.
+# 2.4 built with `go install` into _output/tools/bin, and the utility VM's
+# static crun (from Debian's source package) in _output/tools/guest. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,5 +46,8 @@ if ! "$COMPAT_BIN/containerd" --version 2>/dev/null | grep -q "${COMPAT_VERSION#
   mkdir -p "$COMPAT_BIN"
   (cd / && GOBIN="$COMPAT_BIN" GOFLAGS=-mod=mod go install "github.com/containerd/containerd/v2/cmd/containerd@$COMPAT_VERSION")
 fi
+
+# The utility VM's crun: Debian's, statically linked (see the script).
+./hack/build-guest-crun.sh "$(pwd)/_output/tools/guest/crun"
 
 echo "install-deps: runc $(runc --version | head -1 | awk '{print $3}'), busybox, containerd/ctr in $TOOLS_BIN"

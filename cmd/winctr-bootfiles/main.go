@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
@@ -19,9 +20,18 @@ func main() {
 	flag.StringVar(&o.Out, "out", "/usr/local/share/winctr/lcow", "directory for kernel and initrd.img")
 	flag.StringVar(&o.KernelRelease, "kernel-release", "", "kernel release under /boot and /lib/modules (default: newest cloud kernel)")
 	flag.StringVar(&modules, "modules", strings.Join(bootfiles.DefaultModules, ","), "kernel modules to include, with their dependencies")
+	flag.StringVar(&o.Runtime, "runtime", bootfiles.DefaultRuntime, "the guest's OCI runtime (crun), installed in the guest as "+bootfiles.RuntimePath+" with the libraries it links")
 	flag.StringVar(&hvModules, "hyperv-modules", "", "kernel modules of a guest on Hyper-V (default: "+strings.Join(bootfiles.DefaultHyperVModules, ",")+", and 9p where the kernel has it)")
 	flag.Parse()
 	o.Modules = strings.Split(modules, ",")
+	if o.Runtime != bootfiles.NoRuntime {
+		abs, err := filepath.Abs(o.Runtime)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "winctr-bootfiles:", err)
+			os.Exit(1)
+		}
+		o.Runtime = abs
+	}
 	if hvModules != "" {
 		o.HyperVModules = strings.Split(hvModules, ",")
 	}

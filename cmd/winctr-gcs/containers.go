@@ -39,10 +39,11 @@ const bundlesDir = "/run/winctr/bundles"
 // streamWait bounds how long a process waits for its stdio streams.
 const streamWait = 10 * time.Second
 
-// ociRuntime is the OCI runtime the initrd carries (bootfiles'
-// DefaultBinaries): crun, a C program, rather than runc, whose every
-// command starts a Go runtime (runc create runs three of them). Under
-// emulation that start-up was most of a container's creation.
+// ociRuntime is the OCI runtime the initrd carries (bootfiles.RuntimePath):
+// crun, a C program, rather than runc, whose every command starts a Go
+// runtime (runc create runs three of them). Under emulation that start-up
+// was most of a container's creation; `make bootfiles` links it
+// statically for the same reason.
 const ociRuntime = "crun"
 
 // containers runs the pod's containers in the guest with crun, through

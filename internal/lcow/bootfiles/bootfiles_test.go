@@ -98,6 +98,28 @@ func TestWithLibrariesFindsLoaderAndLibc(t *testing.T) {
 	}
 }
 
+func TestRuntimeGoesToRuntimePath(t *testing.T) {
+	if files, err := runtimeFiles("/", NoRuntime); err != nil || files != nil {
+		t.Errorf("NoRuntime: got %v, %v; want nothing", files, err)
+	}
+	// /bin/ls stands for a dynamically linked crun.
+	files, err := runtimeFiles("/", "/bin/ls")
+	if err != nil {
+		t.Skip(err)
+	}
+	if files[0] != (guestFile{host: "/bin/ls", guest: RuntimePath}) {
+		t.Errorf("first file %+v; want /bin/ls at %s", files[0], RuntimePath)
+	}
+	if len(files) < 2 {
+		t.Fatalf("%v: no loader or libraries", files)
+	}
+	for _, f := range files[1:] {
+		if f.host != f.guest || !strings.Contains(f.guest, ".so") {
+			t.Errorf("library %+v: want a shared object at its own path", f)
+		}
+	}
+}
+
 func TestInitrdListsModulesPerHypervisor(t *testing.T) {
 	dir := t.TempDir()
 	for _, m := range []string{"virtio.ko", "hv_vmbus.ko", "overlay.ko"} {
@@ -114,7 +136,7 @@ func TestInitrdListsModulesPerHypervisor(t *testing.T) {
 		ModulesListPath:             {"virtio.ko", "overlay.ko"},
 		ModulesListPath + ".hyperv": {"hv_vmbus.ko", "overlay.ko"},
 	}
-	if err := writeInitrd(&buf, agentBin, dir, lists, "/", nil); err != nil {
+	if err := writeInitrd(&buf, agentBin, dir, lists, nil); err != nil {
 		t.Fatal(err)
 	}
 	files := readCPIO(t, &buf)
@@ -151,7 +173,7 @@ func TestBuildWritesCompressedInitrd(t *testing.T) {
 	}
 	out := filepath.Join(root, "out")
 	err := Build(Options{Root: root, Agent: filepath.Join(root, "agent"), Out: out,
-		Modules: []string{"overlay"}, HyperVModules: []string{"overlay"}, Binaries: []string{}})
+		Modules: []string{"overlay"}, HyperVModules: []string{"overlay"}, Runtime: NoRuntime})
 	if err != nil {
 		t.Fatal(err)
 	}

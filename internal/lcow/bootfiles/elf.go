@@ -12,8 +12,8 @@ var libDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/l
 
 // WithLibraries returns bin followed by every shared object it needs at
 // run time (its interpreter and DT_NEEDED entries, recursively), as paths
-// on root. The guest gets them at the same paths, so that a dynamically
-// linked runc runs there unchanged.
+// on root. The guest gets the libraries at the same paths, so that a
+// dynamically linked crun runs there unchanged.
 func WithLibraries(root, bin string) ([]string, error) {
 	seen := map[string]bool{}
 	var out []string

@@ -26,7 +26,10 @@ func criSecondContainer(ctx context.Context, cfg config) (figs []Figure, retErr 
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
+	defer func() {
+		keepLog(cfg, c, ".cri")
+		c.Close()
+	}()
 	conn, err := c.CRIConn()
 	if err != nil {
 		return nil, err

@@ -114,6 +114,17 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
+// keepLog copies containerd's log (with the shims' debug lines) where
+// -containerd-log asked, the file name given a suffix per section.
+func keepLog(cfg config, c *harness.Containerd, suffix string) {
+	if cfg.keepLog == "" {
+		return
+	}
+	if log, err := os.ReadFile(c.Log); err == nil {
+		_ = os.WriteFile(cfg.keepLog+suffix, log, 0o644)
+	}
+}
+
 // close removes what is left and stops containerd. The harness ends
 // winctr's shims; runc shims still there are ended here, by pid.
 func (b *bench) close(ctx context.Context) {
@@ -121,11 +132,7 @@ func (b *bench) close(ctx context.Context) {
 	for _, pid := range snapshot().shims(runcShim, b.c.Socket) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
-	if b.cfg.keepLog != "" {
-		if log, err := os.ReadFile(b.c.Log); err == nil {
-			_ = os.WriteFile(b.cfg.keepLog, log, 0o644)
-		}
-	}
+	keepLog(b.cfg, b.c, "")
 	b.c.Close()
 	if b.tmp != "" {
 		os.RemoveAll(b.tmp)
@@ -324,7 +331,7 @@ func (b *bench) buildFloor() error {
 		return fmt.Errorf("build poweroff: %w: %s", err, out)
 	}
 	out := filepath.Join(b.tmp, "floor")
-	if err := bootfiles.Build(bootfiles.Options{Agent: bin, Out: out, Modules: []string{}, HyperVModules: []string{}, Binaries: []string{}}); err != nil {
+	if err := bootfiles.Build(bootfiles.Options{Agent: bin, Out: out, Modules: []string{}, HyperVModules: []string{}, Runtime: bootfiles.NoRuntime}); err != nil {
 		return err
 	}
 	b.floor = filepath.Join(out, bootfiles.InitrdFile)

@@ -63,7 +63,7 @@ func main() {
 	boot := flag.String("bootfiles", lcow.DefaultBootFiles, "boot files of the utility VM")
 	out := flag.String("out", "", "JSON output file (default bench/results/bench-<time>.json)")
 	label := flag.String("label", "", "label stored in the JSON (e.g. before, after)")
-	keepLog := flag.String("containerd-log", "", "copy the ctr sections' containerd log (with the shims' debug log) here")
+	keepLog := flag.String("containerd-log", "", "copy the ctr sections' containerd log (with the shims' debug log) here, the CRI section's to the same name + .cri")
 	only := flag.String("only", "", "comma-separated sections to run: host,uvm,warm,exec,cri,pods (default all)")
 	guestMB := flag.Int("guest-mb", 0, "utility VM memory in MB for the ctr figures (default: the shim's)")
 	flag.Parse()

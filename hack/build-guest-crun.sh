@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Builds the utility VM's OCI runtime: Debian's crun (the source package of
+# the crun installed here, with Debian's patches), statically linked and
+# without systemd, CRIU and libgcrypt, into the path given as $1.
+#
+# Why: Debian's crun loads ten shared libraries (libsystemd and what it
+# pulls in). Under TCG the guest spent 90-180 ms in the dynamic loader for
+# every crun command, against 20 ms for this static one; a container's
+# create and start run two. The guest has no systemd, so nothing is lost.
+# Needs root (apt-get); idempotent.
+set -euo pipefail
+
+out="$1"
+want="$(dpkg-query -W -f='${Version}' crun 2>/dev/null || true)"
+if [ -z "$want" ]; then
+  echo "build-guest-crun: Debian's crun package is not installed" >&2
+  exit 1
+fi
+upstream="${want%%-*}"
+if [ -x "$out" ] && "$out" --version 2>/dev/null | grep -q "^crun version ${upstream}\$" \
+  && [ -f "$out.debian-version" ] && [ "$(cat "$out.debian-version")" = "$want" ]; then
+  exit 0
+fi
+echo "build-guest-crun: building a static crun $want for the utility VM"
+
+export DEBIAN_FRONTEND=noninteractive
+build_pkgs=()
+for pkg in gcc make pkg-config libc6-dev libseccomp-dev libcap-dev xz-utils patch; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || build_pkgs+=("$pkg")
+done
+if [ "${#build_pkgs[@]}" -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${build_pkgs[@]}" </dev/null
+fi
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+# The source index of Debian's own archive, in a list of our own: the
+# system's apt configuration is left as it is.
+. /etc/os-release
+codename="${VERSION_CODENAME:?no VERSION_CODENAME in /etc/os-release}"
+cat >"$work/sources.list" <<EOF
+deb-src http://deb.debian.org/debian $codename main
+deb-src http://deb.debian.org/debian $codename-updates main
+deb-src http://deb.debian.org/debian-security $codename-security main
+EOF
+mkdir -p "$work/lists/partial"
+apt_src=(-o "Dir::Etc::sourcelist=$work/sources.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$work/lists" -o APT::Sandbox::User=root)
+apt-get -qq "${apt_src[@]}" update
+(cd "$work" && apt-get -qq "${apt_src[@]}" source --download-only "crun=$want" </dev/null)
+
+src="$work/crun-$upstream"
+tar -xf "$work/crun_${upstream}.orig.tar.xz" -C "$work"
+tar -xf "$work"/crun_"${want}".debian.tar.xz -C "$src"
+if [ -f "$src/debian/patches/series" ]; then
+  while read -r p; do
+    case "$p" in ''|'#'*) continue ;; esac
+    patch -s -p1 -d "$src" <"$src/debian/patches/$p"
+  done <"$src/debian/patches/series"
+fi
+(
+  cd "$src"
+  # libgcrypt only caches compiled seccomp filters; without the search
+  # result configure would link it, and a static link needs it whole.
+  ./configure -q --disable-systemd --disable-criu --enable-embedded-yajl --disable-shared \
+    ac_cv_search_gcry_check_version=no
+  make -s git-version.h
+  make -s -j"$(nproc)" -C libocispec
+  make -s -j"$(nproc)" LDFLAGS=-all-static crun
+) >"$work/build.log" 2>&1 || { tail -30 "$work/build.log" >&2; exit 1; }
+mkdir -p "$(dirname "$out")"
+strip -o "$out.tmp" "$src/crun"
+mv "$out.tmp" "$out"
+echo "$want" >"$out.debian-version"
+"$out" --version | head -1
