@@ -380,7 +380,12 @@ func (s *containers) WaitOOM(ctx context.Context, r *agent.ContainerRequest) (*e
 		return nil, rpcError(err)
 	}
 	select {
-	case <-c.c.OOM():
+	case _, ok := <-c.c.OOM():
+		if !ok {
+			// Closed: the container was deleted, which is no OOM (its
+			// delete closes this channel before c.deleted).
+			return nil, rpcError(fmt.Errorf("container %s: deleted: %w", r.ContainerId, errdefs.ErrNotFound))
+		}
 		logf("container %s ran out of memory", r.ContainerId)
 		return &emptypb.Empty{}, nil
 	case <-c.deleted:

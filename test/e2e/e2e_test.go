@@ -242,6 +242,12 @@ func checkEventOrder(t *testing.T, id string, runArgs ...string) {
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("events\n got %v\nwant %v", got, want)
 	}
+	// Nothing may follow the delete: a container's deletion once read as
+	// an OOM in the guest, and its TaskOOM came after it.
+	time.Sleep(time.Second)
+	if got = ev.Topics(id); len(got) != len(want) {
+		t.Fatalf("events after the delete: %v", got[len(want):])
+	}
 }
 
 func countOf(list []string, s string) int {
