@@ -26,8 +26,8 @@ import (
 )
 
 // modulesList names, one per line and in load order, the modules the boot
-// files builder put into the initrd; modulesList+".hyperv" are those of a
-// guest on Hyper-V.
+// files builder put into the initrd for every guest on QEMU; the lists
+// named with uvm's Modules* suffixes hold the rest (moduleLists).
 const modulesList = "/etc/winctr/modules"
 
 // portName is the virtio-serial port the host's shim listens on.
@@ -62,16 +62,14 @@ func run() error {
 		}
 		go reapZombies()
 	}
-	list := modulesList
-	if cmdlineParam(uvm.HypervisorParam) == "hyperv" {
-		// Hyper-V's drivers instead of virtio's: only one vsock transport
-		// may register, and it must be hvsocket's.
-		list += ".hyperv"
-	}
 	atInit := uptime()
-	loaded, err := loadModules(list)
-	if err != nil {
-		return err
+	var loaded []string
+	for _, list := range moduleLists(cmdlineParam(uvm.HypervisorParam), cmdlineParam(uvm.TransportParam), hasPCI()) {
+		mods, err := loadModules(list)
+		loaded = append(loaded, mods...)
+		if err != nil {
+			return err
+		}
 	}
 	time.AfterFunc(pageReportingDelay, finerPageReporting)
 	// The boot's phases, by the guest's clock, for whoever tunes it.
@@ -100,6 +98,32 @@ func run() error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// moduleLists are the module lists (bootfiles' ModulesListPath and the
+// uvm.Modules* suffixed ones) this guest loads, in order: Hyper-V's drivers alone on
+// Hyper-V (only one vsock transport may register, and it must be
+// hvsocket's); on QEMU the common ones, then the virtio bus the machine
+// has, then the vsock transport if the host chose vsock.
+func moduleLists(hypervisor, transport string, pci bool) []string {
+	if hypervisor == "hyperv" {
+		return []string{modulesList + uvm.ModulesHyperV}
+	}
+	lists := []string{modulesList, modulesList + uvm.ModulesMMIO}
+	if pci {
+		lists[1] = modulesList + uvm.ModulesPCI
+	}
+	if transport == "vsock" {
+		lists = append(lists, modulesList+uvm.ModulesVsock)
+	}
+	return lists
+}
+
+// hasPCI tells whether the machine has a PCI bus with devices on it (a
+// PC does; microvm has virtio-mmio devices instead).
+func hasPCI() bool {
+	entries, err := os.ReadDir("/sys/bus/pci/devices")
+	return err == nil && len(entries) > 0
 }
 
 // uptime is the guest's uptime from /proc/uptime (centiseconds), or 0.

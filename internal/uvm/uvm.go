@@ -50,6 +50,17 @@ type NIC struct {
 // guest agent its channel: "vsock", or its virtio-serial port when absent.
 const TransportParam = "winctr.transport"
 
+// Suffixes of the initrd's module lists beyond the common one: the
+// guest agent loads the list of its virtio bus (PCI, or MMIO on microvm),
+// the vsock transport's when TransportParam says vsock, and on Hyper-V
+// its own list alone.
+const (
+	ModulesPCI    = ".pci"
+	ModulesMMIO   = ".mmio"
+	ModulesVsock  = ".vsock"
+	ModulesHyperV = ".hyperv"
+)
+
 // HypervisorParam is the kernel command line parameter that names the
 // hypervisor when it is not QEMU/KVM: "hyperv" makes the guest agent load
 // the Hyper-V drivers (VMBus, hvsocket, storvsc) instead of virtio ones.

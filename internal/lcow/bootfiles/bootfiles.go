@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/cavaliergopher/cpio"
+
+	"github.com/winctr/winctr/internal/uvm"
 )
 
 // Names of the files in a boot files directory.
@@ -26,13 +28,21 @@ const (
 	InitrdFile = "initrd.img"
 )
 
-// DefaultModules are what an LCOW guest needs that the cloud kernel builds
-// as modules: virtio over PCI and MMIO, the serial port to the host,
-// virtio-fs, vsock, overlay, the network, and the balloon whose free page
-// reporting gives the host back the memory the guest freed.
-var DefaultModules = []string{
-	"virtio_pci", "virtio_mmio", "virtio_console", "virtiofs",
-	"vmw_vsock_virtio_transport", "overlay", "virtio_net", "virtio_balloon",
+// DefaultModules are what every LCOW guest on QEMU needs that the cloud
+// kernel builds as modules: the serial port to the host, virtio-fs,
+// overlay, the network, and the balloon whose free page reporting gives
+// the host back the memory the guest freed.
+var DefaultModules = []string{"virtio_console", "virtiofs", "overlay", "virtio_net", "virtio_balloon"}
+
+// DefaultConditionalModules are loaded only where the guest needs them,
+// keyed by the suffix of their list (ModulesListPath+key): the virtio bus
+// of the machine (PCI, or MMIO on microvm) and the vsock transport when
+// the host has vhost-vsock. Under TCG the guest took 0.28 s to load 17
+// modules, one after another on its one vCPU.
+var DefaultConditionalModules = map[string][]string{
+	uvm.ModulesPCI:   {"virtio_pci"},
+	uvm.ModulesMMIO:  {"virtio_mmio"},
+	uvm.ModulesVsock: {"vmw_vsock_virtio_transport"},
 }
 
 // DefaultHyperVModules are what an LCOW guest on Hyper-V (a Windows host)
@@ -61,8 +71,11 @@ type Options struct {
 	// Modules are module names to include with their dependencies.
 	Modules []string
 	// HyperVModules are the modules of a guest on Hyper-V, listed in
-	// ModulesListPath+".hyperv".
+	// ModulesListPath+uvm.ModulesHyperV.
 	HyperVModules []string
+	// ConditionalModules are listed in ModulesListPath+key each, less
+	// what Modules loads already; nil: DefaultConditionalModules.
+	ConditionalModules map[string][]string
 	// Runtime is the host executable the guest agent runs as its OCI
 	// runtime, put at RuntimePath in the guest; the shared libraries it
 	// loads, if any, go to their own paths. Empty: DefaultRuntime;
@@ -127,7 +140,17 @@ func Build(o Options) error {
 	if err != nil {
 		return err
 	}
-	lists := map[string][]string{ModulesListPath: order, ModulesListPath + ".hyperv": hvOrder}
+	lists := map[string][]string{ModulesListPath: order, ModulesListPath + uvm.ModulesHyperV: hvOrder}
+	if o.ConditionalModules == nil {
+		o.ConditionalModules = DefaultConditionalModules
+	}
+	for suffix, mods := range o.ConditionalModules {
+		more, err := ResolveModules(depFile, mods)
+		if err != nil {
+			return err
+		}
+		lists[ModulesListPath+suffix] = slices.DeleteFunc(more, func(m string) bool { return slices.Contains(order, m) })
+	}
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/cavaliergopher/cpio"
+
+	"github.com/winctr/winctr/internal/uvm"
 )
 
 func TestResolveModulesOrdersDependenciesFirst(t *testing.T) {
@@ -159,9 +161,13 @@ func TestBuildWritesCompressedInitrd(t *testing.T) {
 	const release = "6.1.0-1-cloud-amd64"
 	modDir := filepath.Join(root, "lib", "modules", release)
 	for path, body := range map[string]string{
-		filepath.Join(root, "boot", "vmlinuz-"+release):       "kernel",
-		filepath.Join(modDir, "modules.dep"):                  "kernel/fs/overlay/overlay.ko:\n",
+		filepath.Join(root, "boot", "vmlinuz-"+release): "kernel",
+		filepath.Join(modDir, "modules.dep"): "kernel/fs/overlay/overlay.ko:\n" +
+			"kernel/virtio.ko:\nkernel/virtio_pci.ko: kernel/virtio.ko\nkernel/virtiofs.ko: kernel/virtio.ko\n",
 		filepath.Join(modDir, "kernel/fs/overlay/overlay.ko"): "overlay.ko",
+		filepath.Join(modDir, "kernel/virtio.ko"):             "virtio.ko",
+		filepath.Join(modDir, "kernel/virtio_pci.ko"):         "virtio_pci.ko",
+		filepath.Join(modDir, "kernel/virtiofs.ko"):           "virtiofs.ko",
 		filepath.Join(root, "agent"):                          "agent",
 	} {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -173,7 +179,8 @@ func TestBuildWritesCompressedInitrd(t *testing.T) {
 	}
 	out := filepath.Join(root, "out")
 	err := Build(Options{Root: root, Agent: filepath.Join(root, "agent"), Out: out,
-		Modules: []string{"overlay"}, HyperVModules: []string{"overlay"}, Runtime: NoRuntime})
+		Modules: []string{"overlay", "virtiofs"}, HyperVModules: []string{"overlay"},
+		ConditionalModules: map[string][]string{uvm.ModulesPCI: {"virtio_pci"}}, Runtime: NoRuntime})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,6 +196,15 @@ func TestBuildWritesCompressedInitrd(t *testing.T) {
 	files := readCPIO(t, bytes.NewReader(unlz4(t, frame)))
 	if files["init"] != "agent" || files["lib/modules/overlay.ko"] != "overlay.ko" {
 		t.Errorf("initrd holds %v", files)
+	}
+	// A conditional list leaves out what the base list loads already.
+	for list, want := range map[string]string{
+		ModulesListPath:           "/lib/modules/overlay.ko\n/lib/modules/virtio.ko\n/lib/modules/virtiofs.ko\n",
+		ModulesListPath + uvm.ModulesPCI: "/lib/modules/virtio_pci.ko\n",
+	} {
+		if files[list] != want {
+			t.Errorf("%s: got %q, want %q", list, files[list], want)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(out, InitrdFile+".tmp")); !os.IsNotExist(err) {
 		t.Errorf("temporary file left: %v", err)

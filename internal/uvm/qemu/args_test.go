@@ -3,6 +3,8 @@
 package qemu
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -36,11 +38,11 @@ func TestArgs(t *testing.T) {
 				"-append " + KernelCmdline + " winctr.transport=vsock",
 				"-object memory-backend-memfd,id=mem,size=384M,share=on", "-machine memory-backend=mem",
 				"-device vhost-user-fs-pci,chardev=vfs,tag=share",
-				"-netdev tap,id=net0,fd=4", "-device virtio-net-pci,netdev=net0,mac=02:00:00:00:00:01",
-				"-netdev tap,id=net1,fd=5", "-device virtio-net-pci,netdev=net1,mac=02:00:00:00:00:02"},
+				"-netdev tap,id=net0,fd=4", "-device virtio-net-pci,netdev=net0,mac=02:00:00:00:00:01,romfile=",
+				"-netdev tap,id=net1,fd=5", "-device virtio-net-pci,netdev=net1,mac=02:00:00:00:00:02,romfile="},
 			[]string{"virtserialport", "agent.sock"}},
 		{"a NIC without vsock takes fd 3", Q35, withNIC, false, 0,
-			[]string{"-netdev tap,id=net0,fd=3", "-device virtio-net-pci,netdev=net0,mac=0a:58:0a:58:00:05"},
+			[]string{"-netdev tap,id=net0,fd=3", "-device virtio-net-pci,netdev=net0,mac=0a:58:0a:58:00:05,romfile="},
 			[]string{"net1"}},
 		{"microvm: virtio-mmio devices", MicroVM, base, false, 0,
 			[]string{"-machine microvm -accel tcg,tb-size=64", "-device virtio-serial-device",
@@ -71,6 +73,39 @@ func TestArgs(t *testing.T) {
 				if strings.Contains(got, n) {
 					t.Errorf("args have %q:\n%s", n, got)
 				}
+			}
+		})
+	}
+}
+
+func TestFirmware(t *testing.T) {
+	installed := filepath.Join(t.TempDir(), "qboot.rom")
+	if err := os.WriteFile(installed, []byte("rom"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "qboot.rom")
+	defer func(q string) { QBoot = q }(QBoot)
+	tests := []struct {
+		name  string
+		m     Machine
+		qboot string
+		kvm   bool
+		want  string
+	}{
+		{"q35 boots qboot where installed", Q35, installed, false, "-bios " + installed},
+		{"and under KVM too", Q35, installed, true, "-bios " + installed},
+		{"q35 keeps SeaBIOS without it", Q35, missing, false, ""},
+		{"microvm has its own", MicroVM, installed, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			QBoot = tt.qboot
+			joined := strings.Join(MachineArgs(tt.m, tt.kvm), " ")
+			if tt.want == "" && strings.Contains(joined, "-bios") {
+				t.Errorf("%q: want the default firmware", joined)
+			}
+			if tt.want != "" && !strings.Contains(joined, tt.want) {
+				t.Errorf("%q lacks %q", joined, tt.want)
 			}
 		})
 	}

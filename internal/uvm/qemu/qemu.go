@@ -100,6 +100,17 @@ var DefaultMachine = Q35
 // for the machine's bus.
 func (m Machine) device(kind string) string { return kind + "-" + m.Bus }
 
+// noOptionROM is the device property that leaves out a PCI NIC's option
+// ROM: the firmware would load and run its iPXE network boot code, which
+// took 0.13 s of every cold boot under TCG, for a guest that boots from
+// the kernel QEMU hands it. MMIO devices have no ROM.
+func (m Machine) noOptionROM() string {
+	if m.Bus == "pci" {
+		return ",romfile="
+	}
+	return ""
+}
+
 // TCGCacheMB caps TCG's translation cache (QEMU's tb-size), in MB. QEMU
 // 7.2 reserves 1 GiB for it, and every page of it that the translator
 // fills stays resident in the QEMU process until the VM ends: in an idle
@@ -116,11 +127,31 @@ const TCGCacheMB = 64
 // benchmark boots its bare-VM floor with the same ones.
 func MachineArgs(m Machine, kvm bool) []string {
 	if kvm {
-		return []string{"-machine", m.Name + ",accel=kvm", "-cpu", "host"}
+		return append([]string{"-machine", m.Name + ",accel=kvm", "-cpu", "host"}, m.firmware()...)
 	}
 	// -accel, not -machine's accel=: only -accel takes the accelerator's
 	// properties (and QEMU refuses the two together).
-	return []string{"-machine", m.Name, "-accel", "tcg,tb-size=" + strconv.Itoa(TCGCacheMB), "-cpu", "max"}
+	return append([]string{"-machine", m.Name, "-accel", "tcg,tb-size=" + strconv.Itoa(TCGCacheMB), "-cpu", "max"}, m.firmware()...)
+}
+
+// QBoot is qboot, a firmware that sets up what a Linux kernel needs and
+// boots the kernel QEMU was given, where Debian's qemu-system-data puts
+// it. A PC machine boots with it when it is installed, SeaBIOS (QEMU's
+// default) otherwise: SeaBIOS's device scan, boot menu and option ROMs
+// took about 0.45 s of a bare boot under TCG here (medians of 7
+// interleaved boots, 2.64 s against 2.18 s). (microvm's own firmware is
+// qboot already.)
+var QBoot = "/usr/share/qemu/qboot.rom"
+
+// firmware is the -bios flag for m, if any.
+func (m Machine) firmware() []string {
+	if m.Bus != "pci" {
+		return nil
+	}
+	if _, err := os.Stat(QBoot); err != nil {
+		return nil
+	}
+	return []string{"-bios", QBoot}
 }
 
 // KernelCmdline is the guest kernel's command line before the driver adds
@@ -189,7 +220,7 @@ func args(m Machine, cfg uvm.Config, kvm bool, agentSock, qmpSock, fsSock string
 	for i, nic := range cfg.NICs {
 		a = append(a,
 			"-netdev", fmt.Sprintf("tap,id=net%d,fd=%d", i, fd+i),
-			"-device", fmt.Sprintf("%s,netdev=net%d,mac=%s", m.device("virtio-net"), i, nic.MAC),
+			"-device", fmt.Sprintf("%s,netdev=net%d,mac=%s%s", m.device("virtio-net"), i, nic.MAC, m.noOptionROM()),
 		)
 	}
 	if fsSock != "" {

@@ -331,7 +331,7 @@ func (b *bench) buildFloor() error {
 		return fmt.Errorf("build poweroff: %w: %s", err, out)
 	}
 	out := filepath.Join(b.tmp, "floor")
-	if err := bootfiles.Build(bootfiles.Options{Agent: bin, Out: out, Modules: []string{}, HyperVModules: []string{}, Runtime: bootfiles.NoRuntime}); err != nil {
+	if err := bootfiles.Build(bootfiles.Options{Agent: bin, Out: out, Modules: []string{}, HyperVModules: []string{}, ConditionalModules: map[string][]string{}, Runtime: bootfiles.NoRuntime}); err != nil {
 		return err
 	}
 	b.floor = filepath.Join(out, bootfiles.InitrdFile)

@@ -81,7 +81,7 @@ func floorBootFiles(dir string) (string, error) {
 		return "", fmt.Errorf("build poweroff: %v: %s", err, out)
 	}
 	out := filepath.Join(dir, "floor")
-	if err := bootfiles.Build(bootfiles.Options{Agent: bin, Out: out, Modules: []string{}, Runtime: bootfiles.NoRuntime}); err != nil {
+	if err := bootfiles.Build(bootfiles.Options{Agent: bin, Out: out, Modules: []string{}, HyperVModules: []string{}, ConditionalModules: map[string][]string{}, Runtime: bootfiles.NoRuntime}); err != nil {
 		return "", err
 	}
 	return filepath.Join(out, bootfiles.InitrdFile), nil
