@@ -199,7 +199,7 @@ func TestBuildWritesCompressedInitrd(t *testing.T) {
 	}
 	// A conditional list leaves out what the base list loads already.
 	for list, want := range map[string]string{
-		ModulesListPath:           "/lib/modules/overlay.ko\n/lib/modules/virtio.ko\n/lib/modules/virtiofs.ko\n",
+		ModulesListPath:                  "/lib/modules/overlay.ko\n/lib/modules/virtio.ko\n/lib/modules/virtiofs.ko\n",
 		ModulesListPath + uvm.ModulesPCI: "/lib/modules/virtio_pci.ko\n",
 	} {
 		if files[list] != want {
