@@ -3,8 +3,6 @@
 package qemu
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -73,39 +71,6 @@ func TestArgs(t *testing.T) {
 				if strings.Contains(got, n) {
 					t.Errorf("args have %q:\n%s", n, got)
 				}
-			}
-		})
-	}
-}
-
-func TestFirmware(t *testing.T) {
-	installed := filepath.Join(t.TempDir(), "qboot.rom")
-	if err := os.WriteFile(installed, []byte("rom"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	missing := filepath.Join(t.TempDir(), "qboot.rom")
-	defer func(q string) { QBoot = q }(QBoot)
-	tests := []struct {
-		name  string
-		m     Machine
-		qboot string
-		kvm   bool
-		want  string
-	}{
-		{"q35 boots qboot where installed", Q35, installed, false, "-bios " + installed},
-		{"and under KVM too", Q35, installed, true, "-bios " + installed},
-		{"q35 keeps SeaBIOS without it", Q35, missing, false, ""},
-		{"microvm has its own", MicroVM, installed, false, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			QBoot = tt.qboot
-			joined := strings.Join(MachineArgs(tt.m, tt.kvm), " ")
-			if tt.want == "" && strings.Contains(joined, "-bios") {
-				t.Errorf("%q: want the default firmware", joined)
-			}
-			if tt.want != "" && !strings.Contains(joined, tt.want) {
-				t.Errorf("%q lacks %q", joined, tt.want)
 			}
 		})
 	}
