@@ -101,8 +101,8 @@ func run() error {
 }
 
 // moduleLists are the module lists (bootfiles' ModulesListPath and the
-// uvm.Modules* suffixed ones) this guest loads, in order: Hyper-V's drivers alone on
-// Hyper-V (only one vsock transport may register, and it must be
+// uvm.Modules* suffixed ones) this guest loads, in order: on Hyper-V its
+// drivers alone (only one vsock transport may register, and it must be
 // hvsocket's); on QEMU the common ones, then the virtio bus the machine
 // has, then the vsock transport if the host chose vsock.
 func moduleLists(hypervisor, transport string, pci bool) []string {

@@ -37,8 +37,9 @@ var DefaultModules = []string{"virtio_console", "virtiofs", "overlay", "virtio_n
 // DefaultConditionalModules are loaded only where the guest needs them,
 // keyed by the suffix of their list (ModulesListPath+key): the virtio bus
 // of the machine (PCI, or MMIO on microvm) and the vsock transport when
-// the host has vhost-vsock. Under TCG the guest took 0.28 s to load 17
-// modules, one after another on its one vCPU.
+// the host has vhost-vsock. Under TCG the guest took 0.31 s to load all
+// 17 modules, one after another on its one vCPU; 0.23 s for the 13 of a
+// q35 guest without vsock.
 var DefaultConditionalModules = map[string][]string{
 	uvm.ModulesPCI:   {"virtio_pci"},
 	uvm.ModulesMMIO:  {"virtio_mmio"},
