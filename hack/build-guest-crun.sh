@@ -16,7 +16,9 @@ if [ -z "$want" ]; then
   echo "build-guest-crun: Debian's crun package is not installed" >&2
   exit 1
 fi
-upstream="${want%%-*}"
+# The source files are named without the version's epoch, if it has one.
+noepoch="${want#*:}"
+upstream="${noepoch%%-*}"
 if [ -x "$out" ] && "$out" --version 2>/dev/null | grep -q "^crun version ${upstream}\$" \
   && [ -f "$out.debian-version" ] && [ "$(cat "$out.debian-version")" = "$want" ]; then
   exit 0
@@ -51,7 +53,7 @@ apt-get -qq "${apt_src[@]}" update
 
 src="$work/crun-$upstream"
 tar -xf "$work/crun_${upstream}.orig.tar.xz" -C "$work"
-tar -xf "$work"/crun_"${want}".debian.tar.xz -C "$src"
+tar -xf "$work/crun_${noepoch}.debian.tar.xz" -C "$src"
 if [ -f "$src/debian/patches/series" ]; then
   while read -r p; do
     case "$p" in ''|'#'*) continue ;; esac
