@@ -28,7 +28,7 @@ import (
 // modulesList names, one per line and in load order, the modules the boot
 // files builder put into the initrd for every guest on QEMU; the lists
 // named with uvm's Modules* suffixes hold the rest (moduleLists).
-const modulesList = "/etc/winctr/modules"
+const modulesList = "/" + uvm.ModulesList
 
 // portName is the virtio-serial port the host's shim listens on.
 const portName = "agent"

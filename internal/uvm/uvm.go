@@ -50,10 +50,15 @@ type NIC struct {
 // guest agent its channel: "vsock", or its virtio-serial port when absent.
 const TransportParam = "winctr.transport"
 
-// Suffixes of the initrd's module lists beyond the common one: the
-// guest agent loads the list of its virtio bus (PCI, or MMIO on microvm),
-// the vsock transport's when TransportParam says vsock, and on Hyper-V
-// its own list alone.
+// ModulesList is where, inside the initrd (the guest's root), the boot
+// files builder lists the kernel modules every guest on QEMU loads, one
+// path a line, in load order.
+const ModulesList = "etc/winctr/modules"
+
+// Suffixes of the initrd's module lists beyond ModulesList: the guest
+// agent loads the list of its virtio bus (PCI, or MMIO on microvm), the
+// vsock transport's when TransportParam says vsock, and on Hyper-V its
+// own list alone.
 const (
 	ModulesPCI    = ".pci"
 	ModulesMMIO   = ".mmio"

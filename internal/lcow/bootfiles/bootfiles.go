@@ -57,8 +57,9 @@ var DefaultHyperVModules = []string{"hv_vmbus", "hv_utils", "hv_sock", "hv_storv
 var optionalHyperVModules = []string{"9p", "9pnet_fd"}
 
 // ModulesListPath is where, inside the initrd, the agent finds the modules
-// to load, one path a line, in load order.
-const ModulesListPath = "etc/winctr/modules"
+// to load, one path a line, in load order (uvm.ModulesList: the agent
+// reads it from there).
+const ModulesListPath = uvm.ModulesList
 
 // Options says what to build.
 type Options struct {
