@@ -456,7 +456,11 @@ func (s *Service) Checkpoint(ctx context.Context, r *taskAPI.CheckpointTaskReque
 	return nil, toGRPC(fmt.Errorf("checkpoint: %w", errdefs.ErrNotImplemented))
 }
 
-// Kill signals a task's init (with all: every process of the task) or an exec.
+// Kill signals a task's init (with all: every process of the task) or an
+// exec. A pod's sandbox killed with all ends its own processes only, as
+// with containerd's runc shim: containerd and the kubelet's sandbox
+// recovery count on a pod's other containers outliving it until they are
+// stopped themselves.
 func (s *Service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*emptypb.Empty, error) {
 	c, err := s.get(r.ID)
 	if err != nil {
@@ -470,9 +474,6 @@ func (s *Service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*emptypb.Em
 	c.mu.Unlock()
 	if err != nil {
 		return nil, toGRPC(err)
-	}
-	if r.All && r.ExecID == "" && c.sandbox {
-		s.fanOutKill(ctx, c.id, syscall.Signal(r.Signal))
 	}
 	if err := p.host.Kill(ctx, syscall.Signal(r.Signal), r.All); err != nil {
 		return nil, toGRPC(fmt.Errorf("kill %s: %w", c.name(r.ExecID), err))
