@@ -224,7 +224,13 @@ func (p *process) Wait(ctx context.Context) (containerhost.Exit, error) {
 			log.G(ctx).WithError(err).WithField("task", p.c.id).Warn("kill the container's remaining processes")
 		}
 	}
-	if err := p.pipes.Settle(ctx); err != nil {
+	settle := p.pipes.Settle
+	if p.execID != "" {
+		// An exec's child may outlive it, holding its output open; the
+		// exit waits for the output that exists, not for that pipe.
+		settle = p.pipes.SettleExit
+	}
+	if err := settle(ctx); err != nil {
 		// Something outside the container's reach holds the output open.
 		log.G(ctx).WithError(err).WithField("pid", e.Pid).Warn("output still open after exit; closed it")
 	}
