@@ -52,6 +52,11 @@ type Service struct {
 	containers map[string]*container
 	// sandbox is the pod the Sandbox API created, if it did.
 	sandbox *podSandbox
+	// deleting are the tasks whose container is being deleted; a Shutdown
+	// that finds only those left is owed once they are gone (see
+	// Shutdown).
+	deleting     map[string]bool
+	shutdownOwed bool
 }
 
 var _ taskAPI.TTRPCTaskService = (*Service)(nil)
@@ -69,6 +74,7 @@ func NewService(ctx context.Context, p publisher, sd shutdown.Service, factory H
 		events:     newEventQueue(ctx, ns, p),
 		shutdown:   sd,
 		containers: map[string]*container{},
+		deleting:   map[string]bool{},
 	}
 	sd.RegisterCallback(func(ctx context.Context) error {
 		s.events.close()
@@ -287,6 +293,10 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 		return resp, nil
 	}
 	faultpoint.Reach("delete-container")
+	s.mu.Lock()
+	s.deleting[r.ID] = true
+	s.mu.Unlock()
+	defer s.deleted(ctx, r.ID)
 	if err := c.host.Delete(ctx); err != nil {
 		return nil, toGRPC(fmt.Errorf("delete container %q: %w", r.ID, err))
 	}
@@ -585,13 +595,40 @@ func (s *Service) Connect(ctx context.Context, r *taskAPI.ConnectRequest) (*task
 }
 
 // Shutdown ends the shim once no task remains; while any remains it does
-// nothing, because other tasks of the pod still need this shim.
+// nothing, because other tasks of the pod still need this shim. A delete
+// still under way (a slow unmount outlasting containerd's timeout, whose
+// retry then found the task gone) does not count: the shutdown is owed
+// and happens when that delete ends, or the shim would outlive its pod.
 func (s *Service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*emptypb.Empty, error) {
 	s.mu.Lock()
 	if len(s.containers) > 0 || s.sandbox != nil {
+		if s.sandbox == nil && len(s.deleting) == len(s.containers) {
+			s.shutdownOwed = true
+		}
 		s.mu.Unlock()
 		return &emptypb.Empty{}, nil
 	}
+	s.mu.Unlock()
+	s.end(ctx)
+	return &emptypb.Empty{}, nil
+}
+
+// deleted forgets a delete under way, whether it succeeded or not, and
+// ends the shim if a Shutdown is owed and nothing is left.
+func (s *Service) deleted(ctx context.Context, id string) {
+	s.mu.Lock()
+	delete(s.deleting, id)
+	owed := s.shutdownOwed && len(s.containers) == 0 && s.sandbox == nil
+	s.mu.Unlock()
+	if owed {
+		log.G(ctx).Info("a delete that outlasted containerd's wait ended; ending the shim it asked to end")
+		s.end(ctx)
+	}
+}
+
+// end closes the pod's Host and ends the shim.
+func (s *Service) end(ctx context.Context) {
+	s.mu.Lock()
 	h := s.host
 	s.host = nil
 	s.mu.Unlock()
@@ -602,5 +639,4 @@ func (s *Service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*em
 		}
 	}
 	s.shutdown.Shutdown()
-	return &emptypb.Empty{}, nil
 }

@@ -213,6 +213,7 @@ func (c *container) Delete(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	if c.rootfs != "" {
+		faultpoint.Reach("runc-unmount")
 		if err := layers.UnmountRootfs(c.rootfs); err != nil {
 			errs = append(errs, err)
 		}
