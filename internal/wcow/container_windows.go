@@ -18,9 +18,9 @@ import (
 
 	"github.com/winctr/winctr/internal/bundlestate"
 	"github.com/winctr/winctr/internal/containerhost"
+	"github.com/winctr/winctr/internal/hcs"
+	"github.com/winctr/winctr/internal/hcs/schema"
 	"github.com/winctr/winctr/internal/task/stdio"
-	"github.com/winctr/winctr/internal/wcow/hcs"
-	"github.com/winctr/winctr/internal/wcow/schema"
 )
 
 // stopTimeout bounds a container's clean shutdown before it is terminated.

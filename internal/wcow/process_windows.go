@@ -15,10 +15,10 @@ import (
 	"golang.org/x/sys/windows"
 
 	"github.com/winctr/winctr/internal/containerhost"
+	"github.com/winctr/winctr/internal/hcs"
+	"github.com/winctr/winctr/internal/hcs/schema"
 	"github.com/winctr/winctr/internal/task/stdio"
-	"github.com/winctr/winctr/internal/wcow/hcs"
 	"github.com/winctr/winctr/internal/wcow/hcsdoc"
-	"github.com/winctr/winctr/internal/wcow/schema"
 )
 
 // process is an HCS process of a Windows container: its init or an exec.

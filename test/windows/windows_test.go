@@ -27,9 +27,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/typeurl/v2"
 
+	"github.com/winctr/winctr/internal/hcs"
 	"github.com/winctr/winctr/internal/lcow"
-	"github.com/winctr/winctr/internal/wcow/hcs"
-	"github.com/winctr/winctr/internal/wcow/hcsdoc"
 )
 
 const runtime = "io.containerd.winctr.v1"
@@ -159,7 +158,7 @@ func (e *env) exitOf(ch <-chan containerd.ExitStatus, within time.Duration) uint
 // checkNothingLeft fails when HCS still has a compute system of winctr's
 // after the test removed everything: hcsdiag's view and HCS's own.
 func (e *env) checkNothingLeft() {
-	systems, err := hcs.List(context.Background(), `{"Owners":["`+hcsdoc.Owner+`"]}`)
+	systems, err := hcs.List(context.Background(), `{"Owners":["`+hcs.Owner+`"]}`)
 	if err != nil {
 		e.t.Errorf("list compute systems: %v", err)
 	}

@@ -13,9 +13,9 @@ import (
 	"github.com/Microsoft/go-winio/pkg/guid"
 	"github.com/containerd/log"
 
+	"github.com/winctr/winctr/internal/hcs"
+	"github.com/winctr/winctr/internal/hcs/schema"
 	"github.com/winctr/winctr/internal/uvm"
-	"github.com/winctr/winctr/internal/wcow/hcs"
-	"github.com/winctr/winctr/internal/wcow/schema"
 )
 
 // stopTimeout bounds a clean shutdown before the VM is terminated.
@@ -34,7 +34,7 @@ type VM struct {
 }
 
 // Start creates and starts the utility VM id from doc (built by
-// hcsdoc.WCOWUtilityVM or hcsdoc.LCOWUtilityVM). grant are files the VM
+// WCOWUtilityVM or LCOWUtilityVM). grant are files the VM
 // must open (its scratch disk), made accessible to it first. On failure
 // nothing of the VM is left.
 func Start(ctx context.Context, id string, doc *schema.ComputeSystem, grant ...string) (_ *VM, retErr error) {

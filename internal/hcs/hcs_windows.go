@@ -18,7 +18,7 @@ import (
 	"github.com/containerd/log"
 	"golang.org/x/sys/windows"
 
-	"github.com/winctr/winctr/internal/wcow/schema"
+	"github.com/winctr/winctr/internal/hcs/schema"
 )
 
 // infinite is INFINITE for HcsWaitFor*.

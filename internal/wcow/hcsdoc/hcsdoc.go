@@ -1,9 +1,10 @@
-// Package hcsdoc builds the HCS documents of winctr's Windows hosts from
-// what containerd gives a shim (the OCI spec, its annotations, the runtime
-// options): a process-isolated Windows container, a Windows container
-// hosted in a utility VM, and the Windows and Linux utility VMs. The
-// builders are pure functions, so they are tested on every platform
-// against checked-in documents.
+// Package hcsdoc builds the HCS documents of winctr's Windows containers
+// from what containerd gives a shim (the OCI spec, its annotations): a
+// process-isolated Windows container, a Windows container hosted in a
+// utility VM, and their processes. The utility VMs' own documents are
+// built beside their driver, in internal/uvm/hcs. The builders are pure
+// functions, so they are tested on every platform against checked-in
+// documents.
 package hcsdoc
 
 import (
@@ -14,7 +15,8 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/winctr/winctr/internal/wcow/schema"
+	"github.com/winctr/winctr/internal/hcs"
+	"github.com/winctr/winctr/internal/hcs/schema"
 )
 
 // hcsshim's annotation keys for a Windows container's resources; they win
@@ -27,10 +29,6 @@ const (
 	AnnotationContainerStorageIops      = "io.microsoft.container.storage.qos.iopsmaximum"
 	AnnotationContainerStorageBandwidth = "io.microsoft.container.storage.qos.bandwidthmaximum"
 )
-
-// Owner is the owner HCS records for every compute system winctr creates
-// (hcsdiag list shows it).
-const Owner = "winctr"
 
 // ContainerStorage is a Windows container's root as its host sees it.
 type ContainerStorage struct {
@@ -59,7 +57,7 @@ func ProcessIsolated(c Container) (*schema.ComputeSystem, error) {
 		return nil, err
 	}
 	return &schema.ComputeSystem{
-		Owner:                             Owner,
+		Owner:                             hcs.Owner,
 		SchemaVersion:                     schema.V21,
 		Container:                         ct,
 		ShouldTerminateOnLastHandleClosed: true,

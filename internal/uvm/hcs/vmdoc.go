@@ -1,4 +1,4 @@
-package hcsdoc
+package hcs
 
 import (
 	"fmt"
@@ -6,8 +6,9 @@ import (
 
 	"github.com/containerd/errdefs"
 
+	"github.com/winctr/winctr/internal/hcs"
+	"github.com/winctr/winctr/internal/hcs/schema"
 	"github.com/winctr/winctr/internal/uvm"
-	"github.com/winctr/winctr/internal/wcow/schema"
 )
 
 // Who may bind and connect hvsockets of a utility VM: the local system and
@@ -29,8 +30,8 @@ const (
 	DefaultVMCPUs     = 2
 )
 
-// VM is what a utility VM document is built from.
-type VM struct {
+// Base is what every utility VM document is built from.
+type Base struct {
 	MemoryMB uint64
 	CPUs     uint32
 	// Scratch is the VM's own scratch disk (a VHDX), attached at SCSI 0:0.
@@ -40,7 +41,7 @@ type VM struct {
 	ConsolePipe string
 }
 
-func (v VM) topology() *schema.Topology {
+func (v Base) topology() *schema.Topology {
 	mem, cpus := v.MemoryMB, v.CPUs
 	if mem == 0 {
 		mem = DefaultVMMemoryMB
@@ -56,7 +57,7 @@ func (v VM) topology() *schema.Topology {
 	}
 }
 
-func (v VM) devices() *schema.Devices {
+func (v Base) devices() *schema.Devices {
 	d := &schema.Devices{
 		HvSocket: &schema.HvSocket2{HvSocketConfig: &schema.HvSocketSystemConfig{
 			DefaultBindSecurityDescriptor:    hvSocketSDDL,
@@ -78,7 +79,7 @@ func (v VM) devices() *schema.Devices {
 // files (<UtilityVM>\Files), and HCS talks to the Windows guest's own
 // agent for it.
 type WCOWVM struct {
-	VM
+	Base
 	// UtilityVMPath is the image's UtilityVM folder: the OCI spec's
 	// windows.hyperv.utilityVMPath, or the base layer's UtilityVM folder.
 	UtilityVMPath string
@@ -103,7 +104,7 @@ func WCOWUtilityVM(v WCOWVM) (*schema.ComputeSystem, error) {
 		DirectFileMappingInMB: 1024,
 	}
 	return &schema.ComputeSystem{
-		Owner:         Owner,
+		Owner:         hcs.Owner,
 		SchemaVersion: schema.V21,
 		VirtualMachine: &schema.VirtualMachine{
 			StopOnReset: true,
@@ -126,7 +127,7 @@ func WCOWUtilityVM(v WCOWVM) (*schema.ComputeSystem, error) {
 // LCOWVM is a Linux utility VM running winctr's guest agent, which listens
 // on hvsocket (vsock in the guest) port uvm.VsockPort.
 type LCOWVM struct {
-	VM
+	Base
 	// BootFiles is the directory with the kernel and initrd.
 	BootFiles string
 	// KernelDirect boots BootFiles\vmlinux without firmware (faster);
@@ -179,7 +180,7 @@ func LCOWUtilityVM(v LCOWVM) (*schema.ComputeSystem, error) {
 	d.Scsi[uvm.SCSIControllerGUID] = schema.Scsi{Attachments: map[string]schema.Attachment{}}
 	d.Plan9 = &schema.Plan9{}
 	return &schema.ComputeSystem{
-		Owner:         Owner,
+		Owner:         hcs.Owner,
 		SchemaVersion: schema.V21,
 		VirtualMachine: &schema.VirtualMachine{
 			StopOnReset:     true,

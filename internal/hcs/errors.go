@@ -9,7 +9,7 @@ import (
 
 	"github.com/containerd/errdefs"
 
-	"github.com/winctr/winctr/internal/wcow/schema"
+	"github.com/winctr/winctr/internal/hcs/schema"
 )
 
 // HRESULTs of HCS and Win32 that winctr tells apart.
