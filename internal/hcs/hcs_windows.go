@@ -526,20 +526,6 @@ func TerminateByID(ctx context.Context, id string) error {
 // terminateTimeout bounds how long Terminate of a left-over system waits.
 const terminateTimeout = 30 * time.Second
 
-// TerminateAll terminates every compute system that List(query) returns:
-// what a dead shim left behind.
-func TerminateAll(ctx context.Context, query string) error {
-	systems, err := List(ctx, query)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, sp := range systems {
-		errs = append(errs, TerminateByID(ctx, sp.Id))
-	}
-	return errors.Join(errs...)
-}
-
 // GrantVMAccess lets the utility VM vmID open path (a disk or boot file):
 // Hyper-V runs each VM under an identity of its own.
 func GrantVMAccess(vmID, path string) error {

@@ -266,7 +266,6 @@ type GuestRequest struct {
 const (
 	ResourcePathContainerMemory    = "Container/Memory/SizeInMB"
 	ResourcePathContainerProcessor = "Container/Processor"
-	ResourcePathVMMemory           = "VirtualMachine/ComputeTopology/Memory/SizeInMB"
 	ResourcePathPlan9Shares        = "VirtualMachine/Devices/Plan9/Shares"
 	ResourcePathVSMBShares         = "VirtualMachine/Devices/VirtualSmb/Shares"
 	// ResourcePathNetworkAdapterFormat takes the adapter's id.
