@@ -49,9 +49,25 @@ type Container struct {
 	GuestPath func(hostPath string) (string, error)
 }
 
+// volumePrefix is how the volume GUID path of a mounted layer starts.
+const volumePrefix = `\\?\Volume{`
+
 // ProcessIsolated is the document of a Windows Server container that
-// shares the host's kernel.
+// shares the host's kernel. Storage.Path is the mounted layer's volume
+// GUID path as the layer API returns it, without the trailing separator
+// HCS needs to take it as a volume root.
 func ProcessIsolated(c Container) (*schema.ComputeSystem, error) {
+	vol := c.Storage.Path
+	if !strings.HasPrefix(vol, volumePrefix) {
+		return nil, fmt.Errorf("process-isolated storage %q is not a volume GUID path: %w", vol, errdefs.ErrInvalidArgument)
+	}
+	if !strings.HasSuffix(vol, `\`) {
+		c.Storage.Path = vol + `\`
+	}
+	return document(c)
+}
+
+func document(c Container) (*schema.ComputeSystem, error) {
 	ct, err := container(c)
 	if err != nil {
 		return nil, err
@@ -70,7 +86,7 @@ func HyperVIsolated(c Container, uvmID string) (*schema.ComputeSystem, error) {
 	if uvmID == "" {
 		return nil, fmt.Errorf("hosted container without a utility VM: %w", errdefs.ErrInvalidArgument)
 	}
-	doc, err := ProcessIsolated(c)
+	doc, err := document(c)
 	if err != nil {
 		return nil, err
 	}

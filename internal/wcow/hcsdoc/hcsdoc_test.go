@@ -67,7 +67,7 @@ func TestDocuments(t *testing.T) {
 		build  func() (any, error)
 	}{
 		{"process-isolated.json", func() (any, error) {
-			return ProcessIsolated(Container{Spec: nanoserver(), Storage: ContainerStorage{Layers: layers, Path: `\\?\Volume{4a1a3e2c-0d1b-4f52-9c3a-6b7d8e9f0a1b}\`}})
+			return ProcessIsolated(Container{Spec: nanoserver(), Storage: ContainerStorage{Layers: layers, Path: `\\?\Volume{4a1a3e2c-0d1b-4f52-9c3a-6b7d8e9f0a1b}`}})
 		}},
 		{"hyperv-isolated.json", func() (any, error) {
 			return HyperVIsolated(Container{Spec: hyperv, Storage: ContainerStorage{
@@ -102,8 +102,9 @@ func TestRefusals(t *testing.T) {
 		want error
 	}{
 		{"no windows section", Container{Spec: &specs.Spec{Process: &specs.Process{}}, Storage: ok}, errdefs.ErrInvalidArgument},
-		{"no layers", Container{Spec: nanoserver(), Storage: ContainerStorage{Path: `C:\x`}}, errdefs.ErrInvalidArgument},
+		{"no layers", Container{Spec: nanoserver(), Storage: ContainerStorage{Path: `\\?\Volume{x}`}}, errdefs.ErrInvalidArgument},
 		{"no scratch", Container{Spec: nanoserver(), Storage: ContainerStorage{Layers: layers}}, errdefs.ErrInvalidArgument},
+		{"scratch not a volume", Container{Spec: nanoserver(), Storage: ContainerStorage{Layers: layers, Path: `C:\x`}}, errdefs.ErrInvalidArgument},
 		{"tmpfs mount", Container{Spec: withMount(specs.Mount{Type: "tmpfs", Source: "tmpfs", Destination: `C:\t`}), Storage: ok}, errdefs.ErrInvalidArgument},
 		{"mount without source", Container{Spec: withMount(specs.Mount{Destination: `C:\t`}), Storage: ok}, errdefs.ErrInvalidArgument},
 		{"mount with a scheme", Container{Spec: withMount(specs.Mount{Source: "sandbox://x", Destination: `C:\t`}), Storage: ok}, errdefs.ErrInvalidArgument},
