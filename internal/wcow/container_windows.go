@@ -126,7 +126,7 @@ func (c *container) Pids(ctx context.Context) ([]*apitask.ProcessInfo, error) {
 	}
 	out := make([]*apitask.ProcessInfo, 0, len(p.ProcessList))
 	for _, d := range p.ProcessList {
-		out = append(out, &apitask.ProcessInfo{Pid: uint32(d.ProcessId)})
+		out = append(out, &apitask.ProcessInfo{Pid: d.ProcessId})
 	}
 	return out, nil
 }
