@@ -108,16 +108,19 @@ func WCOWUtilityVM(v WCOWVM) (*schema.ComputeSystem, error) {
 		SchemaVersion: schema.V21,
 		VirtualMachine: &schema.VirtualMachine{
 			StopOnReset: true,
+			// The RTC keeps local time, as a Windows guest expects; UEFI
+			// boots from the "os" share above.
 			Chipset: &schema.Chipset{
-				UseUtc: true,
 				Uefi: &schema.Uefi{BootThis: &schema.UefiBootEntry{
-					DevicePath:    wcowBootManager,
-					DeviceType:    "VmbFs",
-					VmbFsRootPath: files,
+					DevicePath: wcowBootManager,
+					DeviceType: "VmbFs",
 				}},
 			},
 			ComputeTopology: v.topology(),
 			Devices:         d,
+			// HCS's own connection to the Windows guest's agent carries
+			// the guest requests (mapped disks, combined layers, network);
+			// winctr has no bridge of its own to that agent.
 			GuestConnection: &schema.GuestConnection{},
 		},
 		ShouldTerminateOnLastHandleClosed: true,
@@ -227,9 +230,12 @@ func VSMBGuestPath(name string) string {
 // hostPath with a Windows utility VM as name: read-only image layers, or a
 // read-write bind mount.
 func AddVSMBShare(name, hostPath string, readOnly bool) *schema.ModifySettingRequest {
-	opts := &schema.VirtualSmbShareOptions{TakeBackupPrivilege: true, CacheIo: true, ShareRead: true}
+	// Read-only shares are image layers: cached, opened past their ACLs
+	// as backup does. A writable bind mount gets the defaults, so writes
+	// reach the host and its ACLs apply.
+	opts := &schema.VirtualSmbShareOptions{}
 	if readOnly {
-		opts.ReadOnly, opts.PseudoOplocks = true, true
+		opts = &schema.VirtualSmbShareOptions{ReadOnly: true, PseudoOplocks: true, TakeBackupPrivilege: true, CacheIo: true, ShareRead: true}
 	}
 	return &schema.ModifySettingRequest{
 		ResourcePath: schema.ResourcePathVSMBShares,
@@ -303,7 +309,7 @@ func CombineLayers(rootPath string, layers []schema.Layer, add bool) *schema.Mod
 	return &schema.ModifySettingRequest{GuestRequest: &schema.GuestRequest{
 		ResourceType: schema.GuestResourceCombinedLayers,
 		RequestType:  rt,
-		Settings:     schema.WCOWCombinedLayers{ContainerRootPath: rootPath, Layers: layers, ScratchPath: rootPath},
+		Settings:     schema.WCOWCombinedLayers{ContainerRootPath: rootPath, Layers: layers},
 	}}
 }
 

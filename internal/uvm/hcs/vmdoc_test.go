@@ -55,6 +55,7 @@ func TestVMDocuments(t *testing.T) {
 		}},
 		{"modify-plan9-remove.json", func() (any, error) { return RemovePlan9Share("c-1"), nil }},
 		{"modify-vsmb-add.json", func() (any, error) { return AddVSMBShare("l-0", layers[0].Path, true), nil }},
+		{"modify-vsmb-add-rw.json", func() (any, error) { return AddVSMBShare("m-0", `D:\logs`, false), nil }},
 		{"modify-scratch-add.json", func() (any, error) {
 			return AddScratchDisk(`C:\ProgramData\containerd\root\io.containerd.snapshotter.v1.windows\snapshots\3\sandbox.vhdx`, 1, GuestContainerRoot(1)), nil
 		}},
