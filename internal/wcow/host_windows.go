@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -84,7 +85,7 @@ func (h *Host) CreateContainer(ctx context.Context, req *containerhost.Container
 			return nil, err
 		}
 		release = l.UnmountProcessIsolated
-		doc, err = hcsdoc.ProcessIsolated(hcsdoc.Container{Spec: spec, Storage: hcsdoc.ContainerStorage{Layers: ids, Path: vol}})
+		doc, err = hcsdoc.ProcessIsolated(hcsdoc.Container{Spec: spec, Storage: hcsdoc.ContainerStorage{Layers: ids, Path: vol}, Processors: int32(runtime.NumCPU())})
 		if err != nil {
 			_ = release(ctx)
 			return nil, err
@@ -98,6 +99,9 @@ func (h *Host) CreateContainer(ctx context.Context, req *containerhost.Container
 		var c hcsdoc.Container
 		if c, release, err = h.attachStorage(ctx, vm, l, ids, spec); err != nil {
 			return nil, err
+		}
+		if c.Processors = h.cfg.VMProcessorCount; c.Processors == 0 {
+			c.Processors = uvmhcs.DefaultVMCPUs
 		}
 		if doc, err = hcsdoc.HyperVIsolated(c, vm.ID()); err != nil {
 			_ = release(ctx)

@@ -47,6 +47,10 @@ type Container struct {
 	// at (its VSMB share); nil for process isolation, where host paths are
 	// used as they are.
 	GuestPath func(hostPath string) (string, error)
+	// Processors is how many processors the container's machine has: the
+	// host's for process isolation, the utility VM's for Hyper-V
+	// isolation. A larger processor count is lowered to it.
+	Processors int32
 }
 
 // volumePrefix is how the volume GUID path of a mounted layer starts.
@@ -110,7 +114,7 @@ func container(c Container) (*schema.Container, error) {
 	if s.Hostname != "" {
 		ct.GuestOs = &schema.GuestOs{HostName: s.Hostname}
 	}
-	if err := resources(ct, s); err != nil {
+	if err := resources(ct, s, c.Processors); err != nil {
 		return nil, err
 	}
 	if err := mounts(ct, s.Mounts, c.GuestPath); err != nil {
@@ -130,8 +134,10 @@ func container(c Container) (*schema.Container, error) {
 	return ct, nil
 }
 
-// resources maps windows.resources and hcsshim's annotations.
-func resources(ct *schema.Container, s *specs.Spec) error {
+// resources maps windows.resources and hcsshim's annotations. HCS takes
+// one way to bound a container's processors, not several, and no more
+// processors than its machine has.
+func resources(ct *schema.Container, s *specs.Spec, processors int32) error {
 	var memMB uint64
 	var cpu schema.Processor
 	var qos schema.StorageQoS
@@ -188,6 +194,18 @@ func resources(ct *schema.Container, s *specs.Spec) error {
 	}
 	if cpu.Weight < 0 || cpu.Weight > 10000 {
 		return fmt.Errorf("windows.resources.cpu.shares %d: want 1 to 10000: %w", cpu.Weight, errdefs.ErrInvalidArgument)
+	}
+	set := 0
+	for _, v := range []int32{cpu.Count, cpu.Maximum, cpu.Weight} {
+		if v != 0 {
+			set++
+		}
+	}
+	if set > 1 {
+		return fmt.Errorf("processor count %d, maximum %d and weight %d: at most one may be set: %w", cpu.Count, cpu.Maximum, cpu.Weight, errdefs.ErrInvalidArgument)
+	}
+	if processors > 0 && cpu.Count > processors {
+		cpu.Count = processors
 	}
 	if memMB > 0 {
 		ct.Memory = &schema.Memory{SizeInMB: memMB}

@@ -31,7 +31,7 @@ func nanoserver() *specs.Spec {
 		Windows: &specs.Windows{
 			Resources: &specs.WindowsResources{
 				Memory:  &specs.WindowsMemoryResources{Limit: u64(256<<20 + 1)},
-				CPU:     &specs.WindowsCPUResources{Count: u64(2), Shares: u16(500)},
+				CPU:     &specs.WindowsCPUResources{Count: u64(4)},
 				Storage: &specs.WindowsStorageResources{Iops: u64(3000)},
 			},
 			Network: &specs.WindowsNetwork{
@@ -39,7 +39,6 @@ func nanoserver() *specs.Spec {
 				DNSSearchList:    []string{"svc.cluster.local", "cluster.local"},
 			},
 		},
-		Annotations: map[string]string{AnnotationContainerProcessorLimit: "5000"},
 	}
 }
 
@@ -67,13 +66,13 @@ func TestDocuments(t *testing.T) {
 		build  func() (any, error)
 	}{
 		{"process-isolated.json", func() (any, error) {
-			return ProcessIsolated(Container{Spec: nanoserver(), Storage: ContainerStorage{Layers: layers, Path: `\\?\Volume{4a1a3e2c-0d1b-4f52-9c3a-6b7d8e9f0a1b}`}})
+			return ProcessIsolated(Container{Spec: nanoserver(), Storage: ContainerStorage{Layers: layers, Path: `\\?\Volume{4a1a3e2c-0d1b-4f52-9c3a-6b7d8e9f0a1b}`}, Processors: 2})
 		}},
 		{"hyperv-isolated.json", func() (any, error) {
 			return HyperVIsolated(Container{Spec: hyperv, Storage: ContainerStorage{
 				Layers: []schema.Layer{{Id: layers[0].Id, Path: uvmhcs.VSMBGuestPath("l-0")}, {Id: layers[1].Id, Path: uvmhcs.VSMBGuestPath("l-1")}},
 				Path:   uvmhcs.GuestContainerRoot(0),
-			}, GuestPath: vsmb}, "winctr-uvm-pod1")
+			}, GuestPath: vsmb, Processors: 2}, "winctr-uvm-pod1")
 		}},
 		{"process-args.json", func() (any, error) {
 			return Process(&specs.Process{Args: []string{"cmd", "/c", "exit 3"}, Env: []string{"A=1"}}, `cmd /c "exit 3"`, Stdio{Stdout: true, Stderr: true})
@@ -94,6 +93,11 @@ func TestDocuments(t *testing.T) {
 
 func TestRefusals(t *testing.T) {
 	withMount := func(m specs.Mount) *specs.Spec { s := nanoserver(); s.Mounts = []specs.Mount{m}; return s }
+	withCPU := func(c specs.WindowsCPUResources) *specs.Spec {
+		s := nanoserver()
+		s.Windows.Resources.CPU = &c
+		return s
+	}
 	withAnnotation := func(k, v string) *specs.Spec { s := nanoserver(); s.Annotations = map[string]string{k: v}; return s }
 	ok := ContainerStorage{Layers: layers, Path: `\\?\Volume{x}\`}
 	for _, tc := range []struct {
@@ -112,6 +116,9 @@ func TestRefusals(t *testing.T) {
 			GuestPath: func(string) (string, error) { return "", nil }}, errdefs.ErrNotImplemented},
 		{"memory annotation not a number", Container{Spec: withAnnotation(AnnotationContainerMemoryMB, "lots"), Storage: ok}, errdefs.ErrInvalidArgument},
 		{"cpu limit out of range", Container{Spec: withAnnotation(AnnotationContainerProcessorLimit, "10001"), Storage: ok}, errdefs.ErrInvalidArgument},
+		{"count and shares", Container{Spec: withCPU(specs.WindowsCPUResources{Count: u64(1), Shares: u16(5)}), Storage: ok}, errdefs.ErrInvalidArgument},
+		{"shares and maximum", Container{Spec: withCPU(specs.WindowsCPUResources{Maximum: u16(5000), Shares: u16(5)}), Storage: ok}, errdefs.ErrInvalidArgument},
+		{"count and limit annotation", Container{Spec: withAnnotation(AnnotationContainerProcessorLimit, "5000"), Storage: ok}, errdefs.ErrInvalidArgument},
 		{"negative weight", Container{Spec: withAnnotation(AnnotationContainerProcessorWeight, "-1"), Storage: ok}, errdefs.ErrInvalidArgument},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
