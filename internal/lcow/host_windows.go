@@ -239,7 +239,7 @@ func (h *Host) shareBind(ctx context.Context, id string, i int, src string, read
 		name = name[len(name)-64:]
 	}
 	sys := h.hvm.System()
-	if err := sys.Modify(ctx, uvmhcs.AddPlan9Share(name, src, readOnly)); err != nil {
+	if err := sys.Modify(ctx, uvmhcs.AddPlan9Share(name, src, readOnly, uvmhcs.CaseSensitiveDir(src))); err != nil {
 		return nil, fmt.Errorf("share %s with the utility VM: %w", src, err)
 	}
 	target := path.Join(guestContainerDir(id), "mounts", strconv.Itoa(i))

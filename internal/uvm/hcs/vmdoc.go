@@ -199,9 +199,14 @@ func LCOWUtilityVM(v LCOWVM) (*schema.ComputeSystem, error) {
 const Plan9Port = 564
 
 // AddPlan9Share is the HcsModifyComputeSystem document that shares
-// hostPath with a Linux utility VM as name.
-func AddPlan9Share(name, hostPath string, readOnly bool) *schema.ModifySettingRequest {
-	flags := schema.Plan9LinuxMetadata | schema.Plan9CaseSensitive
+// hostPath with a Linux utility VM as name. caseSensitive says the host
+// directory is case sensitive (CaseSensitiveDir): on an ordinary NTFS
+// directory a case-sensitive share fails the guest's writes.
+func AddPlan9Share(name, hostPath string, readOnly, caseSensitive bool) *schema.ModifySettingRequest {
+	flags := schema.Plan9LinuxMetadata
+	if caseSensitive {
+		flags |= schema.Plan9CaseSensitive
+	}
 	if readOnly {
 		flags |= schema.Plan9ReadOnly
 	}

@@ -36,7 +36,8 @@ func TestVMDocuments(t *testing.T) {
 		{"lcow-uvm-uefi.json", func() (any, error) {
 			return LCOWUtilityVM(LCOWVM{BootFiles: `C:\Program Files\winctr\lcow`, KernelArgs: " loglevel=7 "})
 		}},
-		{"modify-plan9-add.json", func() (any, error) { return AddPlan9Share("c-1", `C:\ProgramData\winctr\vm\pod1\c-1`, true), nil }},
+		{"modify-plan9-add.json", func() (any, error) { return AddPlan9Share("c-1", `C:\ProgramData\winctr\vm\pod1\c-1`, true, true), nil }},
+		{"modify-plan9-add-ntfs.json", func() (any, error) { return AddPlan9Share("c-2", `D:\data`, false, false), nil }},
 		{"modify-lcow-layer-add.json", func() (any, error) {
 			return AddSCSIDisk(`C:\ProgramData\containerd\root\io.containerd.snapshotter.v1.lcow\snapshots\1\layer.vhd`, 2, true), nil
 		}},
