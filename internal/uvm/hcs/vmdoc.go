@@ -140,11 +140,22 @@ type LCOWVM struct {
 	KernelArgs string
 }
 
-// LCOWKernelCmdLine is the guest kernel's command line: the serial console
-// for the guest's log, the agent on vsock (hvsocket), Hyper-V's drivers.
-func LCOWKernelCmdLine(extra string) string {
-	cmd := "console=ttyS0 panic=-1 quiet " + uvm.TransportParam + "=vsock " + uvm.HypervisorParam + "=hyperv"
-	if extra = strings.TrimSpace(extra); extra != "" {
+// kernelCmdLine is the guest kernel's command line: the serial console
+// for the guest's log when a pipe takes it (otherwise no UART is probed),
+// no PCI bus to scan (Hyper-V's devices are on VMBus), as many CPUs as the
+// VM has, no RAM disks or ACPI PM timer to set up, the agent on vsock
+// (hvsocket) with Hyper-V's drivers, then the caller's extra arguments.
+func kernelCmdLine(v LCOWVM) string {
+	console := "8250_core.nr_uarts=0"
+	if v.ConsolePipe != "" {
+		console = "console=ttyS0"
+	}
+	cpus := v.CPUs
+	if cpus == 0 {
+		cpus = DefaultVMCPUs
+	}
+	cmd := fmt.Sprintf("%s panic=-1 quiet pci=off nr_cpus=%d brd.rd_nr=0 pmtmr=0 %s=vsock %s=hyperv", console, cpus, uvm.TransportParam, uvm.HypervisorParam)
+	if extra := strings.TrimSpace(v.KernelArgs); extra != "" {
 		cmd += " " + extra
 	}
 	return cmd
@@ -156,7 +167,7 @@ func LCOWUtilityVM(v LCOWVM) (*schema.ComputeSystem, error) {
 		return nil, fmt.Errorf("a Linux utility VM needs its boot files directory: %w", errdefs.ErrInvalidArgument)
 	}
 	dir := strings.TrimRight(v.BootFiles, `\`)
-	cmd := LCOWKernelCmdLine(v.KernelArgs)
+	cmd := kernelCmdLine(v)
 	chipset := &schema.Chipset{UseUtc: true}
 	if v.KernelDirect {
 		chipset.LinuxKernelDirect = &schema.LinuxKernelDirect{
