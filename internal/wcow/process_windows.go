@@ -91,15 +91,13 @@ func (p *process) Start(ctx context.Context) error {
 }
 
 func (p *process) waitExit(hp *hcs.Process) {
-	<-hp.Exited()
-	_ = p.io.Settle(context.Background())
-	status := hp.ExitCode()
-	if status < 0 {
-		// HCS could not tell (the system was terminated under it): the
-		// process was killed, as the delete bootstrap reports too.
-		status = 128 + int(syscall.SIGKILL)
+	own := awaitExit(hp.Exited(), p.c.sys.Exited(), exitGrace)
+	code := -1
+	if own {
+		code = hp.ExitCode()
 	}
-	p.exit = containerhost.Exit{Status: status, At: time.Now()}
+	_ = p.io.Settle(context.Background())
+	p.exit = containerhost.Exit{Status: exitStatus(code, own), At: time.Now()}
 	close(p.done)
 }
 
