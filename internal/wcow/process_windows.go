@@ -77,7 +77,11 @@ func (p *process) Start(ctx context.Context) error {
 	var in io.WriteCloser
 	var out, errOut io.Reader
 	if hp.Stdin != nil {
-		in = hp.Stdin
+		in = hcsStdin{pipe: hp.Stdin, modify: func(req any) error {
+			ctx, cancel := context.WithTimeout(context.Background(), stdinCloseTimeout)
+			defer cancel()
+			return hp.Modify(ctx, req)
+		}}
 	}
 	if hp.Stdout != nil {
 		out = hp.Stdout
@@ -139,7 +143,11 @@ func (p *process) ResizeTTY(ctx context.Context, width, height uint32) error {
 	})
 }
 
-// CloseStdin ends the process's stdin once what containerd wrote is in.
+// stdinCloseTimeout bounds HCS's closing of a process's stdin handle.
+const stdinCloseTimeout = 30 * time.Second
+
+// CloseStdin ends the process's stdin once what containerd wrote is in;
+// the pipe's Close (hcsStdin) has HCS close the process's handle.
 func (p *process) CloseStdin(ctx context.Context) error { return p.io.CloseStdin() }
 
 func (p *process) Wait(ctx context.Context) (containerhost.Exit, error) {
