@@ -35,6 +35,8 @@ type container struct {
 	init   *process
 	// release undoes the container's storage (layers, shares, scratch).
 	release func(context.Context) error
+	// namespace is the HNS namespace made for the container, if any.
+	namespace string
 
 	stopOnce sync.Once
 }
@@ -139,6 +141,9 @@ func (c *container) Delete(ctx context.Context) error {
 	var errs []error
 	if c.release != nil {
 		errs = append(errs, c.release(ctx))
+	}
+	if c.namespace != "" {
+		errs = append(errs, hns{}.DeleteNamespace(c.namespace))
 	}
 	errs = append(errs, bundlestate.Remove(c.bundle, stateFile))
 	return errors.Join(errs...)

@@ -77,6 +77,18 @@ func (h *Host) CreateContainer(ctx context.Context, req *containerhost.Container
 		return nil, err
 	}
 	st := state{System: SystemID(req.Namespace, req.ID), Scratch: l.Scratch, Parents: l.Parents}
+	ns, made, err := containerNamespace(spec.Windows.Network, hns{})
+	if err != nil {
+		return nil, err
+	}
+	if made {
+		st.Namespace, spec = ns, withNamespace(spec, ns)
+		defer func() {
+			if retErr != nil {
+				_ = hns{}.DeleteNamespace(ns)
+			}
+		}()
+	}
 	var doc *schema.ComputeSystem
 	var release func(context.Context) error
 	if !h.hyperv {
@@ -133,7 +145,7 @@ func (h *Host) CreateContainer(ctx context.Context, req *containerhost.Container
 		sys.Close()
 		return nil, err
 	}
-	c := &container{id: req.ID, bundle: req.Bundle, sys: sys, release: release}
+	c := &container{id: req.ID, bundle: req.Bundle, sys: sys, release: release, namespace: st.Namespace}
 	c.init = newProcess(c, spec.Process, io)
 	go c.watchInit()
 	return c, nil
@@ -335,6 +347,9 @@ func Cleanup(ctx context.Context, bundle string) (bool, error) {
 		errs = append(errs, layers.WindowsLayers{Scratch: st.Scratch, Parents: st.Parents}.UnmountProcessIsolated(ctx))
 	} else if st.VMDir != "" {
 		errs = append(errs, os.RemoveAll(st.VMDir))
+	}
+	if st.Namespace != "" {
+		errs = append(errs, hns{}.DeleteNamespace(st.Namespace))
 	}
 	errs = append(errs, bundlestate.Remove(bundle, stateFile))
 	return true, errors.Join(errs...)

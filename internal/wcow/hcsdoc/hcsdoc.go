@@ -121,13 +121,17 @@ func container(c Container) (*schema.Container, error) {
 		return nil, err
 	}
 	if n := s.Windows.Network; n != nil {
-		if n.NetworkNamespace != "" || len(n.EndpointList) > 0 || n.NetworkSharedContainerName != "" || n.AllowUnqualifiedDNSQuery || len(n.DNSSearchList) > 0 {
+		// HCS attaches the endpoints of the namespace; a spec's endpoint
+		// list needs one made for them first (the Windows host does).
+		if len(n.EndpointList) > 0 && n.NetworkNamespace == "" {
+			return nil, fmt.Errorf("network endpoints %v without an HNS namespace: %w", n.EndpointList, errdefs.ErrInvalidArgument)
+		}
+		if n.NetworkNamespace != "" || n.NetworkSharedContainerName != "" || n.AllowUnqualifiedDNSQuery || len(n.DNSSearchList) > 0 {
 			ct.Networking = &schema.Networking{
 				AllowUnqualifiedDnsQuery:   n.AllowUnqualifiedDNSQuery,
 				DnsSearchList:              strings.Join(n.DNSSearchList, ","),
 				NetworkSharedContainerName: n.NetworkSharedContainerName,
 				Namespace:                  n.NetworkNamespace,
-				NetworkAdapters:            n.EndpointList,
 			}
 		}
 	}

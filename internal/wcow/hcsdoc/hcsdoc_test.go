@@ -36,6 +36,7 @@ func nanoserver() *specs.Spec {
 			},
 			Network: &specs.WindowsNetwork{
 				NetworkNamespace: "0c2e8a8c-1bd8-4e55-a3b6-2bb5e1c7d5a4",
+				EndpointList:     []string{"e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b"},
 				DNSSearchList:    []string{"svc.cluster.local", "cluster.local"},
 			},
 		},
@@ -98,6 +99,7 @@ func TestRefusals(t *testing.T) {
 		s.Windows.Resources.CPU = &c
 		return s
 	}
+	withNetwork := func(n specs.WindowsNetwork) *specs.Spec { s := nanoserver(); s.Windows.Network = &n; return s }
 	withAnnotation := func(k, v string) *specs.Spec { s := nanoserver(); s.Annotations = map[string]string{k: v}; return s }
 	ok := ContainerStorage{Layers: layers, Path: `\\?\Volume{x}\`}
 	for _, tc := range []struct {
@@ -116,6 +118,7 @@ func TestRefusals(t *testing.T) {
 			GuestPath: func(string) (string, error) { return "", nil }}, errdefs.ErrNotImplemented},
 		{"memory annotation not a number", Container{Spec: withAnnotation(AnnotationContainerMemoryMB, "lots"), Storage: ok}, errdefs.ErrInvalidArgument},
 		{"cpu limit out of range", Container{Spec: withAnnotation(AnnotationContainerProcessorLimit, "10001"), Storage: ok}, errdefs.ErrInvalidArgument},
+		{"endpoints without a namespace", Container{Spec: withNetwork(specs.WindowsNetwork{EndpointList: []string{"e1"}}), Storage: ok}, errdefs.ErrInvalidArgument},
 		{"count and shares", Container{Spec: withCPU(specs.WindowsCPUResources{Count: u64(1), Shares: u16(5)}), Storage: ok}, errdefs.ErrInvalidArgument},
 		{"shares and maximum", Container{Spec: withCPU(specs.WindowsCPUResources{Maximum: u16(5000), Shares: u16(5)}), Storage: ok}, errdefs.ErrInvalidArgument},
 		{"count and limit annotation", Container{Spec: withAnnotation(AnnotationContainerProcessorLimit, "5000"), Storage: ok}, errdefs.ErrInvalidArgument},
