@@ -23,7 +23,6 @@ import (
 
 	"github.com/winctr/winctr/internal/bundlestate"
 	"github.com/winctr/winctr/internal/containerhost"
-	"github.com/winctr/winctr/internal/hcs"
 	"github.com/winctr/winctr/internal/layers"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/internal/undo"
@@ -318,7 +317,7 @@ func (h *Host) attachDisk(ctx context.Context, vhd, target string, readOnly bool
 // attach hot-adds a disk at a free LUN of the VM's container disk
 // controller, after letting the VM open it.
 func (h *Host) attach(ctx context.Context, vhd string, readOnly bool) (int32, error) {
-	if err := hcs.GrantVMAccess(h.hvm.ID(), vhd); err != nil {
+	if err := grantDisk(hostDiskAccess{}, h.hvm.ID(), vhd, readOnly); err != nil {
 		return 0, err
 	}
 	lun, err := h.luns.Take()
