@@ -169,6 +169,11 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		return nil, toGRPC(err)
 	}
 	faultpoint.Reach("create")
+	if cfg.Isolation == options.IsolationHypervisor {
+		if err := containerhost.CheckVMSpec(spec); err != nil {
+			return nil, toGRPC(err)
+		}
+	}
 	host, err := s.hostFor(ctx, cfg)
 	if err != nil {
 		return nil, toGRPC(err)

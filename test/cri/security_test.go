@@ -85,3 +85,36 @@ func TestPodRaisesIsolation(t *testing.T) {
 	p.remove(t)
 	cd.AssertNoLeaks(t)
 }
+
+// TestUserNamespacedPodInAVM: a pod with hostUsers: false under a VM
+// handler is refused at RunPodSandbox with the reason, on both
+// sandboxers, and nothing of it is left.
+func TestUserNamespacedPodInAVM(t *testing.T) {
+	harness.RequireBootFiles(t)
+	for i, handler := range []string{harness.HandlerHypervisor, harness.HandlerHypervisorSandboxAPI} {
+		t.Run(handler, func(t *testing.T) {
+			name := "userns" + strconv.Itoa(i)
+			cfg := &runtimeapi.PodSandboxConfig{
+				Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "default", Uid: name + "-uid"},
+				LogDirectory: t.TempDir(),
+				Linux: &runtimeapi.LinuxPodSandboxConfig{
+					CgroupParent: cd.CRI().CgroupParent + "/" + name,
+					SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{
+						UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD,
+							Uids: []*runtimeapi.IDMapping{{HostId: 100000, ContainerId: 0, Length: 65536}},
+							Gids: []*runtimeapi.IDMapping{{HostId: 100000, ContainerId: 0, Length: 65536}}}}},
+				},
+			}
+			resp, err := runtime.RunPodSandbox(rpcCtx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler})
+			if err == nil {
+				(&pod{id: resp.PodSandboxId}).remove(t)
+				t.Fatal("RunPodSandbox succeeded")
+			}
+			t.Logf("refused: %v", err)
+			if !strings.Contains(err.Error(), "hostUsers: false") {
+				t.Fatalf("error %q does not give the reason", err)
+			}
+			cd.AssertNoLeaks(t)
+		})
+	}
+}
