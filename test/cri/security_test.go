@@ -44,16 +44,7 @@ func TestPodCannotWeakenItsHandler(t *testing.T) {
 					Annotations:  tt.annotations,
 					Linux:        &runtimeapi.LinuxPodSandboxConfig{CgroupParent: cd.CRI().CgroupParent + "/" + name},
 				}
-				resp, err := runtime.RunPodSandbox(rpcCtx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler})
-				if err == nil {
-					(&pod{id: resp.PodSandboxId}).remove(t)
-					t.Fatal("RunPodSandbox succeeded")
-				}
-				for _, w := range tt.want {
-					if !strings.Contains(err.Error(), w) {
-						t.Fatalf("error %q does not mention %q", err, w)
-					}
-				}
+				expectRefused(t, handler, cfg, tt.want...)
 				pods, err := runtime.ListPodSandbox(rpcCtx(t), &runtimeapi.ListPodSandboxRequest{})
 				if err != nil {
 					t.Fatal(err)
@@ -105,16 +96,25 @@ func TestUserNamespacedPodInAVM(t *testing.T) {
 							Gids: []*runtimeapi.IDMapping{{HostId: 100000, ContainerId: 0, Length: 65536}}}}},
 				},
 			}
-			resp, err := runtime.RunPodSandbox(rpcCtx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler})
-			if err == nil {
-				(&pod{id: resp.PodSandboxId}).remove(t)
-				t.Fatal("RunPodSandbox succeeded")
-			}
-			t.Logf("refused: %v", err)
-			if !strings.Contains(err.Error(), "hostUsers: false") {
-				t.Fatalf("error %q does not give the reason", err)
-			}
+			expectRefused(t, handler, cfg, "hostUsers: false")
 			cd.AssertNoLeaks(t)
 		})
+	}
+}
+
+// expectRefused runs a pod that RunPodSandbox must refuse with an error
+// naming each of want; the refusal is logged, for the record.
+func expectRefused(t *testing.T, handler string, cfg *runtimeapi.PodSandboxConfig, want ...string) {
+	t.Helper()
+	resp, err := runtime.RunPodSandbox(rpcCtx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler})
+	if err == nil {
+		(&pod{id: resp.PodSandboxId}).remove(t)
+		t.Fatal("RunPodSandbox succeeded")
+	}
+	t.Logf("refused: %v", err)
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Fatalf("error %q does not mention %q", err, w)
+		}
 	}
 }
