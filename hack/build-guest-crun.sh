@@ -32,7 +32,9 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 build_pkgs=()
-for pkg in gcc make pkg-config libc6-dev libseccomp-dev libcap-dev libyajl-dev xz-utils patch; do
+# python3: libocispec generates its JSON parsers with it; file: libtool's
+# configure probes libraries with it.
+for pkg in gcc make pkg-config libc6-dev libseccomp-dev libcap-dev libyajl-dev python3 file xz-utils patch; do
   dpkg -s "$pkg" >/dev/null 2>&1 || build_pkgs+=("$pkg")
 done
 if [ "${#build_pkgs[@]}" -gt 0 ]; then

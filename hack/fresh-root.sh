@@ -27,19 +27,24 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
 
 # inside ROOT GOROOT: the namespace's first process. Mounts, runs the
 # steps in the root, and unmounts and ends what is left whatever happens.
+mounts=()
 inside() {
-  local root="$1" goroot="$2" mounts=()
+  local root="$1" goroot="$2"
   cleanup_inside() {
     # Every process of this PID namespace but this one, by PID: /proc is
     # the namespace's own (unshare --mount-proc), and a glob forks nothing.
-    local d
+    local d killed=()
     for d in /proc/[0-9]*; do
-      [ "${d#/proc/}" = 1 ] || kill -KILL "${d#/proc/}" 2>/dev/null || true
+      if [ "${d#/proc/}" != 1 ] && kill -KILL "${d#/proc/}" 2>/dev/null; then
+        killed+=("${d#/proc/}")
+      fi
     done
+    if [ "${#killed[@]}" -gt 0 ]; then say "ended processes left in the root: ${killed[*]}"; fi
     local i
     for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do
       umount -R "${mounts[i]}" 2>/dev/null || umount -R -l "${mounts[i]}" || true
     done
+    say "unmounted ${#mounts[@]} mounts: ${mounts[*]##*/root}"
   }
   trap cleanup_inside EXIT
   mnt() { # mnt TARGET MOUNT-ARGS...: mounts, and remembers to unmount
