@@ -179,7 +179,14 @@ deb $mirror $suite main
 deb $mirror $suite-updates main
 deb http://deb.debian.org/debian-security $suite-security main
 EOF
+# The host's way to the network: its resolver, and the certificate
+# authorities added locally (an intercepting proxy's), which the root's
+# ca-certificates takes in when install-deps installs it.
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp -L /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+fi
 git clone -q "$repo" "$root/root/winctr"
 git -C "$root/root/winctr" checkout -q --detach "$commit"
 say "cloned $commit into /root/winctr; Go from $goroot ($("$goroot/bin/go" version | cut -d' ' -f3)), read-only"
