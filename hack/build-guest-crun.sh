@@ -24,7 +24,10 @@ fi
 # The source files are named without the version's epoch, if it has one.
 noepoch="${want#*:}"
 upstream="${noepoch%%-*}"
-if [ -x "$out" ] && "$out" --version 2>/dev/null | grep -q "^crun version ${upstream}\$" \
+# The version is read whole, then matched: grep -q would stop reading at
+# the match and, under pipefail, crun's SIGPIPE would fail the test.
+have="$("$out" --version 2>/dev/null || true)"
+if [ "${have%%$'\n'*}" = "crun version ${upstream}" ] \
   && [ -f "$out.debian-version" ] && [ "$(cat "$out.debian-version")" = "$want" ]; then
   echo "build-guest-crun: $out is Debian's crun $want, static: up to date"
   exit 0
@@ -82,7 +85,7 @@ fi
 ) >"$work/build.log" 2>&1 || { tail -30 "$work/build.log" >&2; exit 1; }
 # A link that silently went dynamic (a library with no static archive)
 # would still run in the guest, and pay the loader's cost again there.
-if readelf -l "$src/crun" | grep -q 'Requesting program interpreter'; then
+if readelf -l "$src/crun" | grep 'Requesting program interpreter' >/dev/null; then
   echo "build-guest-crun: $src/crun is dynamically linked" >&2
   exit 1
 fi

@@ -45,7 +45,7 @@ fi
 missing=()
 for entry in "${packages[@]}"; do
   pkg="${entry%%=*}"
-  if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q ' installed$'; then
+  if [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ]; then
     continue
   fi
   say "apt: $pkg: ${entry#*=}"
@@ -80,9 +80,11 @@ say "go: $(go version | cut -d' ' -f3), which you brought (see the README)"
 # built with `go install` into BIN unless the one there is that version.
 go_tool() {
   local bin="$1" name="$2" version="$3" why="$4"
-  if "$bin/$name" -v 2>/dev/null | grep -q "${version#v}"; then
-    return 0
-  fi
+  # Read whole, then matched: grep -q would stop reading at the match and,
+  # under pipefail, the tool's SIGPIPE on its next line would fail the test.
+  case "$("$bin/$name" -v 2>/dev/null || true)" in
+    *"${version#v}"*) return 0 ;;
+  esac
   say "go install: $name $version into $bin: $why"
   mkdir -p "$bin"
   # Outside the module, so the project's go.mod is not touched.
