@@ -72,16 +72,18 @@ if [ -f "$src/debian/patches/series" ]; then
     patch -s -p1 -d "$src" <"$src/debian/patches/$p"
   done <"$src/debian/patches/series"
 fi
+# Chained with &&: left of || the subshell ignores set -e, and the later
+# steps' errors would bury the first one.
 (
-  cd "$src"
-  # libgcrypt only caches compiled seccomp filters; without the search
-  # result configure would link it, and a static link needs it whole.
-  ./configure -q --disable-systemd --disable-criu --disable-shared \
-    ac_cv_search_gcry_check_version=no \
-    ac_cv_search_yajl_tree_get="$(gcc -print-file-name=libyajl_s.a)"
-  make -s git-version.h
-  make -s -j"$(nproc)" -C libocispec
-  make -s -j"$(nproc)" LDFLAGS=-all-static crun
+  cd "$src" &&
+    # libgcrypt only caches compiled seccomp filters; without the search
+    # result configure would link it, and a static link needs it whole.
+    ./configure -q --disable-systemd --disable-criu --disable-shared \
+      ac_cv_search_gcry_check_version=no \
+      ac_cv_search_yajl_tree_get="$(gcc -print-file-name=libyajl_s.a)" &&
+    make -s git-version.h &&
+    make -s -j"$(nproc)" -C libocispec &&
+    make -s -j"$(nproc)" LDFLAGS=-all-static crun
 ) >"$work/build.log" 2>&1 || { tail -30 "$work/build.log" >&2; exit 1; }
 # A link that silently went dynamic (a library with no static archive)
 # would still run in the guest, and pay the loader's cost again there.
