@@ -9,8 +9,8 @@ import (
 
 	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/lcow"
-	"github.com/winctr/winctr/internal/task/options"
-	"github.com/winctr/winctr/internal/task/runchost"
+	"github.com/winctr/winctr/internal/options"
+	"github.com/winctr/winctr/internal/runchost"
 )
 
 // hostFactory picks where a pod's containers run on a Linux host.

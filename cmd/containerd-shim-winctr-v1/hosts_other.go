@@ -10,7 +10,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/winctr/winctr/internal/containerhost"
-	"github.com/winctr/winctr/internal/task/options"
+	"github.com/winctr/winctr/internal/options"
 )
 
 // hostFactory refuses every pod on hosts other than Linux and Windows:

@@ -9,7 +9,7 @@ import (
 
 	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/lcow"
-	"github.com/winctr/winctr/internal/task/options"
+	"github.com/winctr/winctr/internal/options"
 	"github.com/winctr/winctr/internal/wcow"
 )
 

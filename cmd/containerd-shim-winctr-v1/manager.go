@@ -22,8 +22,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/winctr/winctr/internal/containerhost"
+	"github.com/winctr/winctr/internal/options"
 	"github.com/winctr/winctr/internal/task"
-	"github.com/winctr/winctr/internal/task/options"
 	optionsv1 "github.com/winctr/winctr/protos/options/v1"
 )
 

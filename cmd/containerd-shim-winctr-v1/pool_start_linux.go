@@ -17,8 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/winctr/winctr/internal/lcow"
+	"github.com/winctr/winctr/internal/options"
 	"github.com/winctr/winctr/internal/task"
-	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/vmpool"
 )
 

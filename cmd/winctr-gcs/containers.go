@@ -23,9 +23,9 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/winctr/winctr/internal/containerhost"
-	"github.com/winctr/winctr/internal/task/options"
-	"github.com/winctr/winctr/internal/task/runchost"
-	"github.com/winctr/winctr/internal/task/stdio"
+	"github.com/winctr/winctr/internal/options"
+	"github.com/winctr/winctr/internal/runchost"
+	"github.com/winctr/winctr/internal/stdio"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
 

@@ -16,8 +16,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/winctr/winctr/internal/task/options"
-	"github.com/winctr/winctr/internal/task/stdio"
+	"github.com/winctr/winctr/internal/options"
+	"github.com/winctr/winctr/internal/stdio"
 )
 
 // Host is the place where one pod's containers run: the host kernel through

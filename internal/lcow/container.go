@@ -21,7 +21,7 @@ import (
 	"github.com/winctr/winctr/internal/bundlestate"
 	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/faultpoint"
-	"github.com/winctr/winctr/internal/task/stdio"
+	"github.com/winctr/winctr/internal/stdio"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
 

@@ -13,7 +13,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 
-	"github.com/winctr/winctr/internal/task/stdio"
+	"github.com/winctr/winctr/internal/stdio"
 )
 
 // container is the task service's record of one task: its init process, its

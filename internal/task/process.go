@@ -9,7 +9,7 @@ import (
 	"github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/errdefs"
 
-	"github.com/winctr/winctr/internal/task/stdio"
+	"github.com/winctr/winctr/internal/stdio"
 )
 
 // state is where a process is in its life. The contract, for a task's init

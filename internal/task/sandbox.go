@@ -21,7 +21,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/winctr/winctr/internal/cgstats"
-	"github.com/winctr/winctr/internal/task/options"
+	"github.com/winctr/winctr/internal/options"
 	optionsv1 "github.com/winctr/winctr/protos/options/v1"
 )
 

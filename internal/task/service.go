@@ -34,8 +34,8 @@ import (
 
 	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/faultpoint"
-	"github.com/winctr/winctr/internal/task/options"
-	"github.com/winctr/winctr/internal/task/stdio"
+	"github.com/winctr/winctr/internal/options"
+	"github.com/winctr/winctr/internal/stdio"
 )
 
 // Service is containerd's Task v3 API for one shim: every task of one pod

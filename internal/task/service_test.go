@@ -24,8 +24,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/winctr/winctr/internal/task/options"
-	"github.com/winctr/winctr/internal/task/stdio"
+	"github.com/winctr/winctr/internal/options"
+	"github.com/winctr/winctr/internal/stdio"
 )
 
 // recorder is a fake of containerd's event forwarder.

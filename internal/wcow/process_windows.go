@@ -15,7 +15,7 @@ import (
 	"golang.org/x/sys/windows"
 
 	"github.com/winctr/winctr/internal/containerhost"
-	"github.com/winctr/winctr/internal/task/stdio"
+	"github.com/winctr/winctr/internal/stdio"
 	"github.com/winctr/winctr/internal/wcow/hcs"
 	"github.com/winctr/winctr/internal/wcow/hcsdoc"
 	"github.com/winctr/winctr/internal/wcow/schema"

@@ -28,8 +28,8 @@ import (
 	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/faultpoint"
 	"github.com/winctr/winctr/internal/layers"
-	"github.com/winctr/winctr/internal/task/options"
-	"github.com/winctr/winctr/internal/task/stdio"
+	"github.com/winctr/winctr/internal/options"
+	"github.com/winctr/winctr/internal/stdio"
 )
 
 // DefaultRoot is where runc keeps container state unless runc_root is set;
