@@ -18,7 +18,6 @@ import (
 
 	"github.com/winctr/winctr/internal/lcow"
 	"github.com/winctr/winctr/internal/options"
-	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/vmpool"
 )
 
@@ -202,7 +201,7 @@ func spawnPooled(ctx context.Context, pool *vmpool.Pool, params *bootapi.Bootstr
 			_ = os.RemoveAll(e.Dir)
 		}
 	}()
-	if err := os.WriteFile(filepath.Join(e.Dir, task.RuntimeOptionsFile), o.raw, 0o600); err != nil {
+	if err := options.Save(e.Dir, o.any); err != nil {
 		return err
 	}
 	// containerd's shim package logs to "log" in the working directory:

@@ -52,7 +52,7 @@ type pooledShim struct {
 
 // pooledHostFactory is the host factory of a pooled shim, nil for any
 // other shim. It starts the boot at once.
-func pooledHostFactory(ctx context.Context, sd shutdown.Service, next containerhost.HostFactory) containerhost.HostFactory {
+func pooledHostFactory(ctx context.Context, sd shutdown.Service, next task.HostFactory) task.HostFactory {
 	entry := os.Getenv(poolEntryEnv)
 	if entry == "" {
 		return nil
@@ -80,7 +80,7 @@ func (p *pooledShim) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	o, err := task.ReadRuntimeOptions(p.entry)
+	o, err := options.Load(p.entry)
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,6 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/winctr/winctr/internal/containerhost"
-	"github.com/winctr/winctr/internal/options"
 	"github.com/winctr/winctr/internal/runchost"
 	"github.com/winctr/winctr/internal/stdio"
 	agent "github.com/winctr/winctr/protos/agent/v1"
@@ -119,7 +118,7 @@ func (s *containers) hostFor(ctx context.Context) (*runchost.Host, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.host == nil {
-		h, err := runchost.New(ctx, guestNamespace, &options.Config{Isolation: options.IsolationProcess, OS: "linux", RuncBinary: ociRuntime, RuncRoot: "/run/runc"})
+		h, err := runchost.New(ctx, guestNamespace, runchost.Config{Binary: ociRuntime, Root: "/run/runc"})
 		if err != nil {
 			return nil, err
 		}
@@ -197,7 +196,6 @@ func (s *containers) CreateContainer(ctx context.Context, r *agent.CreateContain
 		Bundle:    bundle,
 		Spec:      &spec,
 		Stdio:     stdio.Config{Terminal: r.Stdio.GetTerminal(), Pipes: pipes},
-		Config:    &options.Config{},
 	})
 	if err != nil {
 		pipes.Close()

@@ -16,7 +16,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/winctr/winctr/internal/options"
 	"github.com/winctr/winctr/internal/stdio"
 )
 
@@ -33,11 +32,6 @@ type Host interface {
 	Close(ctx context.Context) error
 }
 
-// HostFactory builds the Host for a pod from the first container's resolved
-// configuration. It returns an errdefs.ErrNotImplemented error for an
-// isolation or platform that this build cannot run.
-type HostFactory func(ctx context.Context, cfg *options.Config) (Host, error)
-
 // ContainerRequest is what a Host needs to create a container.
 type ContainerRequest struct {
 	Namespace string
@@ -49,7 +43,6 @@ type ContainerRequest struct {
 	// already has a rootfs directory.
 	Rootfs []*types.Mount
 	Stdio  stdio.Config
-	Config *options.Config
 }
 
 // Container is one container on a Host.

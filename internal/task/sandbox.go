@@ -2,10 +2,7 @@ package task
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,18 +13,13 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/winctr/winctr/internal/cgstats"
+	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/options"
-	optionsv1 "github.com/winctr/winctr/protos/options/v1"
 )
-
-// RuntimeOptionsFile is where, in a bundle, the shim's start keeps the
-// runtime options containerd gave it: for a sandbox they come only then.
-const RuntimeOptionsFile = "winctr-runtime-options.pb"
 
 // sandboxExitDelay is how long the shim stays after ShutdownSandbox
 // answered.
@@ -47,13 +39,13 @@ const (
 // the Host. A workload container may join the pod between Start and Stop.
 type podSandbox struct {
 	// req.Bundle also holds the pod's hostname, hosts and resolv.conf.
-	req     SandboxRequest
+	req     containerhost.SandboxRequest
 	created time.Time
 
 	mu     sync.Mutex
-	proc   Process
+	proc   containerhost.Process
 	exited chan struct{}
-	exit   Exit
+	exit   containerhost.Exit
 }
 
 // sandboxService is the shim's Sandbox API, sharing the task service's
@@ -70,7 +62,7 @@ func (ss sandboxService) CreateSandbox(ctx context.Context, r *sandboxapi.Create
 			return nil, toGRPC(fmt.Errorf("pod sandbox config: %v: %w", err, errdefs.ErrInvalidArgument))
 		}
 	}
-	opts, err := ReadRuntimeOptions(r.GetBundlePath())
+	opts, err := options.Load(r.GetBundlePath())
 	if err != nil {
 		return nil, toGRPC(err)
 	}
@@ -99,7 +91,7 @@ func (ss sandboxService) CreateSandbox(ctx context.Context, r *sandboxapi.Create
 	s.sandbox = &podSandbox{
 		created: time.Now(),
 		exited:  make(chan struct{}),
-		req: SandboxRequest{
+		req: containerhost.SandboxRequest{
 			ID:           r.GetSandboxID(),
 			Bundle:       r.GetBundlePath(),
 			NetNS:        r.GetNetnsPath(),
@@ -110,25 +102,8 @@ func (ss sandboxService) CreateSandbox(ctx context.Context, r *sandboxapi.Create
 	return &sandboxapi.CreateSandboxResponse{}, nil
 }
 
-// ReadRuntimeOptions reads the options the shim's start saved in bundle,
-// if any.
-func ReadRuntimeOptions(bundle string) (*optionsv1.Options, error) {
-	b, err := os.ReadFile(filepath.Join(bundle, RuntimeOptionsFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return options.Decode(nil)
-	}
-	if err != nil {
-		return nil, err
-	}
-	var a anypb.Any
-	if err := proto.Unmarshal(b, &a); err != nil {
-		return nil, fmt.Errorf("saved runtime options: %w", err)
-	}
-	return options.Decode(&a)
-}
-
 // sandboxFor returns the pod if id names it.
-func (s *Service) sandboxFor(id string) (*podSandbox, Host, error) {
+func (s *Service) sandboxFor(id string) (*podSandbox, containerhost.Host, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sandbox == nil || s.sandbox.req.ID != id {
@@ -142,7 +117,7 @@ func (ss sandboxService) StartSandbox(ctx context.Context, r *sandboxapi.StartSa
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	sh, ok := h.(SandboxHost)
+	sh, ok := h.(containerhost.SandboxHost)
 	if !ok {
 		return nil, toGRPC(fmt.Errorf("this pod's host cannot hold a pod without a pause container: %w", errdefs.ErrNotImplemented))
 	}
@@ -159,7 +134,7 @@ func (ss sandboxService) StartSandbox(ctx context.Context, r *sandboxapi.StartSa
 	go func() {
 		e, err := p.Wait(context.Background())
 		if err != nil {
-			e = Exit{Status: 255, At: time.Now()}
+			e = containerhost.Exit{Status: 255, At: time.Now()}
 		}
 		sb.exit = e
 		close(sb.exited)
@@ -279,7 +254,7 @@ func (ss sandboxService) ShutdownSandbox(ctx context.Context, r *sandboxapi.Shut
 	s.mu.Lock()
 	s.sandbox = nil
 	last := len(s.containers) == 0
-	var h Host
+	var h containerhost.Host
 	if last {
 		h, s.host = s.host, nil
 	}

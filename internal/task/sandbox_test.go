@@ -13,17 +13,18 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/options"
 )
 
 // sandboxFakeHost can hold a pod itself.
 type sandboxFakeHost struct {
 	fakeHost
-	req  *SandboxRequest
+	req  *containerhost.SandboxRequest
 	proc *fakeProcess
 }
 
-func (h *sandboxFakeHost) StartSandbox(ctx context.Context, req *SandboxRequest) (Process, error) {
+func (h *sandboxFakeHost) StartSandbox(ctx context.Context, req *containerhost.SandboxRequest) (containerhost.Process, error) {
 	h.req = req
 	h.proc = newFakeProcess(4242)
 	return h.proc, nil
@@ -36,7 +37,7 @@ func (h *sandboxFakeHost) StartSandbox(ctx context.Context, req *SandboxRequest)
 func TestSandboxAPILifecycle(t *testing.T) {
 	h := newHarness(t)
 	host := &sandboxFakeHost{}
-	h.svc.factory = func(context.Context, *options.Config) (Host, error) { return host, nil }
+	h.svc.factory = func(context.Context, *options.Config) (containerhost.Host, error) { return host, nil }
 	sb := sandboxService{h.svc}
 	cfg, err := proto.Marshal(&runtimeapi.PodSandboxConfig{
 		Hostname:  "web",
@@ -64,13 +65,13 @@ func TestSandboxAPILifecycle(t *testing.T) {
 	if err != nil || started.Pid != 4242 {
 		t.Fatalf("start: %v %v", started, err)
 	}
-	if want := (SandboxRequest{ID: "pod1", Bundle: sbBundle, NetNS: "/var/run/netns/cni-1", Hostname: "web", CgroupParent: "/pods/web"}); *host.req != want {
+	if want := (containerhost.SandboxRequest{ID: "pod1", Bundle: sbBundle, NetNS: "/var/run/netns/cni-1", Hostname: "web", CgroupParent: "/pods/web"}); *host.req != want {
 		t.Fatalf("host got %+v, want %+v", *host.req, want)
 	}
 	if st, _ := sb.SandboxStatus(h.ctx, &sandboxapi.SandboxStatusRequest{SandboxID: "pod1"}); st.State != sandboxReady || st.Pid != 4242 {
 		t.Fatalf("status after start: %v", st)
 	}
-	appBundle := bundle(t, podSpec(ContainerTypeContainer, "pod1"))
+	appBundle := bundle(t, podSpec(containerhost.ContainerTypeContainer, "pod1"))
 	if _, err := h.svc.Create(h.ctx, &taskAPI.CreateTaskRequest{ID: "app", Bundle: appBundle}); err != nil {
 		t.Fatalf("workload container of the pod: %v", err)
 	}

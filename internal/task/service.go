@@ -47,7 +47,7 @@ type Service struct {
 	shutdown shutdown.Service
 
 	mu         sync.Mutex
-	host       Host
+	host       containerhost.Host
 	hostConfig *options.Config
 	containers map[string]*container
 	// sandbox is the pod the Sandbox API created, if it did.
@@ -168,21 +168,20 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		return nil, toGRPC(err)
 	}
 	io := stdio.Config{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal}
-	hc, err := host.CreateContainer(ctx, &ContainerRequest{
+	hc, err := host.CreateContainer(ctx, &containerhost.ContainerRequest{
 		Namespace: s.ns,
 		ID:        r.ID,
 		Bundle:    r.Bundle,
 		Spec:      spec,
 		Rootfs:    r.Rootfs,
 		Stdio:     io,
-		Config:    cfg,
 	})
 	if err != nil {
 		return nil, toGRPC(fmt.Errorf("create task %q: %w", r.ID, err))
 	}
 	faultpoint.Reach("created")
 	c := newContainer(r.ID, r.Bundle, r.Rootfs, hc, io, s.events)
-	c.sandbox = spec.Annotations[AnnotationContainerType] == ContainerTypeSandbox
+	c.sandbox = spec.Annotations[containerhost.AnnotationContainerType] == containerhost.ContainerTypeSandbox
 	s.containers[r.ID] = c
 	s.events.send(runtime.TaskCreateEventTopic, &eventstypes.TaskCreate{
 		ContainerID: r.ID,
@@ -201,7 +200,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 // hostFor returns the pod's Host, building it for the first container. A
 // later container must ask for the same isolation and OS as the first.
 // The caller holds s.mu.
-func (s *Service) hostFor(ctx context.Context, cfg *options.Config) (Host, error) {
+func (s *Service) hostFor(ctx context.Context, cfg *options.Config) (containerhost.Host, error) {
 	if s.host != nil {
 		if cfg.Isolation != s.hostConfig.Isolation || cfg.OS != s.hostConfig.OS {
 			return nil, fmt.Errorf("container asks for %s isolation on %s but its pod runs %s isolation on %s: %w",
@@ -269,7 +268,7 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 		if err := p.host.Kill(ctx, syscall.SIGKILL, false); err != nil {
 			log.G(ctx).WithError(err).WithField("task", r.ID).Debug("kill created process")
 		}
-		p.setExited(Exit{Status: 128 + int(syscall.SIGKILL), At: nowIfZero(p.exit.At)})
+		p.setExited(containerhost.Exit{Status: 128 + int(syscall.SIGKILL), At: nowIfZero(p.exit.At)})
 	}
 	if err := p.host.Delete(ctx); err != nil {
 		c.mu.Unlock()

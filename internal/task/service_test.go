@@ -24,6 +24,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/options"
 	"github.com/winctr/winctr/internal/stdio"
 )
@@ -64,7 +65,7 @@ type fakeHost struct {
 	closed     bool
 }
 
-func (h *fakeHost) CreateContainer(ctx context.Context, req *ContainerRequest) (Container, error) {
+func (h *fakeHost) CreateContainer(ctx context.Context, req *containerhost.ContainerRequest) (containerhost.Container, error) {
 	c := &fakeContainer{id: req.ID}
 	c.init = newFakeProcess(100)
 	h.mu.Lock()
@@ -89,8 +90,8 @@ type fakeContainer struct {
 	deleted bool
 }
 
-func (c *fakeContainer) Init() Process { return c.init }
-func (c *fakeContainer) Exec(ctx context.Context, id string, spec *specs.Process, io stdio.Config) (Process, error) {
+func (c *fakeContainer) Init() containerhost.Process { return c.init }
+func (c *fakeContainer) Exec(ctx context.Context, id string, spec *specs.Process, io stdio.Config) (containerhost.Process, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.execs == nil {
@@ -145,12 +146,12 @@ func (p *fakeProcess) Kill(ctx context.Context, sig syscall.Signal, all bool) er
 }
 func (p *fakeProcess) ResizeTTY(ctx context.Context, w, h uint32) error { return nil }
 func (p *fakeProcess) CloseStdin(ctx context.Context) error             { return nil }
-func (p *fakeProcess) Wait(ctx context.Context) (Exit, error) {
+func (p *fakeProcess) Wait(ctx context.Context) (containerhost.Exit, error) {
 	select {
 	case s := <-p.exit:
-		return Exit{Status: s, At: time.Now()}, nil
+		return containerhost.Exit{Status: s, At: time.Now()}, nil
 	case <-ctx.Done():
-		return Exit{}, ctx.Err()
+		return containerhost.Exit{}, ctx.Err()
 	}
 }
 func (p *fakeProcess) Delete(ctx context.Context) error { return nil }
@@ -168,7 +169,7 @@ func newHarness(t *testing.T) *harness {
 	ctx := namespaces.WithNamespace(context.Background(), "test")
 	ctx, sd := shutdown.WithShutdown(ctx)
 	h := &harness{host: &fakeHost{}, rec: newRecorder(), sd: sd, ctx: ctx}
-	svc, err := NewService(ctx, h.rec, sd, func(context.Context, *options.Config) (Host, error) { return h.host, nil })
+	svc, err := NewService(ctx, h.rec, sd, func(context.Context, *options.Config) (containerhost.Host, error) { return h.host, nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +402,7 @@ func TestCreateRefusesBadSpecs(t *testing.T) {
 
 func podSpec(kind, sandbox string) *specs.Spec {
 	s := goodSpec()
-	s.Annotations = map[string]string{AnnotationContainerType: kind, AnnotationSandboxID: sandbox}
+	s.Annotations = map[string]string{containerhost.AnnotationContainerType: kind, containerhost.AnnotationSandboxID: sandbox}
 	return s
 }
 
@@ -410,11 +411,11 @@ func podSpec(kind, sandbox string) *specs.Spec {
 // other tasks with it.
 func TestPodMembersAndKillAll(t *testing.T) {
 	h := newHarness(t)
-	_, err := h.svc.Create(h.ctx, &taskAPI.CreateTaskRequest{ID: "orphan", Bundle: bundle(t, podSpec(ContainerTypeContainer, "nopod"))})
+	_, err := h.svc.Create(h.ctx, &taskAPI.CreateTaskRequest{ID: "orphan", Bundle: bundle(t, podSpec(containerhost.ContainerTypeContainer, "nopod"))})
 	if !errdefs.IsFailedPrecondition(native(err)) || !strings.Contains(err.Error(), `"nopod"`) {
 		t.Fatalf("workload container of an unknown pod: %v", err)
 	}
-	for _, tc := range []struct{ id, kind string }{{"pod", ContainerTypeSandbox}, {"app", ContainerTypeContainer}} {
+	for _, tc := range []struct{ id, kind string }{{"pod", containerhost.ContainerTypeSandbox}, {"app", containerhost.ContainerTypeContainer}} {
 		if _, err := h.svc.Create(h.ctx, &taskAPI.CreateTaskRequest{ID: tc.id, Bundle: bundle(t, podSpec(tc.kind, "pod"))}); err != nil {
 			t.Fatalf("create %s: %v", tc.id, err)
 		}
