@@ -65,14 +65,6 @@ func newContainers(r *router) *containers {
 	return &containers{router: r, conts: map[string]*guestContainer{}}
 }
 
-// rpcError maps errdefs errors onto ttrpc status codes for the host.
-func rpcError(err error) error {
-	if err == nil {
-		return nil
-	}
-	return errgrpc.ToGRPC(err)
-}
-
 // pipes collects the stdio streams the host opened for a process.
 func (s *containers) pipes(ctx context.Context, io *agent.Stdio) (*stdio.Pipes, error) {
 	if io == nil {
@@ -154,41 +146,41 @@ func (s *containers) proc(id, execID string) (containerhost.Process, *guestConta
 func (s *containers) CreateContainer(ctx context.Context, r *agent.CreateContainerRequest) (*agent.PidResponse, error) {
 	var spec specs.Spec
 	if err := json.Unmarshal(r.SpecJson, &spec); err != nil {
-		return nil, rpcError(fmt.Errorf("spec: %v: %w", err, errdefs.ErrInvalidArgument))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("spec: %v: %w", err, errdefs.ErrInvalidArgument))
 	}
 	if err := containerhost.CheckSpec(&spec); err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if err := checkGuestSpec(r.ContainerId, &spec, mountRoot); err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	applied, err := applyNetSysctls(&spec)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	downgraded, err := forRuntimeSpec11(&spec)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if applied || downgraded {
 		if r.SpecJson, err = json.Marshal(&spec); err != nil {
-			return nil, rpcError(err)
+			return nil, errgrpc.ToGRPC(err)
 		}
 	}
 	bundle := filepath.Join(bundlesDir, r.ContainerId)
 	if err := os.MkdirAll(bundle, 0o711); err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), r.SpecJson, 0o600); err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	h, err := s.hostFor(ctx)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	pipes, err := s.pipes(ctx, r.Stdio)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	c, err := h.CreateContainer(ctx, &containerhost.ContainerRequest{
 		Namespace: guestNamespace,
@@ -199,7 +191,7 @@ func (s *containers) CreateContainer(ctx context.Context, r *agent.CreateContain
 	})
 	if err != nil {
 		pipes.Close()
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	s.mu.Lock()
 	s.conts[r.ContainerId] = &guestContainer{c: c, procs: map[string]containerhost.Process{"": c.Init()}, deleted: make(chan struct{})}
@@ -210,24 +202,24 @@ func (s *containers) CreateContainer(ctx context.Context, r *agent.CreateContain
 
 func (s *containers) ExecProcess(ctx context.Context, r *agent.ExecProcessRequest) (*emptypb.Empty, error) {
 	if err := identifiers.Validate(r.ExecId); err != nil {
-		return nil, rpcError(fmt.Errorf("exec id: %v: %w", err, errdefs.ErrInvalidArgument))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("exec id: %v: %w", err, errdefs.ErrInvalidArgument))
 	}
 	c, err := s.get(r.ContainerId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	var ps specs.Process
 	if err := json.Unmarshal(r.ProcessJson, &ps); err != nil {
-		return nil, rpcError(fmt.Errorf("process spec: %v: %w", err, errdefs.ErrInvalidArgument))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("process spec: %v: %w", err, errdefs.ErrInvalidArgument))
 	}
 	pipes, err := s.pipes(ctx, r.Stdio)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	p, err := c.c.Exec(ctx, r.ExecId, &ps, stdio.Config{Terminal: r.Stdio.GetTerminal(), Pipes: pipes})
 	if err != nil {
 		pipes.Close()
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	s.mu.Lock()
 	c.procs[r.ExecId] = p
@@ -238,10 +230,10 @@ func (s *containers) ExecProcess(ctx context.Context, r *agent.ExecProcessReques
 func (s *containers) StartProcess(ctx context.Context, r *agent.ProcessRequest) (*agent.PidResponse, error) {
 	p, _, err := s.proc(r.ContainerId, r.ExecId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if err := p.Start(ctx); err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	logf("started %s exec %q, pid %d", r.ContainerId, r.ExecId, p.Pid())
 	return &agent.PidResponse{Pid: uint32(p.Pid())}, nil
@@ -250,19 +242,19 @@ func (s *containers) StartProcess(ctx context.Context, r *agent.ProcessRequest) 
 func (s *containers) SignalProcess(ctx context.Context, r *agent.SignalProcessRequest) (*emptypb.Empty, error) {
 	p, _, err := s.proc(r.ContainerId, r.ExecId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
-	return &emptypb.Empty{}, rpcError(p.Kill(ctx, syscall.Signal(r.Signal), r.All))
+	return &emptypb.Empty{}, errgrpc.ToGRPC(p.Kill(ctx, syscall.Signal(r.Signal), r.All))
 }
 
 func (s *containers) WaitProcess(ctx context.Context, r *agent.ProcessRequest) (*agent.WaitProcessResponse, error) {
 	p, _, err := s.proc(r.ContainerId, r.ExecId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	e, err := p.Wait(ctx)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	logf("%s exec %q exited with status %d", r.ContainerId, r.ExecId, e.Status)
 	return &agent.WaitProcessResponse{ExitStatus: uint32(e.Status), ExitedAtUnixNano: e.At.UnixNano()}, nil
@@ -271,26 +263,26 @@ func (s *containers) WaitProcess(ctx context.Context, r *agent.ProcessRequest) (
 func (s *containers) ResizeTTY(ctx context.Context, r *agent.ResizeTTYRequest) (*emptypb.Empty, error) {
 	p, _, err := s.proc(r.ContainerId, r.ExecId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
-	return &emptypb.Empty{}, rpcError(p.ResizeTTY(ctx, r.Width, r.Height))
+	return &emptypb.Empty{}, errgrpc.ToGRPC(p.ResizeTTY(ctx, r.Width, r.Height))
 }
 
 func (s *containers) CloseStdin(ctx context.Context, r *agent.ProcessRequest) (*emptypb.Empty, error) {
 	p, _, err := s.proc(r.ContainerId, r.ExecId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
-	return &emptypb.Empty{}, rpcError(p.CloseStdin(ctx))
+	return &emptypb.Empty{}, errgrpc.ToGRPC(p.CloseStdin(ctx))
 }
 
 func (s *containers) DeleteProcess(ctx context.Context, r *agent.ProcessRequest) (*emptypb.Empty, error) {
 	p, c, err := s.proc(r.ContainerId, r.ExecId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if err := p.Delete(ctx); err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if r.ExecId != "" {
 		s.mu.Lock()
@@ -303,10 +295,10 @@ func (s *containers) DeleteProcess(ctx context.Context, r *agent.ProcessRequest)
 func (s *containers) DeleteContainer(ctx context.Context, r *agent.ContainerRequest) (*emptypb.Empty, error) {
 	c, err := s.get(r.ContainerId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if err := c.c.Delete(ctx); err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	s.mu.Lock()
 	if s.conts[r.ContainerId] == c {
@@ -322,35 +314,35 @@ func (s *containers) DeleteContainer(ctx context.Context, r *agent.ContainerRequ
 func (s *containers) PauseContainer(ctx context.Context, r *agent.ContainerRequest) (*emptypb.Empty, error) {
 	c, err := s.get(r.ContainerId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
-	return &emptypb.Empty{}, rpcError(c.c.Pause(ctx))
+	return &emptypb.Empty{}, errgrpc.ToGRPC(c.c.Pause(ctx))
 }
 
 func (s *containers) ResumeContainer(ctx context.Context, r *agent.ContainerRequest) (*emptypb.Empty, error) {
 	c, err := s.get(r.ContainerId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
-	return &emptypb.Empty{}, rpcError(c.c.Resume(ctx))
+	return &emptypb.Empty{}, errgrpc.ToGRPC(c.c.Resume(ctx))
 }
 
 func (s *containers) UpdateContainer(ctx context.Context, r *agent.UpdateContainerRequest) (*emptypb.Empty, error) {
 	c, err := s.get(r.ContainerId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
-	return &emptypb.Empty{}, rpcError(c.c.Update(ctx, r.Resources))
+	return &emptypb.Empty{}, errgrpc.ToGRPC(c.c.Update(ctx, r.Resources))
 }
 
 func (s *containers) Stats(ctx context.Context, r *agent.ContainerRequest) (*agent.StatsResponse, error) {
 	c, err := s.get(r.ContainerId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	st, err := c.c.Stats(ctx)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	return &agent.StatsResponse{Stats: st}, nil
 }
@@ -358,11 +350,11 @@ func (s *containers) Stats(ctx context.Context, r *agent.ContainerRequest) (*age
 func (s *containers) Pids(ctx context.Context, r *agent.ContainerRequest) (*agent.PidsResponse, error) {
 	c, err := s.get(r.ContainerId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	ps, err := c.c.Pids(ctx)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	out := &agent.PidsResponse{}
 	for _, p := range ps {
@@ -375,21 +367,21 @@ func (s *containers) Pids(ctx context.Context, r *agent.ContainerRequest) (*agen
 func (s *containers) WaitOOM(ctx context.Context, r *agent.ContainerRequest) (*emptypb.Empty, error) {
 	c, err := s.get(r.ContainerId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	select {
 	case _, ok := <-c.c.OOM():
 		if !ok {
 			// Closed: the container was deleted, which is no OOM (its
 			// delete closes this channel before c.deleted).
-			return nil, rpcError(fmt.Errorf("container %s: deleted: %w", r.ContainerId, errdefs.ErrNotFound))
+			return nil, errgrpc.ToGRPC(fmt.Errorf("container %s: deleted: %w", r.ContainerId, errdefs.ErrNotFound))
 		}
 		logf("container %s ran out of memory", r.ContainerId)
 		return &emptypb.Empty{}, nil
 	case <-c.deleted:
-		return nil, rpcError(fmt.Errorf("container %s: %w", r.ContainerId, errdefs.ErrNotFound))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("container %s: %w", r.ContainerId, errdefs.ErrNotFound))
 	case <-ctx.Done():
-		return nil, rpcError(ctx.Err())
+		return nil, errgrpc.ToGRPC(ctx.Err())
 	}
 }
 
@@ -397,17 +389,17 @@ func (s *containers) WaitOOM(ctx context.Context, r *agent.ContainerRequest) (*e
 func (s *containers) StartSandbox(ctx context.Context, r *agent.StartSandboxRequest) (*agent.PidResponse, error) {
 	h, err := s.hostFor(ctx)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	s.mu.Lock()
 	_, exists := s.conts[r.SandboxId]
 	s.mu.Unlock()
 	if exists {
-		return nil, rpcError(fmt.Errorf("sandbox %s: %w", r.SandboxId, errdefs.ErrAlreadyExists))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("sandbox %s: %w", r.SandboxId, errdefs.ErrAlreadyExists))
 	}
 	p, err := h.StartSandbox(ctx, &containerhost.SandboxRequest{ID: r.SandboxId, Hostname: r.Hostname})
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	s.mu.Lock()
 	s.conts[r.SandboxId] = &guestContainer{c: pauseContainer{p}, procs: map[string]containerhost.Process{"": p}, deleted: make(chan struct{})}

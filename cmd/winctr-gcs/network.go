@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/vishvananda/netlink"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -33,34 +34,34 @@ func (s *service) ConfigureNetwork(ctx context.Context, r *agent.ConfigureNetwor
 	for _, in := range r.Interfaces {
 		link, err := interfaceFor(in)
 		if err != nil {
-			return nil, rpcError(err)
+			return nil, errgrpc.ToGRPC(err)
 		}
 		if in.Mtu != 0 {
 			if err := netlink.LinkSetMTU(link, int(in.Mtu)); err != nil {
-				return nil, rpcError(fmt.Errorf("MTU %d on %s: %w", in.Mtu, link.Attrs().Name, err))
+				return nil, errgrpc.ToGRPC(fmt.Errorf("MTU %d on %s: %w", in.Mtu, link.Attrs().Name, err))
 			}
 		}
 		for _, a := range in.Addresses {
 			addr, err := netlink.ParseAddr(a)
 			if err != nil {
-				return nil, rpcError(fmt.Errorf("address %q: %v: %w", a, err, errdefs.ErrInvalidArgument))
+				return nil, errgrpc.ToGRPC(fmt.Errorf("address %q: %v: %w", a, err, errdefs.ErrInvalidArgument))
 			}
 			if err := netlink.AddrAdd(link, addr); err != nil {
-				return nil, rpcError(fmt.Errorf("address %s on %s: %w", a, link.Attrs().Name, err))
+				return nil, errgrpc.ToGRPC(fmt.Errorf("address %s on %s: %w", a, link.Attrs().Name, err))
 			}
 		}
 		if err := netlink.LinkSetUp(link); err != nil {
-			return nil, rpcError(fmt.Errorf("%s up: %w", link.Attrs().Name, err))
+			return nil, errgrpc.ToGRPC(fmt.Errorf("%s up: %w", link.Attrs().Name, err))
 		}
 		logf("interface %s (%s): %s", link.Attrs().Name, in.Mac, strings.Join(in.Addresses, " "))
 	}
 	for _, rt := range r.Routes {
 		route, err := parseRoute(rt)
 		if err != nil {
-			return nil, rpcError(err)
+			return nil, errgrpc.ToGRPC(err)
 		}
 		if err := netlink.RouteAdd(route); err != nil {
-			return nil, rpcError(fmt.Errorf("route %v: %w", rt, err))
+			return nil, errgrpc.ToGRPC(fmt.Errorf("route %v: %w", rt, err))
 		}
 		logf("route %q via %q", rt.Destination, rt.Gateway)
 	}

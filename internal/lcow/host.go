@@ -162,7 +162,7 @@ func (h *Host) CreateContainer(ctx context.Context, req *containerhost.Container
 	resp, err := h.agent.CreateContainer(ctx, &agent.CreateContainerRequest{ContainerId: req.ID, SpecJson: g.spec, Stdio: stdioReq})
 	if err != nil {
 		p.release()
-		return nil, fmt.Errorf("guest: %w", native(err))
+		return nil, fmt.Errorf("guest: %w", errgrpc.ToNative(err))
 	}
 	p.pid.Store(int64(resp.Pid))
 	c.init = p
@@ -206,14 +206,6 @@ func copyGuestLogs(l *log.Entry, r io.ReadCloser) {
 	for sc.Scan() {
 		l.Info(sc.Text())
 	}
-}
-
-// native turns the agent's status errors back into errdefs errors.
-func native(err error) error {
-	if err == nil {
-		return nil
-	}
-	return errgrpc.ToNative(err)
 }
 
 // isPodPid tells whether pid is the guest pid of one of the pod's

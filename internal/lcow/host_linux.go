@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/log"
 	"golang.org/x/sys/unix"
 
@@ -129,7 +130,7 @@ func (h *Host) join(ctx context.Context, bundle, netns, cgroupPath string) (retE
 		}
 		h.net = pn
 		if _, err := h.agent.ConfigureNetwork(ctx, h.net.config); err != nil {
-			return fmt.Errorf("configure the pod's network in the guest: %w", native(err))
+			return fmt.Errorf("configure the pod's network in the guest: %w", errgrpc.ToNative(err))
 		}
 	}
 	if h.spare != nil {
@@ -219,11 +220,11 @@ func (h *Host) boot(ctx context.Context, bundle, netns, cgroupPath string) (retE
 		return err
 	}
 	if _, err := h.agent.Mount(ctx, &agent.MountRequest{Type: "virtiofs", Source: "share", Target: guestShare}); err != nil {
-		return fmt.Errorf("mount the pod's share in the guest: %w; console tail:\n%s", native(err), h.console.String())
+		return fmt.Errorf("mount the pod's share in the guest: %w; console tail:\n%s", errgrpc.ToNative(err), h.console.String())
 	}
 	if h.net != nil {
 		if _, err := h.agent.ConfigureNetwork(ctx, h.net.config); err != nil {
-			return fmt.Errorf("configure the pod's network in the guest: %w", native(err))
+			return fmt.Errorf("configure the pod's network in the guest: %w", errgrpc.ToNative(err))
 		}
 	}
 	faultpoint.Reach("vm-ready")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/Microsoft/go-winio"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/log"
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -156,7 +157,7 @@ func (h *Host) attachNetwork(ctx context.Context, ns string) error {
 		return err
 	}
 	if _, err := h.agent.ConfigureNetwork(ctx, req); err != nil {
-		return fmt.Errorf("configure the pod's network in the guest: %w", native(err))
+		return fmt.Errorf("configure the pod's network in the guest: %w", errgrpc.ToNative(err))
 	}
 	return nil
 }
@@ -343,7 +344,7 @@ func (h *Host) detach(ctx context.Context, lun int32) error {
 
 func (h *Host) mount(ctx context.Context, typ, source, target string, opts []string) error {
 	if _, err := h.agent.Mount(ctx, &agent.MountRequest{Type: typ, Source: source, Target: target, Options: opts}); err != nil {
-		return fmt.Errorf("guest: %w", native(err))
+		return fmt.Errorf("guest: %w", errgrpc.ToNative(err))
 	}
 	return nil
 }
@@ -353,7 +354,7 @@ func (h *Host) unmount(ctx context.Context, target string) error {
 		return nil
 	}
 	if _, err := h.agent.Unmount(ctx, &agent.UnmountRequest{Target: target}); err != nil {
-		return fmt.Errorf("guest: %w", native(err))
+		return fmt.Errorf("guest: %w", errgrpc.ToNative(err))
 	}
 	return nil
 }

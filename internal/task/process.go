@@ -3,7 +3,6 @@ package task
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/containerd/containerd/api/types/task"
@@ -152,11 +151,4 @@ func nowIfZero(t time.Time) time.Time {
 		return time.Now()
 	}
 	return t
-}
-
-// execCounter counts an init's running execs so that its exit can wait for
-// theirs. It is guarded by the container's mutex.
-type execCounter struct {
-	running int
-	cond    *sync.Cond
 }
