@@ -11,6 +11,7 @@ import (
 	sandboxapi "github.com/containerd/containerd/api/runtime/sandbox/v1"
 	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/log"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -59,12 +60,12 @@ func (ss sandboxService) CreateSandbox(ctx context.Context, r *sandboxapi.Create
 	pod := &runtimeapi.PodSandboxConfig{}
 	if a := r.GetOptions(); a != nil && strings.HasSuffix(a.GetTypeUrl(), "PodSandboxConfig") {
 		if err := proto.Unmarshal(a.GetValue(), pod); err != nil {
-			return nil, toGRPC(fmt.Errorf("pod sandbox config: %v: %w", err, errdefs.ErrInvalidArgument))
+			return nil, errgrpc.ToGRPC(fmt.Errorf("pod sandbox config: %v: %w", err, errdefs.ErrInvalidArgument))
 		}
 	}
 	opts, err := options.Load(r.GetBundlePath())
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	annotations := map[string]string{}
 	for k, v := range pod.GetAnnotations() {
@@ -75,18 +76,18 @@ func (ss sandboxService) CreateSandbox(ctx context.Context, r *sandboxapi.Create
 	}
 	cfg, err := options.Resolve(opts, options.WithDefaultAnnotations(opts, annotations))
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if err := writePodFiles(r.GetBundlePath(), pod); err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sandbox != nil {
-		return nil, toGRPC(fmt.Errorf("sandbox %q in a shim that runs %q: %w", r.GetSandboxID(), s.sandbox.req.ID, errdefs.ErrAlreadyExists))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("sandbox %q in a shim that runs %q: %w", r.GetSandboxID(), s.sandbox.req.ID, errdefs.ErrAlreadyExists))
 	}
 	if _, err := s.hostFor(ctx, cfg); err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	s.sandbox = &podSandbox{
 		created: time.Now(),
@@ -115,20 +116,20 @@ func (s *Service) sandboxFor(id string) (*podSandbox, containerhost.Host, error)
 func (ss sandboxService) StartSandbox(ctx context.Context, r *sandboxapi.StartSandboxRequest) (*sandboxapi.StartSandboxResponse, error) {
 	sb, h, err := ss.s.sandboxFor(r.GetSandboxID())
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	sh, ok := h.(containerhost.SandboxHost)
 	if !ok {
-		return nil, toGRPC(fmt.Errorf("this pod's host cannot hold a pod without a pause container: %w", errdefs.ErrNotImplemented))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("this pod's host cannot hold a pod without a pause container: %w", errdefs.ErrNotImplemented))
 	}
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	if sb.proc != nil {
-		return nil, toGRPC(fmt.Errorf("sandbox %q already started: %w", sb.req.ID, errdefs.ErrFailedPrecondition))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("sandbox %q already started: %w", sb.req.ID, errdefs.ErrFailedPrecondition))
 	}
 	p, err := sh.StartSandbox(ctx, &sb.req)
 	if err != nil {
-		return nil, toGRPC(fmt.Errorf("start sandbox %q: %w", sb.req.ID, err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("start sandbox %q: %w", sb.req.ID, err))
 	}
 	sb.proc = p
 	go func() {
@@ -144,7 +145,7 @@ func (ss sandboxService) StartSandbox(ctx context.Context, r *sandboxapi.StartSa
 
 func (ss sandboxService) Platform(ctx context.Context, r *sandboxapi.PlatformRequest) (*sandboxapi.PlatformResponse, error) {
 	if _, _, err := ss.s.sandboxFor(r.GetSandboxID()); err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	ss.s.mu.Lock()
 	cfg := ss.s.hostConfig
@@ -157,7 +158,7 @@ func (ss sandboxService) Platform(ctx context.Context, r *sandboxapi.PlatformReq
 func (ss sandboxService) StopSandbox(ctx context.Context, r *sandboxapi.StopSandboxRequest) (*sandboxapi.StopSandboxResponse, error) {
 	sb, _, err := ss.s.sandboxFor(r.GetSandboxID())
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	sb.mu.Lock()
 	p := sb.proc
@@ -170,21 +171,21 @@ func (ss sandboxService) StopSandbox(ctx context.Context, r *sandboxapi.StopSand
 		timeout = 10 * time.Second
 	}
 	if err := p.Kill(ctx, syscall.SIGTERM, false); err != nil && !errdefs.IsNotFound(err) {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	select {
 	case <-sb.exited:
 	case <-time.After(timeout):
 		if err := p.Kill(ctx, syscall.SIGKILL, false); err != nil && !errdefs.IsNotFound(err) {
-			return nil, toGRPC(err)
+			return nil, errgrpc.ToGRPC(err)
 		}
 		select {
 		case <-sb.exited:
 		case <-ctx.Done():
-			return nil, toGRPC(ctx.Err())
+			return nil, errgrpc.ToGRPC(ctx.Err())
 		}
 	case <-ctx.Done():
-		return nil, toGRPC(ctx.Err())
+		return nil, errgrpc.ToGRPC(ctx.Err())
 	}
 	return &sandboxapi.StopSandboxResponse{}, nil
 }
@@ -192,20 +193,20 @@ func (ss sandboxService) StopSandbox(ctx context.Context, r *sandboxapi.StopSand
 func (ss sandboxService) WaitSandbox(ctx context.Context, r *sandboxapi.WaitSandboxRequest) (*sandboxapi.WaitSandboxResponse, error) {
 	sb, _, err := ss.s.sandboxFor(r.GetSandboxID())
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	select {
 	case <-sb.exited:
 		return &sandboxapi.WaitSandboxResponse{ExitStatus: uint32(sb.exit.Status), ExitedAt: timestamppb.New(sb.exit.At)}, nil
 	case <-ctx.Done():
-		return nil, toGRPC(ctx.Err())
+		return nil, errgrpc.ToGRPC(ctx.Err())
 	}
 }
 
 func (ss sandboxService) SandboxStatus(ctx context.Context, r *sandboxapi.SandboxStatusRequest) (*sandboxapi.SandboxStatusResponse, error) {
 	sb, _, err := ss.s.sandboxFor(r.GetSandboxID())
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	resp := &sandboxapi.SandboxStatusResponse{SandboxID: sb.req.ID, State: sandboxNotReady, CreatedAt: timestamppb.New(sb.created)}
 	sb.mu.Lock()
@@ -225,7 +226,7 @@ func (ss sandboxService) SandboxStatus(ctx context.Context, r *sandboxapi.Sandbo
 
 func (ss sandboxService) PingSandbox(ctx context.Context, r *sandboxapi.PingRequest) (*sandboxapi.PingResponse, error) {
 	if _, _, err := ss.s.sandboxFor(r.GetSandboxID()); err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	return &sandboxapi.PingResponse{}, nil
 }
@@ -236,7 +237,7 @@ func (ss sandboxService) ShutdownSandbox(ctx context.Context, r *sandboxapi.Shut
 	s := ss.s
 	sb, _, err := s.sandboxFor(r.GetSandboxID())
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	sb.mu.Lock()
 	p := sb.proc
@@ -279,11 +280,11 @@ func (ss sandboxService) ShutdownSandbox(ctx context.Context, r *sandboxapi.Shut
 func (ss sandboxService) SandboxMetrics(ctx context.Context, r *sandboxapi.SandboxMetricsRequest) (*sandboxapi.SandboxMetricsResponse, error) {
 	sb, _, err := ss.s.sandboxFor(r.GetSandboxID())
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	data, err := cgstats.AtPath(sb.req.CgroupParent)
 	if err != nil {
-		return nil, toGRPC(fmt.Errorf("sandbox %q: %w", sb.req.ID, err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("sandbox %q: %w", sb.req.ID, err))
 	}
 	return &sandboxapi.SandboxMetricsResponse{Metrics: &types.Metric{Timestamp: timestamppb.Now(), ID: r.GetSandboxID(), Data: data}}, nil
 }
@@ -292,7 +293,7 @@ func (ss sandboxService) SandboxMetrics(ctx context.Context, r *sandboxapi.Sandb
 // changes a running pod here.
 func (ss sandboxService) UpdateSandbox(ctx context.Context, r *sandboxapi.UpdateSandboxRequest) (*sandboxapi.UpdateSandboxResponse, error) {
 	if _, _, err := ss.s.sandboxFor(r.GetSandboxID()); err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	return &sandboxapi.UpdateSandboxResponse{}, nil
 }

@@ -9,6 +9,7 @@ import (
 	sandboxapi "github.com/containerd/containerd/api/runtime/sandbox/v1"
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -54,7 +55,7 @@ func TestSandboxAPILifecycle(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sb.CreateSandbox(h.ctx, &sandboxapi.CreateSandboxRequest{SandboxID: "pod2", BundlePath: t.TempDir()}); !errdefs.IsAlreadyExists(native(err)) {
+	if _, err := sb.CreateSandbox(h.ctx, &sandboxapi.CreateSandboxRequest{SandboxID: "pod2", BundlePath: t.TempDir()}); !errdefs.IsAlreadyExists(errgrpc.ToNative(err)) {
 		t.Fatalf("second sandbox in one shim: %v", err)
 	}
 	st, err := sb.SandboxStatus(h.ctx, &sandboxapi.SandboxStatusRequest{SandboxID: "pod1"})
@@ -111,7 +112,7 @@ func TestSandboxAPILifecycle(t *testing.T) {
 	if _, err := sb.ShutdownSandbox(h.ctx, &sandboxapi.ShutdownSandboxRequest{SandboxID: "pod1"}); err != nil || !host.closed {
 		t.Fatalf("shutdown sandbox: %v, host closed %v", err, host.closed)
 	}
-	if _, err := sb.PingSandbox(h.ctx, &sandboxapi.PingRequest{SandboxID: "pod1"}); !errdefs.IsNotFound(native(err)) {
+	if _, err := sb.PingSandbox(h.ctx, &sandboxapi.PingRequest{SandboxID: "pod1"}); !errdefs.IsNotFound(errgrpc.ToNative(err)) {
 		t.Fatalf("ping after shutdown: %v", err)
 	}
 }

@@ -95,14 +95,6 @@ func (s *Service) get(id string) (*container, error) {
 	return c, nil
 }
 
-// toGRPC maps errdefs errors into the status codes containerd decodes.
-func toGRPC(err error) error {
-	if err == nil {
-		return nil
-	}
-	return errgrpc.ToGRPC(err)
-}
-
 // ReadSpec loads and checks the OCI spec of a bundle. A spec that cannot
 // run (no process, no root) is an ErrInvalidArgument naming what is missing.
 func ReadSpec(bundle string) (*specs.Spec, error) {
@@ -128,44 +120,44 @@ func ReadSpec(bundle string) (*specs.Spec, error) {
 func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
 	ctx = log.WithLogger(ctx, log.G(ctx).WithField("task", r.ID))
 	if r.ID == "" {
-		return nil, toGRPC(fmt.Errorf("task id is empty: %w", errdefs.ErrInvalidArgument))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("task id is empty: %w", errdefs.ErrInvalidArgument))
 	}
 	if r.Checkpoint != "" || r.ParentCheckpoint != "" {
-		return nil, toGRPC(fmt.Errorf("restore from checkpoint: %w", errdefs.ErrNotImplemented))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("restore from checkpoint: %w", errdefs.ErrNotImplemented))
 	}
 	spec, err := ReadSpec(r.Bundle)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	opts, err := options.Decode(r.Options)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	cfg, err := options.ResolveSpec(opts, spec, goruntime.GOOS)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if cfg.LogLevel != "" {
 		if err := log.SetLevel(cfg.LogLevel); err != nil {
-			return nil, toGRPC(fmt.Errorf("log_level %q: %v: %w", cfg.LogLevel, err, errdefs.ErrInvalidArgument))
+			return nil, errgrpc.ToGRPC(fmt.Errorf("log_level %q: %v: %w", cfg.LogLevel, err, errdefs.ErrInvalidArgument))
 		}
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.containers[r.ID]; ok {
-		return nil, toGRPC(fmt.Errorf("task %q: %w", r.ID, errdefs.ErrAlreadyExists))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("task %q: %w", r.ID, errdefs.ErrAlreadyExists))
 	}
 	if err := s.checkPodMember(r.ID, spec); err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if err := s.addPodFiles(r.Bundle, spec); err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	faultpoint.Reach("create")
 	host, err := s.hostFor(ctx, cfg)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	io := stdio.Config{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal}
 	hc, err := host.CreateContainer(ctx, &containerhost.ContainerRequest{
@@ -177,7 +169,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		Stdio:     io,
 	})
 	if err != nil {
-		return nil, toGRPC(fmt.Errorf("create task %q: %w", r.ID, err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("create task %q: %w", r.ID, err))
 	}
 	faultpoint.Reach("created")
 	c := newContainer(r.ID, r.Bundle, r.Rootfs, hc, io, s.events)
@@ -226,7 +218,7 @@ func (s *Service) forwardOOM(id string, ch <-chan struct{}) {
 func (s *Service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.StartResponse, error) {
 	c, err := s.get(r.ID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if r.ExecID == "" {
 		faultpoint.Reach("start")
@@ -235,7 +227,7 @@ func (s *Service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 	}
 	pid, err := c.start(ctx, r.ExecID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	return &taskAPI.StartResponse{Pid: uint32(pid)}, nil
 }
@@ -245,7 +237,7 @@ func (s *Service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
 	c, err := s.get(r.ID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	c.mu.Lock()
 	p, err := c.process(r.ExecID)
@@ -257,7 +249,7 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	}
 	if err != nil {
 		c.mu.Unlock()
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if r.ExecID == "" {
 		faultpoint.Reach("delete")
@@ -272,7 +264,7 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	}
 	if err := p.host.Delete(ctx); err != nil {
 		c.mu.Unlock()
-		return nil, toGRPC(fmt.Errorf("delete %s: %w", c.name(r.ExecID), err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("delete %s: %w", c.name(r.ExecID), err))
 	}
 	if r.ExecID != "" {
 		delete(c.execs, r.ExecID)
@@ -287,7 +279,7 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	}
 	faultpoint.Reach("delete-container")
 	if err := c.host.Delete(ctx); err != nil {
-		return nil, toGRPC(fmt.Errorf("delete container %q: %w", r.ID, err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("delete container %q: %w", r.ID, err))
 	}
 	s.mu.Lock()
 	delete(s.containers, r.ID)
@@ -306,35 +298,35 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emptypb.Empty, error) {
 	c, err := s.get(r.ID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if r.ExecID == "" {
-		return nil, toGRPC(fmt.Errorf("exec id is empty: %w", errdefs.ErrInvalidArgument))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("exec id is empty: %w", errdefs.ErrInvalidArgument))
 	}
 	if r.Spec == nil {
-		return nil, toGRPC(fmt.Errorf("exec %q has no process spec: %w", r.ExecID, errdefs.ErrInvalidArgument))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("exec %q has no process spec: %w", r.ExecID, errdefs.ErrInvalidArgument))
 	}
 	var ps specs.Process
 	if err := typeurl.UnmarshalTo(r.Spec, &ps); err != nil {
-		return nil, toGRPC(fmt.Errorf("exec %q: decode process spec: %v: %w", r.ExecID, err, errdefs.ErrInvalidArgument))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("exec %q: decode process spec: %v: %w", r.ExecID, err, errdefs.ErrInvalidArgument))
 	}
 	if len(ps.Args) == 0 && ps.CommandLine == "" {
-		return nil, toGRPC(fmt.Errorf("exec %q: process has no args: %w", r.ExecID, errdefs.ErrInvalidArgument))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("exec %q: process has no args: %w", r.ExecID, errdefs.ErrInvalidArgument))
 	}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.execs[r.ExecID]; ok {
-		return nil, toGRPC(fmt.Errorf("exec %q of task %q: %w", r.ExecID, r.ID, errdefs.ErrAlreadyExists))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("exec %q of task %q: %w", r.ExecID, r.ID, errdefs.ErrAlreadyExists))
 	}
 	if c.init.state != stateRunning {
-		return nil, toGRPC(fmt.Errorf("task %q is %s; exec needs a running task: %w", r.ID, c.init.state, errdefs.ErrFailedPrecondition))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("task %q is %s; exec needs a running task: %w", r.ID, c.init.state, errdefs.ErrFailedPrecondition))
 	}
 	faultpoint.Reach("exec")
 	io := stdio.Config{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal}
 	hp, err := c.host.Exec(ctx, r.ExecID, &ps, io)
 	if err != nil {
-		return nil, toGRPC(fmt.Errorf("exec %q in task %q: %w", r.ExecID, r.ID, err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("exec %q in task %q: %w", r.ExecID, r.ID, err))
 	}
 	c.execs[r.ExecID] = newProcess(r.ExecID, hp, io)
 	s.events.send(runtime.TaskExecAddedEventTopic, &eventstypes.TaskExecAdded{ContainerID: r.ID, ExecID: r.ExecID})
@@ -345,13 +337,13 @@ func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emp
 func (s *Service) State(ctx context.Context, r *taskAPI.StateRequest) (*taskAPI.StateResponse, error) {
 	c, err := s.get(r.ID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p, err := c.process(r.ExecID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	e := p.exitOf()
 	resp := &taskAPI.StateResponse{
@@ -376,7 +368,7 @@ func (s *Service) State(ctx context.Context, r *taskAPI.StateRequest) (*taskAPI.
 func (s *Service) Pids(ctx context.Context, r *taskAPI.PidsRequest) (*taskAPI.PidsResponse, error) {
 	c, err := s.get(r.ID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	c.mu.Lock()
 	exited := c.init.state == stateExited
@@ -386,11 +378,11 @@ func (s *Service) Pids(ctx context.Context, r *taskAPI.PidsRequest) (*taskAPI.Pi
 		// a task whose shim lists no process for one whose create never
 		// finished and deletes it, and CRI then reports an exit that
 		// happened while containerd was down with an unknown code.
-		return nil, toGRPC(fmt.Errorf("task %q has exited; it has no processes: %w", r.ID, errdefs.ErrFailedPrecondition))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("task %q has exited; it has no processes: %w", r.ID, errdefs.ErrFailedPrecondition))
 	}
 	procs, err := c.host.Pids(ctx)
 	if err != nil {
-		return nil, toGRPC(fmt.Errorf("pids of task %q: %w", r.ID, err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("pids of task %q: %w", r.ID, err))
 	}
 	c.mu.Lock()
 	byPid := map[uint32]string{}
@@ -424,24 +416,24 @@ func (s *Service) Resume(ctx context.Context, r *taskAPI.ResumeRequest) (*emptyp
 func (s *Service) setPaused(ctx context.Context, id string, pause bool) (*emptypb.Empty, error) {
 	c, err := s.get(id)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.init.state != stateRunning {
-		return nil, toGRPC(fmt.Errorf("task %q is %s: %w", id, c.init.state, errdefs.ErrFailedPrecondition))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("task %q is %s: %w", id, c.init.state, errdefs.ErrFailedPrecondition))
 	}
 	if c.paused == pause {
 		return &emptypb.Empty{}, nil
 	}
 	if pause {
 		if err := c.host.Pause(ctx); err != nil {
-			return nil, toGRPC(fmt.Errorf("pause task %q: %w", id, err))
+			return nil, errgrpc.ToGRPC(fmt.Errorf("pause task %q: %w", id, err))
 		}
 		c.events.send(runtime.TaskPausedEventTopic, &eventstypes.TaskPaused{ContainerID: id})
 	} else {
 		if err := c.host.Resume(ctx); err != nil {
-			return nil, toGRPC(fmt.Errorf("resume task %q: %w", id, err))
+			return nil, errgrpc.ToGRPC(fmt.Errorf("resume task %q: %w", id, err))
 		}
 		c.events.send(runtime.TaskResumedEventTopic, &eventstypes.TaskResumed{ContainerID: id})
 	}
@@ -452,14 +444,14 @@ func (s *Service) setPaused(ctx context.Context, id string, pause bool) (*emptyp
 // Checkpoint is not supported: neither runc-on-host checkpoints through
 // CRIU nor VM snapshots are part of winctr yet.
 func (s *Service) Checkpoint(ctx context.Context, r *taskAPI.CheckpointTaskRequest) (*emptypb.Empty, error) {
-	return nil, toGRPC(fmt.Errorf("checkpoint: %w", errdefs.ErrNotImplemented))
+	return nil, errgrpc.ToGRPC(fmt.Errorf("checkpoint: %w", errdefs.ErrNotImplemented))
 }
 
 // Kill signals a task's init (with all: every process of the task) or an exec.
 func (s *Service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*emptypb.Empty, error) {
 	c, err := s.get(r.ID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	c.mu.Lock()
 	p, err := c.process(r.ExecID)
@@ -468,13 +460,13 @@ func (s *Service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*emptypb.Em
 	}
 	c.mu.Unlock()
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if r.All && r.ExecID == "" && c.sandbox {
 		s.fanOutKill(ctx, c.id, syscall.Signal(r.Signal))
 	}
 	if err := p.host.Kill(ctx, syscall.Signal(r.Signal), r.All); err != nil {
-		return nil, toGRPC(fmt.Errorf("kill %s: %w", c.name(r.ExecID), err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("kill %s: %w", c.name(r.ExecID), err))
 	}
 	return &emptypb.Empty{}, nil
 }
@@ -483,10 +475,10 @@ func (s *Service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*emptypb.Em
 func (s *Service) ResizePty(ctx context.Context, r *taskAPI.ResizePtyRequest) (*emptypb.Empty, error) {
 	p, c, err := s.process(r.ID, r.ExecID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if err := p.host.ResizeTTY(ctx, r.Width, r.Height); err != nil {
-		return nil, toGRPC(fmt.Errorf("resize %s: %w", c.name(r.ExecID), err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("resize %s: %w", c.name(r.ExecID), err))
 	}
 	return &emptypb.Empty{}, nil
 }
@@ -495,11 +487,11 @@ func (s *Service) ResizePty(ctx context.Context, r *taskAPI.ResizePtyRequest) (*
 func (s *Service) CloseIO(ctx context.Context, r *taskAPI.CloseIORequest) (*emptypb.Empty, error) {
 	p, c, err := s.process(r.ID, r.ExecID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if r.Stdin {
 		if err := p.host.CloseStdin(ctx); err != nil {
-			return nil, toGRPC(fmt.Errorf("close stdin of %s: %w", c.name(r.ExecID), err))
+			return nil, errgrpc.ToGRPC(fmt.Errorf("close stdin of %s: %w", c.name(r.ExecID), err))
 		}
 	}
 	return &emptypb.Empty{}, nil
@@ -527,13 +519,13 @@ func (s *Service) process(id, execID string) (*process, *container, error) {
 func (s *Service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*emptypb.Empty, error) {
 	c, err := s.get(r.ID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if r.Resources == nil {
-		return nil, toGRPC(fmt.Errorf("update task %q: no resources: %w", r.ID, errdefs.ErrInvalidArgument))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("update task %q: no resources: %w", r.ID, errdefs.ErrInvalidArgument))
 	}
 	if err := c.host.Update(ctx, r.Resources); err != nil {
-		return nil, toGRPC(fmt.Errorf("update task %q: %w", r.ID, err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("update task %q: %w", r.ID, err))
 	}
 	return &emptypb.Empty{}, nil
 }
@@ -542,10 +534,10 @@ func (s *Service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*em
 func (s *Service) Wait(ctx context.Context, r *taskAPI.WaitRequest) (*taskAPI.WaitResponse, error) {
 	p, _, err := s.process(r.ID, r.ExecID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if err := p.wait(ctx); err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	c, err := s.get(r.ID)
 	if err != nil {
@@ -562,11 +554,11 @@ func (s *Service) Wait(ctx context.Context, r *taskAPI.WaitRequest) (*taskAPI.Wa
 func (s *Service) Stats(ctx context.Context, r *taskAPI.StatsRequest) (*taskAPI.StatsResponse, error) {
 	c, err := s.get(r.ID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	st, err := c.host.Stats(ctx)
 	if err != nil {
-		return nil, toGRPC(fmt.Errorf("stats of task %q: %w", r.ID, err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("stats of task %q: %w", r.ID, err))
 	}
 	return &taskAPI.StatsResponse{Stats: st}, nil
 }

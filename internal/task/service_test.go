@@ -211,8 +211,6 @@ func (h *harness) create(t *testing.T, id string) *fakeContainer {
 }
 
 // native turns the service's gRPC-mapped error back into an errdefs one.
-func native(err error) error { return errgrpc.ToNative(err) }
-
 func TestTaskLifecycleEventOrder(t *testing.T) {
 	h := newHarness(t)
 	c := h.create(t, "t1")
@@ -233,7 +231,7 @@ func TestTaskLifecycleEventOrder(t *testing.T) {
 	}
 	// An exited task lists no processes, and says so: an empty list would
 	// make a restarting containerd delete it and lose its exit status.
-	if _, err := h.svc.Pids(h.ctx, &taskAPI.PidsRequest{ID: "t1"}); !errdefs.IsFailedPrecondition(native(err)) {
+	if _, err := h.svc.Pids(h.ctx, &taskAPI.PidsRequest{ID: "t1"}); !errdefs.IsFailedPrecondition(errgrpc.ToNative(err)) {
 		t.Fatalf("pids of an exited task: %v, want failed precondition", err)
 	}
 	d, err := h.svc.Delete(h.ctx, &taskAPI.DeleteRequest{ID: "t1"})
@@ -342,7 +340,7 @@ func TestStateMachineRules(t *testing.T) {
 		{"delete again", func() error { _, err := h.svc.Delete(h.ctx, &taskAPI.DeleteRequest{ID: "t1"}); return err }, errdefs.IsNotFound},
 	}
 	for _, tt := range tests {
-		err := native(tt.call())
+		err := errgrpc.ToNative(tt.call())
 		switch {
 		case tt.want == nil && err != nil:
 			t.Fatalf("%s: %v", tt.name, err)
@@ -391,7 +389,7 @@ func TestCreateRefusesBadSpecs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := h.svc.Create(h.ctx, &taskAPI.CreateTaskRequest{ID: "bad", Bundle: tt.bundle})
-			if !errdefs.IsInvalidArgument(native(err)) {
+			if !errdefs.IsInvalidArgument(errgrpc.ToNative(err)) {
 				t.Fatalf("got %v, want invalid argument", err)
 			}
 		})
@@ -412,7 +410,7 @@ func podSpec(kind, sandbox string) *specs.Spec {
 func TestPodMembersAndKillAll(t *testing.T) {
 	h := newHarness(t)
 	_, err := h.svc.Create(h.ctx, &taskAPI.CreateTaskRequest{ID: "orphan", Bundle: bundle(t, podSpec(containerhost.ContainerTypeContainer, "nopod"))})
-	if !errdefs.IsFailedPrecondition(native(err)) || !strings.Contains(err.Error(), `"nopod"`) {
+	if !errdefs.IsFailedPrecondition(errgrpc.ToNative(err)) || !strings.Contains(err.Error(), `"nopod"`) {
 		t.Fatalf("workload container of an unknown pod: %v", err)
 	}
 	for _, tc := range []struct{ id, kind string }{{"pod", containerhost.ContainerTypeSandbox}, {"app", containerhost.ContainerTypeContainer}} {
