@@ -78,7 +78,7 @@ FUZZTIME ?= 200000x
 # Each fuzz target (package:name) runs FUZZTIME inputs; their seed corpora in
 # testdata/fuzz also run with the unit tests.
 FUZZ_TARGETS := ./internal/options/:FuzzDecodeAndResolve ./internal/containerhost/:FuzzCheckSpec \
-	./internal/lcow/:FuzzGuestSpec ./cmd/winctr-gcs/:FuzzStreamHeader \
+	./internal/lcow/:FuzzGuestSpec ./internal/gcs/:FuzzStreamHeader \
 	./cmd/winctr-gcs/:FuzzMountRequest ./cmd/winctr-gcs/:FuzzAgentRequests
 
 fuzz:
