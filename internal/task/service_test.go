@@ -210,7 +210,6 @@ func (h *harness) create(t *testing.T, id string) *fakeContainer {
 	return h.host.containers[len(h.host.containers)-1]
 }
 
-// native turns the service's gRPC-mapped error back into an errdefs one.
 func TestTaskLifecycleEventOrder(t *testing.T) {
 	h := newHarness(t)
 	c := h.create(t, "t1")
