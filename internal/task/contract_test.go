@@ -346,8 +346,8 @@ var contractCalls = map[string]func(r *contractRig, execID string) error{
 		_, err := r.svc.Start(r.ctx, &taskAPI.StartRequest{ID: "t", ExecID: execID})
 		return err
 	},
-	"Kill": func(r *contractRig, execID string) error {
-		_, err := r.svc.Kill(r.ctx, &taskAPI.KillRequest{ID: "t", ExecID: execID, Signal: uint32(syscall.SIGUSR1)})
+	"Kill": func(r *contractRig, execID string) error { // a signal that does not end the fake
+		_, err := r.svc.Kill(r.ctx, &taskAPI.KillRequest{ID: "t", ExecID: execID, Signal: 10})
 		return err
 	},
 	"Delete": func(r *contractRig, execID string) error {
