@@ -1,4 +1,4 @@
-package main
+package vmpool
 
 import (
 	"context"
@@ -7,109 +7,87 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
-	"github.com/containerd/containerd/v2/pkg/namespaces"
-	"github.com/containerd/containerd/v2/pkg/shim"
-	"github.com/containerd/containerd/v2/pkg/shutdown"
 	"github.com/containerd/errdefs"
-	"github.com/containerd/fifo"
 	"github.com/containerd/log"
-	"golang.org/x/sys/unix"
-
-	"github.com/winctr/winctr/internal/containerhost"
-	"github.com/winctr/winctr/internal/lcow"
-	"github.com/winctr/winctr/internal/options"
-	"github.com/winctr/winctr/internal/task"
-	"github.com/winctr/winctr/internal/vmpool"
 )
 
-// pooledShim is a shim started for the warm pool. Its life:
+// VM is the utility VM a pooled shim boots and keeps for its pod: the VM
+// host of package lcow.
+type VM interface {
+	// Prewarm boots the VM, with dir as its working directory.
+	Prewarm(ctx context.Context, dir string) error
+	// Exited is closed when the VM has stopped.
+	Exited() <-chan struct{}
+	Close(ctx context.Context) error
+}
+
+// Waiter is the life of a shim started for the warm pool:
 //
-//   - booting: it boots the runtime's default VM (lcow.Host.Prewarm) in
-//     its pool entry; if the boot fails it exits.
+//   - booting: it boots the runtime's default VM (VM.Prewarm) in its
+//     pool entry; if the boot fails, Run returns the error.
 //   - waiting: the entry is marked ready; the shim waits for a start
 //     bootstrap to claim it. If containerd exits or the VM dies meanwhile,
-//     it stops the VM and exits, removing its entry.
-//   - adopted: a start bootstrap hands it a pod (vmpool.Adopt): the shim
-//     moves into the pod's bundle and log, and takes the pod's socket
-//     address. From here it is the pod's shim like any other, and the pod's
-//     first container joins the booted VM (the host factory gives it the
-//     waiting Host).
-type pooledShim struct {
-	entry string
-	sd    shutdown.Service
+//     or the entry was claimed and no pod came, Run returns an error and
+//     the shim stops the VM (Release) and exits.
+//   - adopted: a start bootstrap hands it a pod (Adopt), and Adopted moves
+//     the shim into the pod's bundle and log. From here it is the pod's
+//     shim like any other, and the pod's first container joins the booted
+//     VM (Hand gives it to the host factory).
+type Waiter struct {
+	// Entry is the pool entry's directory.
+	Entry string
+	// Adopted does the shim's part of taking a pod; an error refuses it
+	// and the shim waits on.
+	Adopted func(ctx context.Context, a Adoption) error
+	// ContainerdGone is closed when the containerd that started the pool
+	// exits: a waiting VM serves no one after that. Nil never closes.
+	ContainerdGone <-chan struct{}
+	// ClaimCheck is how often a waiting shim checks whether it was
+	// claimed, ClaimGrace how long after that it waits for its pod:
+	// DefaultClaimCheck and DefaultClaimGrace when zero.
+	ClaimCheck, ClaimGrace time.Duration
 
 	mu       sync.Mutex
-	host     *lcow.Host
-	cfg      *options.Config
+	vm       VM
+	shape    string
 	adopted  bool
-	handed   bool // the task service has the Host
+	handed   bool // the task service has the VM
 	finished bool // the shim is going away unadopted
 }
 
-// pooledHostFactory is the host factory of a pooled shim, nil for any
-// other shim. It starts the boot at once.
-func pooledHostFactory(ctx context.Context, sd shutdown.Service, next task.HostFactory) task.HostFactory {
-	entry := os.Getenv(poolEntryEnv)
-	if entry == "" {
-		return nil
-	}
-	p := &pooledShim{entry: entry, sd: sd}
-	sd.RegisterCallback(p.release)
-	go func() {
-		if err := p.run(ctx); err != nil {
-			log.G(ctx).WithError(err).Warn("pooled VM shim leaves")
-			sd.Shutdown()
-		}
-	}()
-	return func(ctx context.Context, cfg *options.Config) (containerhost.Host, error) {
-		if h := p.hand(cfg); h != nil {
-			return h, nil
-		}
-		return next(ctx, cfg)
-	}
-}
+// A waiting shim checks every DefaultClaimCheck whether it was claimed,
+// and leaves when no pod came for DefaultClaimGrace after that: a
+// hand-over takes milliseconds.
+const (
+	DefaultClaimCheck = 5 * time.Second
+	DefaultClaimGrace = 30 * time.Second
+)
 
-// run boots the VM and waits until the shim is adopted, or until the VM
-// or containerd goes (an error: the shim then shuts down).
-func (p *pooledShim) run(ctx context.Context) error {
-	ns, err := namespaces.NamespaceRequired(ctx)
-	if err != nil {
-		return err
-	}
-	o, err := options.Load(p.entry)
-	if err != nil {
-		return err
-	}
-	cfg, err := defaultVMConfig(&optionsFromStart{opts: o})
-	if err != nil {
-		return err
-	}
-	h, err := lcow.New(ctx, ns, cfg)
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("unix", filepath.Join(p.entry, vmpool.CtlSocket))
+// Run boots vm, whose configuration shape names (what must be equal for
+// it to serve a pod), and waits until the shim is adopted, or until the
+// VM or containerd goes (an error: the shim then shuts down).
+func (w *Waiter) Run(ctx context.Context, vm VM, shape string) error {
+	ln, err := net.Listen("unix", filepath.Join(w.Entry, CtlSocket))
 	if err != nil {
 		return fmt.Errorf("pool control socket: %w", err)
 	}
 	start := time.Now()
-	if err := h.Prewarm(ctx, p.entry); err != nil {
+	if err := vm.Prewarm(ctx, w.Entry); err != nil {
 		ln.Close()
 		return fmt.Errorf("boot a pooled VM: %w", err)
 	}
-	p.mu.Lock()
-	p.host, p.cfg = h, cfg
-	finished := p.finished
-	p.mu.Unlock()
-	if finished { // shut down during the boot; release has run
+	w.mu.Lock()
+	w.vm, w.shape = vm, shape
+	finished := w.finished
+	w.mu.Unlock()
+	if finished { // shut down during the boot; Release has run
 		ln.Close()
-		return h.Close(context.WithoutCancel(ctx))
+		return vm.Close(context.WithoutCancel(ctx))
 	}
-	if err := vmpool.MarkReady(p.entry); err != nil {
+	if err := MarkReady(w.Entry); err != nil {
 		ln.Close()
 		return err
 	}
@@ -117,21 +95,27 @@ func (p *pooledShim) run(ctx context.Context) error {
 
 	adopted := make(chan error, 1)
 	go func() {
-		_, err := vmpool.ServeAdoption(ln, func(a vmpool.Adoption) error { return p.adopt(ctx, a) })
+		_, err := ServeAdoption(ln, func(a Adoption) error { return w.adopt(ctx, a) })
 		adopted <- err
 	}()
-	gone := containerdGone(ctx)
-	tick := time.NewTicker(claimCheck)
+	check, grace := w.ClaimCheck, w.ClaimGrace
+	if check == 0 {
+		check = DefaultClaimCheck
+	}
+	if grace == 0 {
+		grace = DefaultClaimGrace
+	}
+	tick := time.NewTicker(check)
 	defer tick.Stop()
 	var claimedAt time.Time
 	for {
 		select {
 		case err := <-adopted:
 			return err
-		case <-h.Exited():
+		case <-vm.Exited():
 			ln.Close()
 			return errors.New("the pooled VM stopped")
-		case <-gone:
+		case <-w.ContainerdGone:
 			ln.Close()
 			// Adoption may have won the race.
 			if err := <-adopted; err == nil {
@@ -141,12 +125,12 @@ func (p *pooledShim) run(ctx context.Context) error {
 		case <-tick.C:
 			// Claimed (the entry renamed) but never handed a pod: the
 			// claimer died in between, and no one else will take it.
-			if _, err := os.Stat(p.entry); err == nil {
+			if _, err := os.Stat(w.Entry); err == nil {
 				continue
 			}
 			if claimedAt.IsZero() {
 				claimedAt = time.Now()
-			} else if time.Since(claimedAt) > claimGrace {
+			} else if time.Since(claimedAt) > grace {
 				ln.Close()
 				if err := <-adopted; err == nil {
 					return nil
@@ -157,98 +141,55 @@ func (p *pooledShim) run(ctx context.Context) error {
 	}
 }
 
-// A waiting shim checks every claimCheck whether it was claimed, and
-// leaves when no pod came for claimGrace after that: a hand-over takes
-// milliseconds.
-const (
-	claimCheck = 5 * time.Second
-	claimGrace = 30 * time.Second
-)
-
-// adopt makes the shim the pod's: it works and logs in the pod's bundle
-// from now on, and removes the pod's socket address when it exits.
-func (p *pooledShim) adopt(ctx context.Context, a vmpool.Adoption) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.adopted || p.finished || p.host == nil {
+// adopt makes the shim the pod's, once.
+func (w *Waiter) adopt(ctx context.Context, a Adoption) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.adopted || w.finished || w.vm == nil {
 		return fmt.Errorf("not waiting: %w", errdefs.ErrFailedPrecondition)
 	}
 	select {
-	case <-p.host.Exited():
+	case <-w.vm.Exited():
 		return fmt.Errorf("the pooled VM stopped: %w", errdefs.ErrUnavailable)
 	default:
 	}
-	if err := os.Chdir(a.Bundle); err != nil {
-		return err
+	if w.Adopted != nil {
+		if err := w.Adopted(ctx, a); err != nil {
+			return err
+		}
 	}
-	// As containerd's shim package does at start: the bundle's log fifo,
-	// read by containerd, on stderr and under the logger.
-	f, err := fifo.OpenFifoDup2(ctx, "log", unix.O_WRONLY, 0o700, int(os.Stderr.Fd()))
-	if err != nil {
-		return fmt.Errorf("the pod's log: %w", err)
-	}
-	log.L.Logger.SetOutput(f)
-	address := a.Address
-	p.sd.RegisterCallback(func(context.Context) error { return shim.RemoveSocket(address) })
-	p.adopted = true
-	log.G(ctx).WithField("task", a.TaskID).WithField("entry", filepath.Base(p.entry)).Info("pooled shim adopted by its pod")
+	w.adopted = true
+	log.G(ctx).WithField("task", a.TaskID).WithField("entry", filepath.Base(w.Entry)).Info("pooled shim adopted by its pod")
 	return nil
 }
 
-// hand gives the task service the booted VM's Host for the pod's first
-// container, if the shim was adopted and the container's VM is the
-// pooled one's size; nil otherwise, and the factory builds a new Host.
-func (p *pooledShim) hand(cfg *options.Config) containerhost.Host {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.adopted || p.handed || cfg.Isolation != options.IsolationHypervisor || vmShape(cfg) != vmShape(p.cfg) {
+// Hand gives the booted VM to the pod's first container, once, if the
+// shim was adopted and the container's VM has shape; nil otherwise, and
+// the caller builds a new one.
+func (w *Waiter) Hand(shape string) VM {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.adopted || w.handed || shape != w.shape {
 		return nil
 	}
-	p.handed = true
-	p.host.SetConfig(cfg)
-	return p.host
+	w.handed = true
+	return w.vm
 }
 
-// release stops the VM of a shim that goes away without having handed it
-// to the task service (then the service closes it), and removes the
-// entry of one that was never adopted.
-func (p *pooledShim) release(ctx context.Context) error {
-	p.mu.Lock()
-	h, handed, adopted := p.host, p.handed, p.adopted
-	p.finished = true
-	p.mu.Unlock()
+// Release stops the VM of a shim that goes away without having handed it
+// on (then its taker closes it), and removes the entry of one that was
+// never adopted.
+func (w *Waiter) Release(ctx context.Context) error {
+	w.mu.Lock()
+	vm, handed, adopted := w.vm, w.handed, w.adopted
+	w.finished = true
+	w.mu.Unlock()
 	var errs []error
-	if h != nil && !handed {
-		errs = append(errs, h.Close(ctx))
+	if vm != nil && !handed {
+		errs = append(errs, vm.Close(ctx))
 	}
 	if !adopted {
-		errs = append(errs, vmpool.RemoveEntry(p.entry))
+		errs = append(errs, RemoveEntry(w.Entry))
 	}
 	return errors.Join(errs...)
-}
-
-// containerdGone is closed when the containerd that started the pool
-// exits: a waiting VM serves no one after that.
-func containerdGone(ctx context.Context) <-chan struct{} {
-	done := make(chan struct{})
-	pid, err := strconv.Atoi(os.Getenv(poolWatchEnv))
-	if err != nil || pid <= 1 {
-		return done // nothing to watch
-	}
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		log.G(ctx).WithError(err).Warn("watch containerd")
-		return done
-	}
-	go func() {
-		defer unix.Close(fd)
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		for {
-			if _, err := unix.Poll(fds, -1); err == nil || !errors.Is(err, unix.EINTR) {
-				break
-			}
-		}
-		close(done)
-	}()
-	return done
 }
