@@ -19,7 +19,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/winctr/winctr/internal/bundlestate"
 	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/faultpoint"
 	"github.com/winctr/winctr/internal/stdio"
@@ -139,7 +138,7 @@ func (c *container) Delete(ctx context.Context) error {
 	faultpoint.Reach("vm-guest-deleted")
 	c.init.release()
 	errs = append(errs, c.release(ctx))
-	errs = append(errs, bundlestate.Remove(c.bundle, stateFile))
+	errs = append(errs, c.h.forget(c.bundle))
 	return errors.Join(errs...)
 }
 
@@ -167,19 +166,23 @@ func (h *Host) waitGuest(ctx context.Context, req *agent.ProcessRequest) (contai
 			return containerhost.Exit{}, fmt.Errorf("guest: %w", errgrpc.ToNative(res.err))
 		}
 		return containerhost.Exit{Status: int(res.r.ExitStatus), At: time.Unix(0, res.r.ExitedAtUnixNano)}, nil
-	case <-h.vm.Exited():
+	case <-h.vm.exited():
 		return containerhost.Exit{}, errVMExited
 	case <-ctx.Done():
 		return containerhost.Exit{}, ctx.Err()
 	}
 }
 
-// gone tells whether the VM has died.
+// gone tells whether the VM has died; not before it booted.
 func (h *Host) gone() bool {
+	s := h.vm.session()
+	if s == nil {
+		return false
+	}
 	select {
-	case <-h.vm.Exited():
+	case <-h.vm.exited():
 		return true
-	case <-h.vm.Session().Done():
+	case <-s.Done():
 		return true
 	default:
 		return false
@@ -223,9 +226,7 @@ func (p *process) Kill(ctx context.Context, sig syscall.Signal, all bool) error 
 		// A KILL must hold even when the agent cannot hear it: stopping
 		// the VM ends every process in it, and their exits follow.
 		log.G(ctx).WithError(err).Warn("stopping the utility VM so that the kill holds")
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		return p.h.vm.Stop(sctx)
+		return p.h.vm.stop(context.WithoutCancel(ctx))
 	}
 	return errgrpc.ToNative(err)
 }

@@ -33,7 +33,7 @@ func (h *Host) StartSandbox(ctx context.Context, req *containerhost.SandboxReque
 	}
 	// The sandbox's bundle carries the VM for the delete bootstrap too: a
 	// pod may have no container when its shim dies.
-	if err := h.startPod(ctx, req.Bundle, req.NetNS, cgroupPath); err != nil {
+	if err := h.startPod(ctx, podPlace{name: req.ID, bundle: req.Bundle, netns: req.NetNS, cgroup: cgroupPath}); err != nil {
 		return nil, err
 	}
 	h.hasPod = true
