@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$(go env GOPATH)/bin:$PATH"
-command -v protoc >/dev/null || { echo "protoc missing: apt-get install -y protobuf-compiler" >&2; exit 1; }
+command -v protoc >/dev/null && [ -f /usr/include/google/protobuf/empty.proto ] || {
+  echo "protoc or its well-known types missing: apt-get install -y protobuf-compiler libprotobuf-dev" >&2; exit 1; }
 command -v protoc-gen-go >/dev/null || go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 command -v protoc-gen-go-ttrpc >/dev/null || go install github.com/containerd/ttrpc/cmd/protoc-gen-go-ttrpc@v1.2.9
 find protos -name '*.proto' -print0 | while IFS= read -r -d '' f; do

@@ -171,6 +171,9 @@ type tomlOptions struct {
 	RuncBinary                  string            `toml:"runc_binary"`
 	RuncRoot                    string            `toml:"runc_root"`
 	VMPoolSize                  int32             `toml:"vm_pool_size"`
+	// Pointers, so that a list set empty differs from one not set.
+	AllowedAnnotations  *[]string `toml:"allowed_annotations"`
+	ValidBootFilesPaths *[]string `toml:"valid_boot_files_paths"`
 
 	// CRI copies its own keys of the options table into ConfigBody.
 	TypeURL    string `toml:"TypeUrl"`
@@ -206,7 +209,16 @@ func DecodeTOML(b []byte, strict bool) (*optionsv1.Options, error) {
 		RuncBinary:                  t.RuncBinary,
 		RuncRoot:                    t.RuncRoot,
 		VmPoolSize:                  t.VMPoolSize,
+		AllowedAnnotations:          stringList(t.AllowedAnnotations),
+		ValidBootFilesPaths:         stringList(t.ValidBootFilesPaths),
 	}, nil
+}
+
+func stringList(l *[]string) *optionsv1.StringList {
+	if l == nil {
+		return nil
+	}
+	return &optionsv1.StringList{Values: *l}
 }
 
 // tomlError names the offending key of a TOML decoding error.
@@ -242,24 +254,26 @@ func parseIsolation(field, s string) (optionsv1.Options_Isolation, error) {
 	return 0, invalid("field %q: unknown value %q (want \"process\" or \"hypervisor\")", field, s)
 }
 
-// WithDefaultAnnotations returns annotations with the options' default
-// container annotations added where the spec does not set them.
-func WithDefaultAnnotations(o *optionsv1.Options, annotations map[string]string) map[string]string {
-	out := make(map[string]string, len(annotations)+len(o.GetDefaultContainerAnnotations()))
-	for k, v := range o.GetDefaultContainerAnnotations() {
-		out[k] = v
-	}
-	for k, v := range annotations {
-		out[k] = v
-	}
-	return out
+// Resolve applies a pod's or container's annotations, which are untrusted,
+// on top of the options and the options' default container annotations,
+// which are the operator's, and validates the result. The options'
+// isolation is a floor the annotations may raise but never lower, and only
+// the annotations the options allow are taken (see policy.go). Every
+// refusal is an ErrInvalidArgument naming the field or key.
+func Resolve(o *optionsv1.Options, annotations map[string]string) (*Config, error) {
+	return resolve(o, annotations, floor{})
 }
 
-// Resolve applies annotations on top of the options and validates the
-// result. Every refusal is an ErrInvalidArgument naming the field or key.
-func Resolve(o *optionsv1.Options, annotations map[string]string) (*Config, error) {
+func resolve(o *optionsv1.Options, untrusted map[string]string, fl floor) (*Config, error) {
 	if o == nil {
 		o = &optionsv1.Options{}
+	}
+	annotations := make(map[string]string, len(untrusted)+len(o.GetDefaultContainerAnnotations()))
+	for k, v := range o.GetDefaultContainerAnnotations() {
+		annotations[k] = v
+	}
+	for k, v := range untrusted {
+		annotations[k] = v
 	}
 	cfg := &Config{
 		BootFilesRootPath: o.GetBootFilesRootPath(),
@@ -270,21 +284,14 @@ func Resolve(o *optionsv1.Options, annotations map[string]string) (*Config, erro
 		RuncRoot:          o.GetRuncRoot(),
 		VMPoolSize:        o.GetVmPoolSize(),
 	}
-	iso := o.GetIsolation()
-	switch iso {
-	case optionsv1.Options_ISOLATION_UNSPECIFIED, optionsv1.Options_ISOLATION_PROCESS, optionsv1.Options_ISOLATION_HYPERVISOR:
-	default:
-		return nil, invalid("field \"isolation\": unknown value %d", int32(iso))
+	// The isolation first: a pod asking for less than the floor hears
+	// that, whether or not it may use the key at all.
+	var err error
+	if cfg.Isolation, err = resolveIsolation(o, untrusted, fl); err != nil {
+		return nil, err
 	}
-	if v, ok := annotation(annotations, AnnotationIsolation); ok {
-		var err error
-		if iso, err = parseIsolation(AnnotationIsolation, v); err != nil {
-			return nil, err
-		}
-	}
-	cfg.Isolation = IsolationProcess
-	if iso == optionsv1.Options_ISOLATION_HYPERVISOR {
-		cfg.Isolation = IsolationHypervisor
+	if err := checkAllowed(o, untrusted); err != nil {
+		return nil, err
 	}
 
 	platform, platformField := o.GetPlatform(), "platform"
@@ -292,7 +299,6 @@ func Resolve(o *optionsv1.Options, annotations map[string]string) (*Config, erro
 		platform, platformField = v, AnnotationPlatform
 	}
 	cfg.platformSet = platform != ""
-	var err error
 	if cfg.OS, cfg.Arch, err = parsePlatform(platformField, platform); err != nil {
 		return nil, err
 	}
@@ -435,12 +441,9 @@ func parsePlatform(field, p string) (string, string, error) {
 // Windows container runs process-isolated unless its spec asks for
 // windows.hyperv (or the options or annotations ask for hypervisor
 // isolation); a Linux container on a Windows host always runs in a utility
-// VM (LCOW). Isolation is never lowered below what the spec asks for.
+// VM (LCOW). What the spec needs joins the options in the isolation floor:
+// an annotation asking for less is refused.
 func ResolveSpec(o *optionsv1.Options, spec *specs.Spec, hostOS string) (*Config, error) {
-	cfg, err := Resolve(o, WithDefaultAnnotations(o, spec.Annotations))
-	if err != nil {
-		return nil, err
-	}
 	specOS := ""
 	switch {
 	case spec.Linux != nil:
@@ -448,17 +451,25 @@ func ResolveSpec(o *optionsv1.Options, spec *specs.Spec, hostOS string) (*Config
 	case spec.Windows != nil:
 		specOS = "windows"
 	}
+	var fl floor
+	switch {
+	case specOS == "windows" && spec.Windows.HyperV != nil:
+		fl = floor{IsolationHypervisor, "the spec's windows.hyperv section"}
+	case specOS == "linux" && hostOS == "windows":
+		fl = floor{IsolationHypervisor, "a Linux container on a Windows host"}
+	}
+	cfg, err := resolve(o, spec.Annotations, fl)
+	if err != nil {
+		return nil, err
+	}
 	if specOS != "" {
 		if cfg.platformSet && cfg.OS != specOS {
 			return nil, invalid("platform %s/%s, but the spec is a %s container's", cfg.OS, cfg.Arch, specOS)
 		}
 		cfg.OS = specOS
 	}
-	if cfg.OS == "windows" && spec.Windows != nil && spec.Windows.HyperV != nil {
-		cfg.Isolation = IsolationHypervisor
-	}
-	if cfg.OS == "linux" && hostOS == "windows" {
-		cfg.Isolation = IsolationHypervisor
+	if fl.isolation > cfg.Isolation {
+		cfg.Isolation = fl.isolation
 	}
 	return cfg, nil
 }

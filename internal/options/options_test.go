@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -45,6 +47,8 @@ log_level = "debug"
 runc_binary = "/usr/sbin/runc"
 runc_root = "/run/x"
 vm_pool_size = 2
+allowed_annotations = ["io.winctr.isolation"]
+valid_boot_files_paths = []
 [default_container_annotations]
 "a.b" = "c"
 `
@@ -61,7 +65,13 @@ vm_pool_size = 2
 		{"config path, every field", anyOf(t, &runtimeoptions.Options{ConfigPath: file(full)}),
 			func(o *optionsv1.Options) bool {
 				return o.GetIsolation() == optionsv1.Options_ISOLATION_HYPERVISOR && o.GetVmMemorySizeInMb() == 512 &&
-					o.GetDefaultContainerAnnotations()["a.b"] == "c" && o.GetRuncRoot() == "/run/x" && o.GetLogLevel() == "debug" && o.GetVmPoolSize() == 2
+					o.GetDefaultContainerAnnotations()["a.b"] == "c" && o.GetRuncRoot() == "/run/x" && o.GetLogLevel() == "debug" && o.GetVmPoolSize() == 2 &&
+					slices.Equal(o.GetAllowedAnnotations().GetValues(), []string{"io.winctr.isolation"}) &&
+					o.GetValidBootFilesPaths() != nil && len(o.GetValidBootFilesPaths().GetValues()) == 0
+			}, ""},
+		{"lists not set stay unset", anyOf(t, &runtimeoptions.Options{ConfigBody: []byte("isolation = \"process\"\n")}),
+			func(o *optionsv1.Options) bool {
+				return o.GetAllowedAnnotations() == nil && o.GetValidBootFilesPaths() == nil
 			}, ""},
 		{"CRI config body with CRI's own keys", anyOf(t, &runtimeoptions.Options{ConfigBody: []byte("TypeUrl = \"x\"\nisolation = \"process\"\n")}),
 			func(o *optionsv1.Options) bool { return o.GetIsolation() == optionsv1.Options_ISOLATION_PROCESS }, ""},
@@ -113,12 +123,12 @@ func TestResolve(t *testing.T) {
 		{"agent timeout", nil, map[string]string{AnnotationAgentTimeout: "5"}, func(c *Config) bool { return c.AgentTimeout == 5*time.Second }, ""},
 		{"agent timeout zero", nil, map[string]string{AnnotationAgentTimeout: "0"}, nil, AnnotationAgentTimeout},
 		{"agent timeout of a day", nil, map[string]string{AnnotationAgentTimeout: "86400"}, nil, AnnotationAgentTimeout},
-		{"options only", base, nil, func(c *Config) bool {
-			return c.VMProcessorCount == 2 && c.VMMemoryMB == 1024 && c.BootFilesRootPath == "/opts" && c.Isolation == IsolationProcess
+		{"options and their default annotations", base, nil, func(c *Config) bool {
+			return c.VMProcessorCount == 2 && c.VMMemoryMB == 1024 && c.BootFilesRootPath == "/opts" && c.Isolation == IsolationHypervisor
 		}, ""},
-		{"default annotations apply", base, WithDefaultAnnotations(base, nil), func(c *Config) bool { return c.Isolation == IsolationHypervisor }, ""},
-		{"spec annotation beats default", base, WithDefaultAnnotations(base, map[string]string{AnnotationIsolation: "process"}),
-			func(c *Config) bool { return c.Isolation == IsolationProcess }, ""},
+		{"default annotations apply", base, nil, func(c *Config) bool { return c.Isolation == IsolationHypervisor }, ""},
+		{"spec annotation cannot lower the default's isolation", base, map[string]string{AnnotationIsolation: "process"}, nil,
+			`"io.winctr.isolation" asks for process isolation, below the hypervisor isolation of the runtime's default_container_annotations`},
 		{"hcsshim keys", base, map[string]string{HCSAnnotationProcessorCount: "4", HCSAnnotationMemoryMB: "256", HCSAnnotationBootFiles: "/hcs"},
 			func(c *Config) bool {
 				return c.VMProcessorCount == 4 && c.VMMemoryMB == 256 && c.BootFilesRootPath == "/hcs"
@@ -156,7 +166,15 @@ func TestResolve(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Resolve(tt.opts, tt.ann)
+			// This table is about parsing: every key is allowed (the
+			// policy has its own tests).
+			o := &optionsv1.Options{}
+			if tt.opts != nil {
+				o = proto.Clone(tt.opts).(*optionsv1.Options)
+			}
+			o.AllowedAnnotations = &optionsv1.StringList{Values: []string{"*"}}
+			o.ValidBootFilesPaths = &optionsv1.StringList{Values: []string{"/"}}
+			c, err := Resolve(o, tt.ann)
 			if tt.wantErr != "" {
 				if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err %v, want invalid argument mentioning %q", err, tt.wantErr)

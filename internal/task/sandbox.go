@@ -74,8 +74,11 @@ func (ss sandboxService) CreateSandbox(ctx context.Context, r *sandboxapi.Create
 	for k, v := range r.GetAnnotations() {
 		annotations[k] = v
 	}
-	cfg, err := options.Resolve(opts, options.WithDefaultAnnotations(opts, annotations))
+	cfg, err := options.Resolve(opts, annotations)
 	if err != nil {
+		return nil, errgrpc.ToGRPC(err)
+	}
+	if err := refusePod(pod, cfg); err != nil {
 		return nil, errgrpc.ToGRPC(err)
 	}
 	if err := writePodFiles(r.GetBundlePath(), pod); err != nil {
@@ -101,6 +104,13 @@ func (ss sandboxService) CreateSandbox(ctx context.Context, r *sandboxapi.Create
 		},
 	}
 	return &sandboxapi.CreateSandboxResponse{}, nil
+}
+
+// empty reports whether the shim holds no pod, host or task.
+func (s *Service) empty() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sandbox == nil && s.host == nil && len(s.containers) == 0
 }
 
 // sandboxFor returns the pod if id names it.
@@ -237,6 +247,13 @@ func (ss sandboxService) ShutdownSandbox(ctx context.Context, r *sandboxapi.Shut
 	s := ss.s
 	sb, _, err := s.sandboxFor(r.GetSandboxID())
 	if err != nil {
+		// containerd shuts a sandbox down after its CreateSandbox failed
+		// (a refused pod): a shim that never got a pod, a host or a task
+		// ends, or it would outlive the pod it was started for.
+		if errdefs.IsNotFound(err) && s.empty() {
+			time.AfterFunc(sandboxExitDelay, s.shutdown.Shutdown)
+			return &sandboxapi.ShutdownSandboxResponse{}, nil
+		}
 		return nil, errgrpc.ToGRPC(err)
 	}
 	sb.mu.Lock()

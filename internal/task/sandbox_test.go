@@ -5,11 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	sandboxapi "github.com/containerd/containerd/api/runtime/sandbox/v1"
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
+	"github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
+	"github.com/containerd/typeurl/v2"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -115,4 +118,64 @@ func TestSandboxAPILifecycle(t *testing.T) {
 	if _, err := sb.PingSandbox(h.ctx, &sandboxapi.PingRequest{SandboxID: "pod1"}); !errdefs.IsNotFound(errgrpc.ToNative(err)) {
 		t.Fatalf("ping after shutdown: %v", err)
 	}
+}
+
+// TestRefusedSandboxEndsTheShim: containerd shuts a sandbox down after
+// its CreateSandbox failed; the shim, which holds nothing, then ends, and
+// says so with success. A shim still holding a task does not.
+func TestRefusedSandboxEndsTheShim(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		withTask bool
+	}{{"nothing held", false}, {"a task held", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			sb := sandboxService{h.svc}
+			bundlePath := t.TempDir()
+			opts := []byte("isolation = \"hypervisor\"\n")
+			if err := os.WriteFile(filepath.Join(bundlePath, options.FileName), mustOptionsAny(t, opts), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if tc.withTask {
+				if _, err := h.svc.Create(h.ctx, &taskAPI.CreateTaskRequest{ID: "c1", Bundle: bundle(t, podSpec(containerhost.ContainerTypeSandbox, "c1"))}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg, err := proto.Marshal(&runtimeapi.PodSandboxConfig{Annotations: map[string]string{options.AnnotationIsolation: "process"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = sb.CreateSandbox(h.ctx, &sandboxapi.CreateSandboxRequest{SandboxID: "pod1", BundlePath: bundlePath,
+				Options: &anypb.Any{TypeUrl: "type.googleapis.com/runtime.v1.PodSandboxConfig", Value: cfg}})
+			if !errdefs.IsInvalidArgument(errgrpc.ToNative(err)) {
+				t.Fatalf("create of a pod lowering its isolation: %v", err)
+			}
+			_, err = sb.ShutdownSandbox(h.ctx, &sandboxapi.ShutdownSandboxRequest{SandboxID: "pod1"})
+			select {
+			case <-h.sd.Done():
+				if tc.withTask || err != nil {
+					t.Fatalf("shim ended (shutdown: %v) with a task held %v", err, tc.withTask)
+				}
+			case <-time.After(2 * time.Second):
+				if !tc.withTask || !errdefs.IsNotFound(errgrpc.ToNative(err)) {
+					t.Fatalf("shim stayed (shutdown: %v) with a task held %v", err, tc.withTask)
+				}
+			}
+		})
+	}
+}
+
+// mustOptionsAny is the runtime options file the shim's start writes, for
+// options given as TOML.
+func mustOptionsAny(t *testing.T, toml []byte) []byte {
+	t.Helper()
+	a, err := typeurl.MarshalAnyToProto(&runtimeoptions.Options{ConfigBody: toml})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := proto.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

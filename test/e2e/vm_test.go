@@ -30,8 +30,8 @@ func TestVMRunsGuestKernel(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	r := cd.Ctr(ctx, "run", "--rm", "--runtime", harness.Runtime, "--annotation", "io.winctr.isolation=hypervisor",
-		image.Name, "vm-uname", "sh", "-c", "uname -r; seq 1 50000; exit 7")
+	r := cd.Ctr(ctx, append(append([]string{"run", "--rm"}, vmArgs...),
+		image.Name, "vm-uname", "sh", "-c", "uname -r; seq 1 50000; exit 7")...)
 	if r.Code != 7 {
 		t.Fatalf("exit code %d (%v): %s", r.Code, r.Err, r.Output())
 	}
@@ -91,7 +91,8 @@ func TestVMExecStdinKill(t *testing.T) {
 	cd.AssertNoLeaks(t)
 }
 
-var vmArgs = []string{"--runtime", harness.Runtime, "--annotation", "io.winctr.isolation=hypervisor"}
+// vmArgs put a ctr container in a utility VM of its own.
+var vmArgs = harness.VMOptions("")
 
 func TestVMTTYAndMetrics(t *testing.T) {
 	harness.RequireBootFiles(t)
@@ -152,8 +153,8 @@ func TestVMBootFilesMissing(t *testing.T) {
 	ctx := context.Background()
 	id := "vm-nobootfiles"
 	cd.CleanupTask(t, id)
-	r := cd.Ctr(ctx, append(append([]string{"run", "--rm"}, vmArgs...),
-		"--annotation", "io.microsoft.virtualmachine.bootfilesrootpath=/nonexistent/lcow", image.Name, id, "true")...)
+	r := cd.Ctr(ctx, append(append([]string{"run", "--rm"}, harness.VMOptions("boot_files_root_path = \"/nonexistent/lcow\"\n")...),
+		image.Name, id, "true")...)
 	if r.Err == nil {
 		t.Fatal("ctr run without boot files succeeded")
 	}
@@ -293,8 +294,8 @@ func TestVMBootFails(t *testing.T) {
 	}
 	id := "vm-badboot"
 	cd.CleanupTask(t, id)
-	r := cd.Ctr(context.Background(), append(append([]string{"run", "--rm"}, vmArgs...),
-		"--annotation", "io.microsoft.virtualmachine.bootfilesrootpath="+dir, image.Name, id, "true")...)
+	r := cd.Ctr(context.Background(), append(append([]string{"run", "--rm"}, harness.VMOptions(fmt.Sprintf("boot_files_root_path = %q\n", dir))...),
+		image.Name, id, "true")...)
 	if r.Err == nil {
 		t.Fatal("ctr run with a broken initrd succeeded")
 	}

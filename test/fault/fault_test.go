@@ -32,8 +32,8 @@ func TestVMAgentFrozen(t *testing.T) {
 	const timeout = 20 * time.Second
 	cd.CleanupTask(t, id)
 	before := cd.VMDirs()
-	cd.StartSleeper(t, id, "--runtime", harness.Runtime, "--annotation", "io.winctr.isolation=hypervisor",
-		"--annotation", fmt.Sprintf("%s=%d", options.AnnotationAgentTimeout, int(timeout/time.Second)))
+	cd.StartSleeper(t, id, harness.VMOptions(fmt.Sprintf("[default_container_annotations]\n%q = \"%d\"\n",
+		options.AnnotationAgentTimeout, int(timeout/time.Second)))...)
 	var dir string
 	for _, d := range cd.VMDirs() {
 		if !slices.Contains(before, d) {
@@ -108,7 +108,7 @@ func TestOutputIntegrity(t *testing.T) {
 		vm    bool
 	}{
 		{"host", 100, nil, false},
-		{"vm", 10, []string{"--annotation", "io.winctr.isolation=hypervisor", "--annotation", "io.kubernetes.cri.sandbox-id=integrity-pod"}, true},
+		{"vm", 10, []string{"--runtime-config-path", harness.VMOptionsFile(""), "--annotation", "io.kubernetes.cri.sandbox-id=integrity-pod"}, true},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			if mode.vm {
@@ -170,7 +170,7 @@ func TestExitBySignal(t *testing.T) {
 		vm    bool
 	}{
 		{"host", nil, false},
-		{"vm", []string{"--annotation", "io.winctr.isolation=hypervisor"}, true},
+		{"vm", []string{"--runtime-config-path", harness.VMOptionsFile("")}, true},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			if mode.vm {

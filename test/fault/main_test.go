@@ -62,7 +62,7 @@ func TestMain(m *testing.M) {
 }
 
 // vmArgs put a ctr container in a utility VM of its own.
-var vmArgs = []string{"--runtime", harness.Runtime, "--annotation", "io.winctr.isolation=hypervisor"}
+var vmArgs = harness.VMOptions("")
 
 // hostArgs run a ctr container on the host kernel.
 var hostArgs = []string{"--runtime", harness.Runtime}

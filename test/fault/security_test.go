@@ -60,8 +60,7 @@ func TestVMContainerSeesOnlyItsOwn(t *testing.T) {
 		`cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4 == "0A" {print "LEAK:listener " $2}'`,
 		`echo checked`,
 	}, "; ")
-	r := cd.Ctr(ctx, "run", "--rm", "--runtime", harness.Runtime, "--annotation", "io.winctr.isolation=hypervisor",
-		image.Name, "vm-confined", "sh", "-c", script)
+	r := cd.Ctr(ctx, append(append([]string{"run", "--rm"}, vmArgs...), image.Name, "vm-confined", "sh", "-c", script)...)
 	if r.Err != nil || !strings.Contains(r.Stdout, "checked") {
 		t.Fatalf("the checks did not run: %v %s", r.Err, r.Output())
 	}

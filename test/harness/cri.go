@@ -116,23 +116,45 @@ func (c *CRI) setup(dir string) (string, error) {
 		RuntimeConfig(HandlerHypervisorSandboxAPIPooled, "hypervisor", "shim")), nil
 }
 
+// CRIBootFiles, when set before StartCRI, is the boot files directory of
+// the CRI harness's VM handlers (the runtime's default otherwise).
+var CRIBootFiles string
+
+// The annotations the harness's handlers allow pods: the VM's size and,
+// so that the suite can see a path refused, the boot files keys (whose
+// paths the options still confine); the process handlers also let a pod
+// raise its isolation to a VM of its own.
+const (
+	vmAllowed      = `["io.winctr.vm.processor-count", "io.winctr.vm.memory-mb", "io.microsoft.virtualmachine.computetopology.*", "io.winctr.bootfiles-root-path", "io.microsoft.virtualmachine.bootfilesrootpath"]`
+	processAllowed = `["io.winctr.vm.processor-count", "io.winctr.vm.memory-mb", "io.winctr.isolation"]`
+)
+
 // RuntimeConfig is the containerd config that registers winctr as a CRI
 // runtime handler with the given isolation and sandboxer ("" for CRI's
-// default podsandbox, "shim" for the Sandbox API); README shows the same. CRI
-// passes a pod's annotations into its spec only where pod_annotations
-// lets them through.
+// default podsandbox, "shim" for the Sandbox API). CRI passes a pod's
+// annotations into its spec only where pod_annotations lets them through;
+// the harness lets all of winctr's and hcsshim's through, wider than the
+// README advises, so that the suite tests the shim's own allow-list.
 func RuntimeConfig(handler, isolation, sandboxer string) string {
 	sb := ""
 	if sandboxer != "" {
 		sb = fmt.Sprintf("    sandboxer = %q\n", sandboxer)
+	}
+	opts := fmt.Sprintf("      isolation = %q\n", isolation)
+	if isolation == "hypervisor" {
+		opts += fmt.Sprintf("      allowed_annotations = %s\n", vmAllowed)
+		if CRIBootFiles != "" {
+			opts += fmt.Sprintf("      boot_files_root_path = %q\n", CRIBootFiles)
+		}
+	} else {
+		opts += fmt.Sprintf("      allowed_annotations = %s\n", processAllowed)
 	}
 	return fmt.Sprintf(`  [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.%[1]s]
     runtime_type = "io.containerd.winctr.v1"
 %[3]s    pod_annotations = ["io.winctr.*", "io.microsoft.virtualmachine.*"]
     container_annotations = ["io.winctr.*"]
     [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.%[1]s.options]
-      isolation = %[2]q
-`, handler, isolation, sb)
+%[2]s`, handler, opts, sb)
 }
 
 // netnsNames lists the named network namespaces (CRI's pod netns live

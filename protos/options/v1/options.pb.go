@@ -106,9 +106,20 @@ type Options struct {
 	// under a waiting shim of its own, so that a new VM pod of the
 	// runtime's default size takes a booted VM instead of booting one; 0
 	// (the default) keeps none. Linux hosts only.
-	VmPoolSize    int32 `protobuf:"varint,10,opt,name=vm_pool_size,json=vmPoolSize,proto3" json:"vm_pool_size,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	VmPoolSize int32 `protobuf:"varint,10,opt,name=vm_pool_size,json=vmPoolSize,proto3" json:"vm_pool_size,omitempty"`
+	// allowed_annotations lists the winctr and hcsshim annotation keys that a
+	// pod's or container's spec may set, as patterns (path.Match, as
+	// containerd's pod_annotations). Unset, only the VM size keys are
+	// allowed; set (even to an empty list), it replaces that default. Any
+	// other of those keys in a spec is refused, never ignored. The options'
+	// default_container_annotations are the operator's and need no listing.
+	AllowedAnnotations *StringList `protobuf:"bytes,11,opt,name=allowed_annotations,json=allowedAnnotations,proto3" json:"allowed_annotations,omitempty"`
+	// valid_boot_files_paths lists the directories from which a pod's boot
+	// files annotation may take the utility VM's kernel and initrd (the
+	// directory itself or one below it). Unset, only boot_files_root_path.
+	ValidBootFilesPaths *StringList `protobuf:"bytes,12,opt,name=valid_boot_files_paths,json=validBootFilesPaths,proto3" json:"valid_boot_files_paths,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Options) Reset() {
@@ -211,11 +222,70 @@ func (x *Options) GetVmPoolSize() int32 {
 	return 0
 }
 
+func (x *Options) GetAllowedAnnotations() *StringList {
+	if x != nil {
+		return x.AllowedAnnotations
+	}
+	return nil
+}
+
+func (x *Options) GetValidBootFilesPaths() *StringList {
+	if x != nil {
+		return x.ValidBootFilesPaths
+	}
+	return nil
+}
+
+// StringList is a list whose absence can be told from its being empty.
+type StringList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Values        []string               `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StringList) Reset() {
+	*x = StringList{}
+	mi := &file_options_v1_options_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StringList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StringList) ProtoMessage() {}
+
+func (x *StringList) ProtoReflect() protoreflect.Message {
+	mi := &file_options_v1_options_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StringList.ProtoReflect.Descriptor instead.
+func (*StringList) Descriptor() ([]byte, []int) {
+	return file_options_v1_options_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *StringList) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
 var File_options_v1_options_proto protoreflect.FileDescriptor
 
 const file_options_v1_options_proto_rawDesc = "" +
 	"\n" +
-	"\x18options/v1/options.proto\x12\x11winctr.options.v1\"\x9f\x05\n" +
+	"\x18options/v1/options.proto\x12\x11winctr.options.v1\"\xc3\x06\n" +
 	"\aOptions\x12B\n" +
 	"\tisolation\x18\x01 \x01(\x0e2$.winctr.options.v1.Options.IsolationR\tisolation\x12\x1a\n" +
 	"\bplatform\x18\x02 \x01(\tR\bplatform\x12/\n" +
@@ -229,14 +299,19 @@ const file_options_v1_options_proto_rawDesc = "" +
 	"\trunc_root\x18\t \x01(\tR\bruncRoot\x12 \n" +
 	"\fvm_pool_size\x18\n" +
 	" \x01(\x05R\n" +
-	"vmPoolSize\x1aN\n" +
+	"vmPoolSize\x12N\n" +
+	"\x13allowed_annotations\x18\v \x01(\v2\x1d.winctr.options.v1.StringListR\x12allowedAnnotations\x12R\n" +
+	"\x16valid_boot_files_paths\x18\f \x01(\v2\x1d.winctr.options.v1.StringListR\x13validBootFilesPaths\x1aN\n" +
 	" DefaultContainerAnnotationsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"W\n" +
 	"\tIsolation\x12\x19\n" +
 	"\x15ISOLATION_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11ISOLATION_PROCESS\x10\x01\x12\x18\n" +
-	"\x14ISOLATION_HYPERVISOR\x10\x02B4Z2github.com/winctr/winctr/protos/options/v1;optionsb\x06proto3"
+	"\x14ISOLATION_HYPERVISOR\x10\x02\"$\n" +
+	"\n" +
+	"StringList\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\tR\x06valuesB4Z2github.com/winctr/winctr/protos/options/v1;optionsb\x06proto3"
 
 var (
 	file_options_v1_options_proto_rawDescOnce sync.Once
@@ -251,20 +326,23 @@ func file_options_v1_options_proto_rawDescGZIP() []byte {
 }
 
 var file_options_v1_options_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_options_v1_options_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_options_v1_options_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_options_v1_options_proto_goTypes = []any{
 	(Options_Isolation)(0), // 0: winctr.options.v1.Options.Isolation
 	(*Options)(nil),        // 1: winctr.options.v1.Options
-	nil,                    // 2: winctr.options.v1.Options.DefaultContainerAnnotationsEntry
+	(*StringList)(nil),     // 2: winctr.options.v1.StringList
+	nil,                    // 3: winctr.options.v1.Options.DefaultContainerAnnotationsEntry
 }
 var file_options_v1_options_proto_depIdxs = []int32{
 	0, // 0: winctr.options.v1.Options.isolation:type_name -> winctr.options.v1.Options.Isolation
-	2, // 1: winctr.options.v1.Options.default_container_annotations:type_name -> winctr.options.v1.Options.DefaultContainerAnnotationsEntry
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	3, // 1: winctr.options.v1.Options.default_container_annotations:type_name -> winctr.options.v1.Options.DefaultContainerAnnotationsEntry
+	2, // 2: winctr.options.v1.Options.allowed_annotations:type_name -> winctr.options.v1.StringList
+	2, // 3: winctr.options.v1.Options.valid_boot_files_paths:type_name -> winctr.options.v1.StringList
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_options_v1_options_proto_init() }
@@ -278,7 +356,7 @@ func file_options_v1_options_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_options_v1_options_proto_rawDesc), len(file_options_v1_options_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

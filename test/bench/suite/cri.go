@@ -22,6 +22,7 @@ const criImage = "docker.io/local/busybox:latest"
 // interleaved. Both pods run their pause container first, so every
 // measured container is at least the pod's second.
 func criSecondContainer(ctx context.Context, cfg config) (figs []Figure, retErr error) {
+	harness.CRIBootFiles = cfg.bootfiles
 	c, err := harness.StartCRI(ctx)
 	if err != nil {
 		return nil, err
@@ -74,7 +75,7 @@ func criSecondContainer(ctx context.Context, cfg config) (figs []Figure, retErr 
 			}
 		}
 	}()
-	vmPod, err := runPod(harness.HandlerHypervisor, "bench-vm", map[string]string{"io.winctr.bootfiles-root-path": cfg.bootfiles})
+	vmPod, err := runPod(harness.HandlerHypervisor, "bench-vm", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
-	"github.com/winctr/winctr/internal/options"
 	"github.com/winctr/winctr/internal/uvm/qemu"
 	"github.com/winctr/winctr/test/harness"
 	"github.com/winctr/winctr/test/image"
@@ -40,12 +39,11 @@ type bench struct {
 
 // vmArgs are ctr's flags for a container in a new utility VM.
 func (b *bench) vmArgs() []string {
-	args := []string{"--runtime", harness.Runtime, "--annotation", "io.winctr.isolation=hypervisor",
-		"--annotation", "io.winctr.bootfiles-root-path=" + b.cfg.bootfiles}
+	conf := fmt.Sprintf("boot_files_root_path = %q\n", b.cfg.bootfiles)
 	if b.cfg.guestMB > 0 {
-		args = append(args, "--annotation", fmt.Sprintf("%s=%d", options.AnnotationMemoryMB, b.cfg.guestMB))
+		conf += fmt.Sprintf("vm_memory_size_in_mb = %d\n", b.cfg.guestMB)
 	}
-	return args
+	return harness.VMOptions(conf)
 }
 
 // guest names the utility VM's memory size, for figures that depend on it.

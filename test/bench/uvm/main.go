@@ -89,8 +89,7 @@ func floorBootFiles(dir string) (string, error) {
 
 // firstLine times `ctr run` of a VM container until its first output line.
 func firstLine(ctx context.Context, c *harness.Containerd, id string) (time.Duration, error) {
-	cmd := c.CtrCmd(ctx, "run", "--rm", "--runtime", harness.Runtime, "--annotation", "io.winctr.isolation=hypervisor",
-		image.Name, id, "echo", "ready")
+	cmd := c.CtrCmd(ctx, append(append([]string{"run", "--rm"}, harness.VMOptions("")...), image.Name, id, "echo", "ready")...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return 0, err
