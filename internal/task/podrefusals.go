@@ -14,7 +14,8 @@ func refusePod(pod *runtimeapi.PodSandboxConfig, cfg *options.Config) error {
 	if cfg.Isolation != options.IsolationHypervisor {
 		return nil
 	}
-	if pod.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions().GetMode() == runtimeapi.NamespaceMode_POD {
+	// POD is the mode's zero value: only options that are there ask.
+	if u := pod.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions(); u != nil && u.GetMode() == runtimeapi.NamespaceMode_POD {
 		return containerhost.ErrVMUserNamespace
 	}
 	return nil
