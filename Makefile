@@ -94,8 +94,8 @@ FUZZTIME ?= 200000x
 # Bounded fuzzing of what containerd's input passes through.
 # Each fuzz target (package:name) runs FUZZTIME inputs; their seed corpora in
 # testdata/fuzz also run with the unit tests.
-FUZZ_TARGETS := ./internal/task/options/:FuzzDecodeAndResolve ./internal/containerhost/:FuzzCheckSpec \
-	./internal/lcow/:FuzzGuestSpec ./cmd/winctr-gcs/:FuzzStreamHeader \
+FUZZ_TARGETS := ./internal/options/:FuzzDecodeAndResolve ./internal/containerhost/:FuzzCheckSpec \
+	./internal/lcow/:FuzzGuestSpec ./internal/gcs/:FuzzStreamHeader \
 	./cmd/winctr-gcs/:FuzzMountRequest ./cmd/winctr-gcs/:FuzzAgentRequests
 
 fuzz:

@@ -4,7 +4,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/winctr/winctr/internal/containerhost"
-	"github.com/winctr/winctr/internal/task/options"
+	"github.com/winctr/winctr/internal/options"
 )
 
 // refusePod names what a pod of the Sandbox API asks that its isolation

@@ -7,7 +7,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/winctr/winctr/internal/containerhost"
-	"github.com/winctr/winctr/internal/task/options"
+	"github.com/winctr/winctr/internal/options"
 )
 
 // TestRefusePod: only a pod that asks for a user namespace of its own is

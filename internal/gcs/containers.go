@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package gcs
 
 import (
 	"context"
@@ -23,36 +23,49 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/winctr/winctr/internal/containerhost"
-	"github.com/winctr/winctr/internal/task/options"
-	"github.com/winctr/winctr/internal/task/runchost"
-	"github.com/winctr/winctr/internal/task/stdio"
+	"github.com/winctr/winctr/internal/stdio"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
 
-// guestNamespace is the runc state namespace inside the guest: a VM serves
+// Namespace is the runc state namespace inside the guest: a VM serves
 // one pod, so one is enough.
-const guestNamespace = "winctr"
-
-// bundlesDir holds the guest's bundles (config.json); rootfs are in the share.
-const bundlesDir = "/run/winctr/bundles"
+const Namespace = "winctr"
 
 // streamWait bounds how long a process waits for its stdio streams.
 const streamWait = 10 * time.Second
 
-// ociRuntime is the OCI runtime the initrd carries (bootfiles.RuntimePath):
-// crun, a C program, rather than runc, whose every command starts a Go
-// runtime (runc create runs three of them). Under emulation that start-up
-// was most of a container's creation; `make bootfiles` links it
-// statically for the same reason.
-const ociRuntime = "crun"
+// Host is where the agent runs the pod's containers: the runc Host of
+// package runchost in the guest, a fake in tests.
+type Host interface {
+	containerhost.Host
+	containerhost.SandboxHost
+}
 
-// containers runs the pod's containers in the guest with crun, through
-// the same runc Host (go-runc drives either) the shim uses on Linux hosts.
-type containers struct {
-	router *router
+// Config is the agent's tree and its container host.
+type Config struct {
+	// Root is the agent's tree: every container's root and bind mount
+	// sources must resolve under it.
+	Root string
+	// BundlesDir holds the guest's bundles (config.json); the rootfs are
+	// in the share.
+	BundlesDir string
+	// SysctlDir is where the pod's net.* sysctls are written (/proc/sys).
+	SysctlDir string
+	// NewHost builds the container host at the first container.
+	NewHost func(ctx context.Context) (Host, error)
+	// Logf writes one line of the agent's log.
+	Logf func(format string, args ...any)
+}
+
+// Containers is the container and process half of the agent API: it runs
+// the pod's containers through one Host, with the stdio streams the host
+// opened through the Router.
+type Containers struct {
+	cfg    Config
+	router *Router
 
 	mu    sync.Mutex
-	host  *runchost.Host
+	host  Host
 	conts map[string]*guestContainer
 }
 
@@ -62,22 +75,35 @@ type guestContainer struct {
 	deleted chan struct{}                    // closed by DeleteContainer
 }
 
-func newContainers(r *router) *containers {
-	return &containers{router: r, conts: map[string]*guestContainer{}}
+// NewContainers returns the service with no container yet.
+func NewContainers(cfg Config) *Containers {
+	return &Containers{cfg: cfg, conts: map[string]*guestContainer{}}
 }
 
-// rpcError maps errdefs errors onto ttrpc status codes for the host.
-func rpcError(err error) error {
-	if err == nil {
-		return nil
+// UseRouter makes r the source of the stdio streams of processes created
+// from now on: each session with the host has its own.
+func (s *Containers) UseRouter(r *Router) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.router = r
+}
+
+func (s *Containers) logf(format string, args ...any) {
+	if s.cfg.Logf != nil {
+		s.cfg.Logf(format, args...)
 	}
-	return errgrpc.ToGRPC(err)
 }
 
 // pipes collects the stdio streams the host opened for a process.
-func (s *containers) pipes(ctx context.Context, io *agent.Stdio) (*stdio.Pipes, error) {
+func (s *Containers) pipes(ctx context.Context, io *agent.Stdio) (*stdio.Pipes, error) {
 	if io == nil {
 		return stdio.FromStreams(nil, nil, nil), nil
+	}
+	s.mu.Lock()
+	router := s.router
+	s.mu.Unlock()
+	if router == nil {
+		return nil, fmt.Errorf("stdio streams before a session: %w", errdefs.ErrFailedPrecondition)
 	}
 	ctx, cancel := context.WithTimeout(ctx, streamWait)
 	defer cancel()
@@ -86,7 +112,7 @@ func (s *containers) pipes(ctx context.Context, io *agent.Stdio) (*stdio.Pipes, 
 		if !want {
 			continue
 		}
-		c, err := s.router.take(ctx, io.Key, fd)
+		c, err := router.take(ctx, io.Key, fd)
 		if err != nil {
 			for _, st := range streams {
 				if st != nil {
@@ -115,11 +141,11 @@ func writerOrNil(c net.Conn) io.WriteCloser {
 	return c
 }
 
-func (s *containers) hostFor(ctx context.Context) (*runchost.Host, error) {
+func (s *Containers) hostFor(ctx context.Context) (Host, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.host == nil {
-		h, err := runchost.New(ctx, guestNamespace, &options.Config{Isolation: options.IsolationProcess, OS: "linux", RuncBinary: ociRuntime, RuncRoot: "/run/runc"})
+		h, err := s.cfg.NewHost(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -128,7 +154,7 @@ func (s *containers) hostFor(ctx context.Context) (*runchost.Host, error) {
 	return s.host, nil
 }
 
-func (s *containers) get(id string) (*guestContainer, error) {
+func (s *Containers) get(id string) (*guestContainer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.conts[id]
@@ -138,7 +164,7 @@ func (s *containers) get(id string) (*guestContainer, error) {
 	return c, nil
 }
 
-func (s *containers) proc(id, execID string) (containerhost.Process, *guestContainer, error) {
+func (s *Containers) proc(id, execID string) (containerhost.Process, *guestContainer, error) {
 	c, err := s.get(id)
 	if err != nil {
 		return nil, nil, err
@@ -152,84 +178,83 @@ func (s *containers) proc(id, execID string) (containerhost.Process, *guestConta
 	return p, c, nil
 }
 
-func (s *containers) CreateContainer(ctx context.Context, r *agent.CreateContainerRequest) (*agent.PidResponse, error) {
+func (s *Containers) CreateContainer(ctx context.Context, r *agent.CreateContainerRequest) (*agent.PidResponse, error) {
 	var spec specs.Spec
 	if err := json.Unmarshal(r.SpecJson, &spec); err != nil {
-		return nil, rpcError(fmt.Errorf("spec: %v: %w", err, errdefs.ErrInvalidArgument))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("spec: %v: %w", err, errdefs.ErrInvalidArgument))
 	}
 	if err := containerhost.CheckSpec(&spec); err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
-	if err := checkGuestSpec(r.ContainerId, &spec, mountRoot); err != nil {
-		return nil, rpcError(err)
+	if err := CheckGuestSpec(r.ContainerId, &spec, s.cfg.Root); err != nil {
+		return nil, errgrpc.ToGRPC(err)
 	}
-	applied, err := applyNetSysctls(&spec)
+	applied, err := applyNetSysctls(s.cfg.SysctlDir, &spec)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	downgraded, err := forRuntimeSpec11(&spec)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if applied || downgraded {
 		if r.SpecJson, err = json.Marshal(&spec); err != nil {
-			return nil, rpcError(err)
+			return nil, errgrpc.ToGRPC(err)
 		}
 	}
-	bundle := filepath.Join(bundlesDir, r.ContainerId)
+	bundle := filepath.Join(s.cfg.BundlesDir, r.ContainerId)
 	if err := os.MkdirAll(bundle, 0o711); err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), r.SpecJson, 0o600); err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	h, err := s.hostFor(ctx)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	pipes, err := s.pipes(ctx, r.Stdio)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	c, err := h.CreateContainer(ctx, &containerhost.ContainerRequest{
-		Namespace: guestNamespace,
+		Namespace: Namespace,
 		ID:        r.ContainerId,
 		Bundle:    bundle,
 		Spec:      &spec,
 		Stdio:     stdio.Config{Terminal: r.Stdio.GetTerminal(), Pipes: pipes},
-		Config:    &options.Config{},
 	})
 	if err != nil {
 		pipes.Close()
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	s.mu.Lock()
 	s.conts[r.ContainerId] = &guestContainer{c: c, procs: map[string]containerhost.Process{"": c.Init()}, deleted: make(chan struct{})}
 	s.mu.Unlock()
-	logf("created container %s, init pid %d", r.ContainerId, c.Init().Pid())
+	s.logf("created container %s, init pid %d", r.ContainerId, c.Init().Pid())
 	return &agent.PidResponse{Pid: uint32(c.Init().Pid())}, nil
 }
 
-func (s *containers) ExecProcess(ctx context.Context, r *agent.ExecProcessRequest) (*emptypb.Empty, error) {
+func (s *Containers) ExecProcess(ctx context.Context, r *agent.ExecProcessRequest) (*emptypb.Empty, error) {
 	if err := identifiers.Validate(r.ExecId); err != nil {
-		return nil, rpcError(fmt.Errorf("exec id: %v: %w", err, errdefs.ErrInvalidArgument))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("exec id: %v: %w", err, errdefs.ErrInvalidArgument))
 	}
 	c, err := s.get(r.ContainerId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	var ps specs.Process
 	if err := json.Unmarshal(r.ProcessJson, &ps); err != nil {
-		return nil, rpcError(fmt.Errorf("process spec: %v: %w", err, errdefs.ErrInvalidArgument))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("process spec: %v: %w", err, errdefs.ErrInvalidArgument))
 	}
 	pipes, err := s.pipes(ctx, r.Stdio)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	p, err := c.c.Exec(ctx, r.ExecId, &ps, stdio.Config{Terminal: r.Stdio.GetTerminal(), Pipes: pipes})
 	if err != nil {
 		pipes.Close()
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	s.mu.Lock()
 	c.procs[r.ExecId] = p
@@ -237,62 +262,62 @@ func (s *containers) ExecProcess(ctx context.Context, r *agent.ExecProcessReques
 	return &emptypb.Empty{}, nil
 }
 
-func (s *containers) StartProcess(ctx context.Context, r *agent.ProcessRequest) (*agent.PidResponse, error) {
+func (s *Containers) StartProcess(ctx context.Context, r *agent.ProcessRequest) (*agent.PidResponse, error) {
 	p, _, err := s.proc(r.ContainerId, r.ExecId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if err := p.Start(ctx); err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
-	logf("started %s exec %q, pid %d", r.ContainerId, r.ExecId, p.Pid())
+	s.logf("started %s exec %q, pid %d", r.ContainerId, r.ExecId, p.Pid())
 	return &agent.PidResponse{Pid: uint32(p.Pid())}, nil
 }
 
-func (s *containers) SignalProcess(ctx context.Context, r *agent.SignalProcessRequest) (*emptypb.Empty, error) {
+func (s *Containers) SignalProcess(ctx context.Context, r *agent.SignalProcessRequest) (*emptypb.Empty, error) {
 	p, _, err := s.proc(r.ContainerId, r.ExecId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
-	return &emptypb.Empty{}, rpcError(p.Kill(ctx, syscall.Signal(r.Signal), r.All))
+	return &emptypb.Empty{}, errgrpc.ToGRPC(p.Kill(ctx, syscall.Signal(r.Signal), r.All))
 }
 
-func (s *containers) WaitProcess(ctx context.Context, r *agent.ProcessRequest) (*agent.WaitProcessResponse, error) {
+func (s *Containers) WaitProcess(ctx context.Context, r *agent.ProcessRequest) (*agent.WaitProcessResponse, error) {
 	p, _, err := s.proc(r.ContainerId, r.ExecId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	e, err := p.Wait(ctx)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
-	logf("%s exec %q exited with status %d", r.ContainerId, r.ExecId, e.Status)
+	s.logf("%s exec %q exited with status %d", r.ContainerId, r.ExecId, e.Status)
 	return &agent.WaitProcessResponse{ExitStatus: uint32(e.Status), ExitedAtUnixNano: e.At.UnixNano()}, nil
 }
 
-func (s *containers) ResizeTTY(ctx context.Context, r *agent.ResizeTTYRequest) (*emptypb.Empty, error) {
+func (s *Containers) ResizeTTY(ctx context.Context, r *agent.ResizeTTYRequest) (*emptypb.Empty, error) {
 	p, _, err := s.proc(r.ContainerId, r.ExecId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
-	return &emptypb.Empty{}, rpcError(p.ResizeTTY(ctx, r.Width, r.Height))
+	return &emptypb.Empty{}, errgrpc.ToGRPC(p.ResizeTTY(ctx, r.Width, r.Height))
 }
 
-func (s *containers) CloseStdin(ctx context.Context, r *agent.ProcessRequest) (*emptypb.Empty, error) {
+func (s *Containers) CloseStdin(ctx context.Context, r *agent.ProcessRequest) (*emptypb.Empty, error) {
 	p, _, err := s.proc(r.ContainerId, r.ExecId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
-	return &emptypb.Empty{}, rpcError(p.CloseStdin(ctx))
+	return &emptypb.Empty{}, errgrpc.ToGRPC(p.CloseStdin(ctx))
 }
 
-func (s *containers) DeleteProcess(ctx context.Context, r *agent.ProcessRequest) (*emptypb.Empty, error) {
+func (s *Containers) DeleteProcess(ctx context.Context, r *agent.ProcessRequest) (*emptypb.Empty, error) {
 	p, c, err := s.proc(r.ContainerId, r.ExecId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if err := p.Delete(ctx); err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if r.ExecId != "" {
 		s.mu.Lock()
@@ -302,13 +327,13 @@ func (s *containers) DeleteProcess(ctx context.Context, r *agent.ProcessRequest)
 	return &emptypb.Empty{}, nil
 }
 
-func (s *containers) DeleteContainer(ctx context.Context, r *agent.ContainerRequest) (*emptypb.Empty, error) {
+func (s *Containers) DeleteContainer(ctx context.Context, r *agent.ContainerRequest) (*emptypb.Empty, error) {
 	c, err := s.get(r.ContainerId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if err := c.c.Delete(ctx); err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	s.mu.Lock()
 	if s.conts[r.ContainerId] == c {
@@ -316,55 +341,55 @@ func (s *containers) DeleteContainer(ctx context.Context, r *agent.ContainerRequ
 		close(c.deleted)
 	}
 	s.mu.Unlock()
-	_ = os.RemoveAll(filepath.Join(bundlesDir, r.ContainerId))
-	logf("deleted container %s", r.ContainerId)
+	_ = os.RemoveAll(filepath.Join(s.cfg.BundlesDir, r.ContainerId))
+	s.logf("deleted container %s", r.ContainerId)
 	return &emptypb.Empty{}, nil
 }
 
-func (s *containers) PauseContainer(ctx context.Context, r *agent.ContainerRequest) (*emptypb.Empty, error) {
+func (s *Containers) PauseContainer(ctx context.Context, r *agent.ContainerRequest) (*emptypb.Empty, error) {
 	c, err := s.get(r.ContainerId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
-	return &emptypb.Empty{}, rpcError(c.c.Pause(ctx))
+	return &emptypb.Empty{}, errgrpc.ToGRPC(c.c.Pause(ctx))
 }
 
-func (s *containers) ResumeContainer(ctx context.Context, r *agent.ContainerRequest) (*emptypb.Empty, error) {
+func (s *Containers) ResumeContainer(ctx context.Context, r *agent.ContainerRequest) (*emptypb.Empty, error) {
 	c, err := s.get(r.ContainerId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
-	return &emptypb.Empty{}, rpcError(c.c.Resume(ctx))
+	return &emptypb.Empty{}, errgrpc.ToGRPC(c.c.Resume(ctx))
 }
 
-func (s *containers) UpdateContainer(ctx context.Context, r *agent.UpdateContainerRequest) (*emptypb.Empty, error) {
+func (s *Containers) UpdateContainer(ctx context.Context, r *agent.UpdateContainerRequest) (*emptypb.Empty, error) {
 	c, err := s.get(r.ContainerId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
-	return &emptypb.Empty{}, rpcError(c.c.Update(ctx, r.Resources))
+	return &emptypb.Empty{}, errgrpc.ToGRPC(c.c.Update(ctx, r.Resources))
 }
 
-func (s *containers) Stats(ctx context.Context, r *agent.ContainerRequest) (*agent.StatsResponse, error) {
+func (s *Containers) Stats(ctx context.Context, r *agent.ContainerRequest) (*agent.StatsResponse, error) {
 	c, err := s.get(r.ContainerId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	st, err := c.c.Stats(ctx)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	return &agent.StatsResponse{Stats: st}, nil
 }
 
-func (s *containers) Pids(ctx context.Context, r *agent.ContainerRequest) (*agent.PidsResponse, error) {
+func (s *Containers) Pids(ctx context.Context, r *agent.ContainerRequest) (*agent.PidsResponse, error) {
 	c, err := s.get(r.ContainerId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	ps, err := c.c.Pids(ctx)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	out := &agent.PidsResponse{}
 	for _, p := range ps {
@@ -374,47 +399,47 @@ func (s *containers) Pids(ctx context.Context, r *agent.ContainerRequest) (*agen
 }
 
 // WaitOOM waits for the container's next out-of-memory event.
-func (s *containers) WaitOOM(ctx context.Context, r *agent.ContainerRequest) (*emptypb.Empty, error) {
+func (s *Containers) WaitOOM(ctx context.Context, r *agent.ContainerRequest) (*emptypb.Empty, error) {
 	c, err := s.get(r.ContainerId)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	select {
 	case _, ok := <-c.c.OOM():
 		if !ok {
 			// Closed: the container was deleted, which is no OOM (its
 			// delete closes this channel before c.deleted).
-			return nil, rpcError(fmt.Errorf("container %s: deleted: %w", r.ContainerId, errdefs.ErrNotFound))
+			return nil, errgrpc.ToGRPC(fmt.Errorf("container %s: deleted: %w", r.ContainerId, errdefs.ErrNotFound))
 		}
-		logf("container %s ran out of memory", r.ContainerId)
+		s.logf("container %s ran out of memory", r.ContainerId)
 		return &emptypb.Empty{}, nil
 	case <-c.deleted:
-		return nil, rpcError(fmt.Errorf("container %s: %w", r.ContainerId, errdefs.ErrNotFound))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("container %s: %w", r.ContainerId, errdefs.ErrNotFound))
 	case <-ctx.Done():
-		return nil, rpcError(ctx.Err())
+		return nil, errgrpc.ToGRPC(ctx.Err())
 	}
 }
 
 // StartSandbox starts a pod's pause process and keeps it as a container.
-func (s *containers) StartSandbox(ctx context.Context, r *agent.StartSandboxRequest) (*agent.PidResponse, error) {
+func (s *Containers) StartSandbox(ctx context.Context, r *agent.StartSandboxRequest) (*agent.PidResponse, error) {
 	h, err := s.hostFor(ctx)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	s.mu.Lock()
 	_, exists := s.conts[r.SandboxId]
 	s.mu.Unlock()
 	if exists {
-		return nil, rpcError(fmt.Errorf("sandbox %s: %w", r.SandboxId, errdefs.ErrAlreadyExists))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("sandbox %s: %w", r.SandboxId, errdefs.ErrAlreadyExists))
 	}
 	p, err := h.StartSandbox(ctx, &containerhost.SandboxRequest{ID: r.SandboxId, Hostname: r.Hostname})
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	s.mu.Lock()
 	s.conts[r.SandboxId] = &guestContainer{c: pauseContainer{p}, procs: map[string]containerhost.Process{"": p}, deleted: make(chan struct{})}
 	s.mu.Unlock()
-	logf("started sandbox %s, pause pid %d", r.SandboxId, p.Pid())
+	s.logf("started sandbox %s, pause pid %d", r.SandboxId, p.Pid())
 	return &agent.PidResponse{Pid: uint32(p.Pid())}, nil
 }
 
