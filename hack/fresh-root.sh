@@ -95,7 +95,7 @@ inside() {
     return 1
   }
   cat "$out"
-  if grep -Eq '^install-deps: (apt: [^ ]+: |go install: )|^build-guest-crun: (installing|building)' "$out"; then
+  if grep -Eq '^install-deps: (apt: [^ ]+: |go install: )|^build-guest-crun: (installing|building)|^build-host-runc: (building|apt)' "$out"; then
     say "FAILED: the second run of install-deps installed something again"
     return 1
   fi

@@ -98,5 +98,8 @@ if [ "$what" = test ]; then
   # on stdin).
   go_tool "$COMPAT_BIN" containerd "$COMPAT_VERSION" "an older containerd, for the shim's compatibility tests"
 fi
+# The host's runc, current and with idmapped mounts (see the script); the
+# harness puts it on the shims' PATH ahead of Debian's 1.1.5.
+./hack/build-host-runc.sh "$TOOLS_BIN/runc"
 say "containerd tools: $(ls "$TOOLS_BIN" | tr '\n' ' ')in $TOOLS_BIN"
 
