@@ -16,7 +16,6 @@ import (
 	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/shim"
-	"github.com/containerd/containerd/v2/version"
 	"github.com/containerd/log"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/proto"
@@ -24,6 +23,7 @@ import (
 	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/task/options"
+	"github.com/winctr/winctr/internal/version"
 	optionsv1 "github.com/winctr/winctr/protos/options/v1"
 )
 
