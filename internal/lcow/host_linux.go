@@ -199,6 +199,10 @@ func (h *Host) boot(ctx context.Context, bundle, netns, cgroupPath string) (retE
 		Console:  io.MultiWriter(h.console, logw),
 		// A pool's VM boots behind the pods that run now.
 		Background: h.spare != nil,
+		Host: uvm.HostConfig{
+			Hypervisor: cfg.VM.QEMUBinary, FileServer: cfg.VM.VirtiofsdBinary,
+			KernelParams: cfg.VM.KernelParams, RequireAcceleration: cfg.VM.RequireKVM,
+		},
 	})
 	if h.net != nil {
 		h.net.closeTap() // QEMU has its own copy, or failed

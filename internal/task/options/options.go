@@ -116,6 +116,9 @@ type Config struct {
 	// VMPoolSize is how many booted VMs of the runtime's default size
 	// the runtime keeps waiting for new pods; 0 for none.
 	VMPoolSize int32
+	// VM is the operator's choice of VM programs and kernel parameters;
+	// no annotation reaches it.
+	VM VMHost
 
 	// platformSet records that the options or an annotation named the
 	// platform, which then wins over what the spec suggests.
@@ -174,6 +177,11 @@ type tomlOptions struct {
 	// Pointers, so that a list set empty differs from one not set.
 	AllowedAnnotations  *[]string `toml:"allowed_annotations"`
 	ValidBootFilesPaths *[]string `toml:"valid_boot_files_paths"`
+	QEMUBinary          string    `toml:"qemu_binary"`
+	VirtiofsdBinary     string    `toml:"virtiofsd_binary"`
+	KernelParams        string    `toml:"kernel_params"`
+	DebugShell          bool      `toml:"debug_shell"`
+	RequireKVM          bool      `toml:"require_kvm"`
 
 	// CRI copies its own keys of the options table into ConfigBody.
 	TypeURL    string `toml:"TypeUrl"`
@@ -211,6 +219,11 @@ func DecodeTOML(b []byte, strict bool) (*optionsv1.Options, error) {
 		VmPoolSize:                  t.VMPoolSize,
 		AllowedAnnotations:          stringList(t.AllowedAnnotations),
 		ValidBootFilesPaths:         stringList(t.ValidBootFilesPaths),
+		QemuBinary:                  t.QEMUBinary,
+		VirtiofsdBinary:             t.VirtiofsdBinary,
+		KernelParams:                t.KernelParams,
+		DebugShell:                  t.DebugShell,
+		RequireKvm:                  t.RequireKVM,
 	}, nil
 }
 
@@ -283,6 +296,7 @@ func resolve(o *optionsv1.Options, untrusted map[string]string, fl floor) (*Conf
 		RuncBinary:        o.GetRuncBinary(),
 		RuncRoot:          o.GetRuncRoot(),
 		VMPoolSize:        o.GetVmPoolSize(),
+		VM:                vmHost(o),
 	}
 	// The isolation first: a pod asking for less than the floor hears
 	// that, whether or not it may use the key at all.
