@@ -42,7 +42,6 @@ const agentPort = "agent"
 // Binary is the QEMU system emulator to run.
 var Binary = "qemu-system-x86_64"
 
-
 // VM is one running QEMU.
 type VM struct {
 	cfg     uvm.Config
