@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -235,8 +234,7 @@ func NewestCloudKernel(root string) (string, error) {
 	if len(releases) == 0 {
 		return "", errors.New("no cloud kernel installed (apt-get install linux-image-cloud-amd64)")
 	}
-	sort.Strings(releases)
-	return releases[len(releases)-1], nil
+	return slices.MaxFunc(releases, compareReleases), nil
 }
 
 // moduleName normalises a module file or name: the kernel treats - and _
@@ -350,12 +348,12 @@ func writeInitrd(w io.Writer, agent, modDir string, lists map[string][]string, e
 	for _, path := range slices.Sorted(maps.Keys(lists)) {
 		var list strings.Builder
 		for _, m := range lists[path] {
-			name := "lib/modules/" + filepath.Base(m)
+			base, data, err := readModule(filepath.Join(modDir, m))
+			if err != nil {
+				return fmt.Errorf("module %s: %w", m, err)
+			}
+			name := "lib/modules/" + base
 			if !written[name] {
-				data, err := os.ReadFile(filepath.Join(modDir, m))
-				if err != nil {
-					return fmt.Errorf("module %s: %w", m, err)
-				}
 				if err := file(name, 0o644, data); err != nil {
 					return err
 				}
