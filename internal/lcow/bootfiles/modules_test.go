@@ -43,7 +43,6 @@ func compressed(t *testing.T, ext string, data []byte) []byte {
 	return b.Bytes()
 }
 
-
 func TestInitrdDecompressesModules(t *testing.T) {
 	dir := t.TempDir()
 	agentBin := filepath.Join(dir, "agent")
