@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	hcsannotations "github.com/Microsoft/hcsshim/pkg/annotations"
 	"github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
@@ -34,9 +35,9 @@ const (
 	// for the guest agent's answer to a call before it gives up on it.
 	AnnotationAgentTimeout = "io.winctr.vm.agent-timeout-seconds"
 
-	HCSAnnotationProcessorCount = "io.microsoft.virtualmachine.computetopology.processor.count"
-	HCSAnnotationMemoryMB       = "io.microsoft.virtualmachine.computetopology.memory.sizeinmb"
-	HCSAnnotationBootFiles      = "io.microsoft.virtualmachine.bootfilesrootpath"
+	HCSAnnotationProcessorCount = hcsannotations.ProcessorCount
+	HCSAnnotationMemoryMB       = hcsannotations.MemorySizeInMB
+	HCSAnnotationBootFiles      = hcsannotations.BootFilesRootPath
 )
 
 // The annotations in which containerd's CRI passes a pod's resources (the

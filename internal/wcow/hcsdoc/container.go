@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	hcsannotations "github.com/Microsoft/hcsshim/pkg/annotations"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -20,12 +21,12 @@ import (
 // hcsshim's annotation keys for a Windows container's resources; they win
 // over the spec's windows.resources, as they do with hcsshim.
 const (
-	AnnotationContainerMemoryMB         = "io.microsoft.container.memory.sizeinmb"
-	AnnotationContainerProcessorCount   = "io.microsoft.container.processor.count"
-	AnnotationContainerProcessorLimit   = "io.microsoft.container.processor.limit"
-	AnnotationContainerProcessorWeight  = "io.microsoft.container.processor.weight"
-	AnnotationContainerStorageIops      = "io.microsoft.container.storage.qos.iopsmaximum"
-	AnnotationContainerStorageBandwidth = "io.microsoft.container.storage.qos.bandwidthmaximum"
+	AnnotationContainerMemoryMB         = hcsannotations.ContainerMemorySizeInMB
+	AnnotationContainerProcessorCount   = hcsannotations.ContainerProcessorCount
+	AnnotationContainerProcessorLimit   = hcsannotations.ContainerProcessorLimit
+	AnnotationContainerProcessorWeight  = hcsannotations.ContainerProcessorWeight
+	AnnotationContainerStorageIops      = hcsannotations.ContainerStorageQoSIopsMaximum
+	AnnotationContainerStorageBandwidth = hcsannotations.ContainerStorageQoSBandwidthMaximum
 )
 
 // Owner is the owner HCS records for every compute system winctr creates
