@@ -1,0 +1,16 @@
+//go:build !linux
+
+package main
+
+import (
+	"context"
+
+	"github.com/containerd/containerd/v2/pkg/shutdown"
+
+	"github.com/winctr/winctr/internal/containerhost"
+)
+
+// serveDebug is Linux's debug socket; elsewhere the factory is as it was.
+func serveDebug(_ context.Context, _ shutdown.Service, factory containerhost.HostFactory) containerhost.HostFactory {
+	return factory
+}
