@@ -87,7 +87,7 @@ func (h *Host) connect(ctx context.Context, logger *log.Entry) (*agent.PingRespo
 		return nil, fmt.Errorf("guest agent did not answer: %w; console tail:\n%s", err, h.console.String())
 	}
 	if logs, err := h.vm.Session().OpenLogs(); err == nil {
-		go copyGuestLogs(logger, logs)
+		go copyGuestLogs(logger, logs, h.agentLog())
 	}
 	return resp, nil
 }
@@ -198,13 +198,15 @@ func (h *Host) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// copyGuestLogs puts the agent's log lines into the shim's log until the
-// stream ends with the VM.
-func copyGuestLogs(l *log.Entry, r io.ReadCloser) {
+// copyGuestLogs puts the agent's log lines into the shim's log, and
+// file, until the stream ends with the VM.
+func copyGuestLogs(l *log.Entry, r io.ReadCloser, file io.WriteCloser) {
 	defer r.Close()
+	defer file.Close()
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		l.Info(sc.Text())
+		_, _ = file.Write(append(sc.Bytes(), '\n'))
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/uvm"
 	"github.com/winctr/winctr/internal/uvm/qemu"
+	"github.com/winctr/winctr/internal/vmstate"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
 
@@ -29,7 +30,7 @@ import (
 const DefaultBootFiles = "/usr/local/share/winctr/lcow"
 
 // StateRoot holds each VM's sockets and shared directory.
-const StateRoot = "/run/containerd/winctr/vm"
+const StateRoot = vmstate.Root
 
 // guestShare is where the agent mounts the share (see cmd/winctr-gcs).
 const guestShare = "/run/winctr/share"
@@ -47,6 +48,8 @@ type hostPlatform struct {
 	net      *podNetwork // the pod's network, when CRI gave it one
 	cg       *podCgroup  // the pod's host cgroup, holding the VM
 	spare    *spareNIC   // a pooled VM's NIC, until a pod's network takes it
+	// consoleLog keeps the guest console for `winctr logs`.
+	consoleLog io.WriteCloser
 }
 
 // bootFor boots the VM for the pod's first container, in the pod's network
@@ -185,6 +188,7 @@ func (h *Host) boot(ctx context.Context, bundle, netns, cgroupPath string) (retE
 	faultpoint.Reach("vm-state-dir")
 	logw := log.G(ctx).WithField("vm", filepath.Base(stateDir)).WriterLevel(log.DebugLevel)
 	h.logw = logw
+	h.consoleLog = h.openGuestLog(vmstate.ConsoleLog)
 	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
 	defer cancel()
 	vm, err := qemu.Start(ctx, uvm.Config{
@@ -196,7 +200,7 @@ func (h *Host) boot(ctx context.Context, bundle, netns, cgroupPath string) (retE
 		MemoryMB: int(cfg.VMMemoryMB),
 		ShareDir: h.shareDir,
 		NICs:     nics,
-		Console:  io.MultiWriter(h.console, logw),
+		Console:  io.MultiWriter(h.console, logw, h.consoleLog),
 		// A pool's VM boots behind the pods that run now.
 		Background: h.spare != nil,
 		Host: uvm.HostConfig{
@@ -344,6 +348,10 @@ func (h *Host) closePlatform(ctx context.Context) []error {
 	if h.spare != nil {
 		h.spare.close()
 		h.spare = nil
+	}
+	if h.consoleLog != nil {
+		h.consoleLog.Close()
+		h.consoleLog = nil
 	}
 	if h.stateDir != "" {
 		errs = append(errs, os.RemoveAll(h.stateDir))
