@@ -58,7 +58,8 @@ func ReadManifest(dir string) (Manifest, error) {
 	return m, nil
 }
 
-func writeManifest(dir string, m Manifest) error {
+// WriteManifest writes dir's manifest, replacing any.
+func WriteManifest(dir string, m Manifest) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err

@@ -15,7 +15,7 @@ func TestCheckAgent(t *testing.T) {
 	if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "make bootfiles") || !strings.Contains(err.Error(), "version 3") {
 		t.Errorf("no manifest: %v", err)
 	}
-	if err := writeManifest(dir, Manifest{AgentProtocol: 2, AgentVersion: "v0.1.0"}); err != nil {
+	if err := WriteManifest(dir, Manifest{AgentProtocol: 2, AgentVersion: "v0.1.0"}); err != nil {
 		t.Fatal(err)
 	}
 	err = CheckAgent(dir, 3)
