@@ -6,6 +6,12 @@ GO ?= go
 BIN := bin
 SHIM := $(BIN)/containerd-shim-winctr-v1
 AGENT := $(BIN)/winctr-gcs
+WINCTR := $(BIN)/winctr
+# winctr's version and revision, put into every binary (-v, winctr version).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+VERSION_LDFLAGS := -X github.com/winctr/winctr/internal/version.Version=$(VERSION) \
+	-X github.com/winctr/winctr/internal/version.Revision=$(REVISION)
 PREFIX ?= /usr/local
 BOOTFILES_DIR ?= $(PREFIX)/share/winctr/lcow
 # The guest's OCI runtime: Debian's crun linked statically by make deps
@@ -20,8 +26,9 @@ all: build
 # The agent is stripped: every byte of it is unpacked and copied in each
 # VM's boot, and held in its memory.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(SHIM) ./cmd/containerd-shim-winctr-v1
-	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "-s -w" -o $(AGENT) ./cmd/winctr-gcs
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(VERSION_LDFLAGS)" -o $(SHIM) ./cmd/containerd-shim-winctr-v1
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(VERSION_LDFLAGS)" -o $(WINCTR) ./cmd/winctr
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "-s -w $(VERSION_LDFLAGS)" -o $(AGENT) ./cmd/winctr-gcs
 
 # The utility VM's kernel (Debian's cloud kernel, installed if missing) and
 # initrd (our agent as /init, the kernel modules it loads, and crun).
