@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/winctr/winctr/internal/bootmanifest"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/internal/version"
 	agent "github.com/winctr/winctr/protos/agent/v1"
@@ -46,7 +47,7 @@ var versionCommand = command{
 		}
 		type bootInfo struct {
 			Dir string `json:"dir"`
-			bootfiles.Manifest
+			bootmanifest.Manifest
 			Error string `json:"error,omitempty"`
 		}
 		v := struct {
@@ -56,7 +57,7 @@ var versionCommand = command{
 			AgentProtocol int      `json:"agent_protocol"`
 			BootFiles     bootInfo `json:"boot_files"`
 		}{version.Version, version.Revision, version.GoVersion, agent.ProtocolVersion, bootInfo{Dir: dir}}
-		m, err := bootfiles.ReadManifest(dir)
+		m, err := bootmanifest.Read(dir)
 		if err != nil {
 			v.BootFiles.Error = err.Error()
 		}

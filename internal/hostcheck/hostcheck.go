@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/winctr/winctr/internal/bootmanifest"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
 )
 
@@ -258,7 +259,7 @@ func checkVirtiofsd(env Env, configured string, candidates []string) Result {
 func checkBootFiles(env Env, dir string, protocol int) Result {
 	r := Result{Name: "boot files", Scope: ScopeHypervisor}
 	var missing []string
-	for _, f := range []string{bootfiles.KernelFile, bootfiles.InitrdFile, bootfiles.ManifestFile} {
+	for _, f := range []string{bootfiles.KernelFile, bootfiles.InitrdFile, bootmanifest.File} {
 		if _, err := env.Stat(filepath.Join(dir, f)); err != nil {
 			missing = append(missing, filepath.Join(dir, f))
 		}
@@ -268,11 +269,11 @@ func checkBootFiles(env Env, dir string, protocol int) Result {
 		r.Status, r.Detail, r.Fix = Fail, "missing: "+strings.Join(missing, ", "), fix
 		return r
 	}
-	if err := bootfiles.CheckAgent(dir, protocol); err != nil {
+	if err := bootmanifest.CheckAgent(dir, protocol); err != nil {
 		r.Status, r.Detail, r.Fix = Fail, err.Error(), fix
 		return r
 	}
-	m, _ := bootfiles.ReadManifest(dir)
+	m, _ := bootmanifest.Read(dir)
 	r.Status, r.Detail = OK, fmt.Sprintf("%s: agent protocol %d (winctr %s), kernel %s", dir, m.AgentProtocol, m.AgentVersion, m.KernelRelease)
 	return r
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/winctr/winctr/internal/bootmanifest"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
 )
 
@@ -80,7 +81,7 @@ func goodHost(t *testing.T) (*fakeEnv, Config) {
 			"/usr/lib/cni/loopback": "", "/usr/lib/cni/portmap": ""},
 		rw: map[string]bool{},
 	}
-	for _, f := range []string{bootfiles.KernelFile, bootfiles.InitrdFile, bootfiles.ManifestFile} {
+	for _, f := range []string{bootfiles.KernelFile, bootfiles.InitrdFile, bootmanifest.File} {
 		env.files[dir+"/"+f] = ""
 	}
 	return env, Config{Shim: "containerd-shim-winctr-v1", BootFiles: dir, AgentProtocol: 1,
@@ -89,7 +90,7 @@ func goodHost(t *testing.T) (*fakeEnv, Config) {
 
 func writeBootFiles(t *testing.T, dir string, protocol int) {
 	t.Helper()
-	if err := bootfiles.WriteManifest(dir, bootfiles.Manifest{AgentProtocol: protocol, AgentVersion: "test", KernelRelease: "6.1.0-1-cloud-amd64"}); err != nil {
+	if err := bootmanifest.Write(dir, bootmanifest.Manifest{AgentProtocol: protocol, AgentVersion: "test", KernelRelease: "6.1.0-1-cloud-amd64"}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,4 +1,9 @@
-package bootfiles
+// Package bootmanifest is the manifest beside a utility VM's boot files:
+// what they hold (the guest agent's protocol and version, the kernel
+// release), written by the boot files builder from what the agent says
+// of itself and checked by the shim before it boots them. Small, as the
+// guest agent links it.
+package bootmanifest
 
 import (
 	"bytes"
@@ -12,11 +17,11 @@ import (
 	"github.com/containerd/errdefs"
 )
 
-// ManifestFile, beside the kernel and initrd, records what the boot
+// File, beside the kernel and initrd, records what the boot
 // files hold: the agent's protocol and version, and the kernel release.
-const ManifestFile = "manifest.json"
+const File = "manifest.json"
 
-// Manifest is ManifestFile's content.
+// Manifest is File's content.
 type Manifest struct {
 	// AgentProtocol is the agent API version of the initrd's agent.
 	AgentProtocol int `json:"agent_protocol"`
@@ -29,9 +34,9 @@ type Manifest struct {
 // Manifest fields as JSON and exit.
 const AgentVersionFlag = "-version"
 
-// AgentManifest runs the agent binary with AgentVersionFlag: the boot
+// FromAgent runs the agent binary with AgentVersionFlag: the boot
 // files record what the agent itself says.
-func AgentManifest(agent string) (Manifest, error) {
+func FromAgent(agent string) (Manifest, error) {
 	var out bytes.Buffer
 	cmd := exec.Command(agent, AgentVersionFlag)
 	cmd.Stdout = &out
@@ -45,37 +50,40 @@ func AgentManifest(agent string) (Manifest, error) {
 	return m, nil
 }
 
-// ReadManifest reads dir's manifest.
-func ReadManifest(dir string) (Manifest, error) {
+// Read reads dir's manifest.
+func Read(dir string) (Manifest, error) {
 	var m Manifest
-	b, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	b, err := os.ReadFile(filepath.Join(dir, File))
 	if err != nil {
 		return m, err
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("%s: %w", filepath.Join(dir, ManifestFile), err)
+		return m, fmt.Errorf("%s: %w", filepath.Join(dir, File), err)
 	}
 	return m, nil
 }
 
-// WriteManifest writes dir's manifest, replacing any.
-func WriteManifest(dir string, m Manifest) error {
+// Write writes dir's manifest, replacing any.
+func Write(dir string, m Manifest) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, ManifestFile+".tmp")
+	tmp := filepath.Join(dir, File+".tmp")
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
 		return err
 	}
-	return os.Rename(tmp, filepath.Join(dir, ManifestFile))
+	return os.Rename(tmp, filepath.Join(dir, File))
 }
 
 // CheckAgent refuses boot files whose agent speaks another protocol than
 // want, or that do not say (built before boot files recorded it), with
 // both versions and how to rebuild them.
 func CheckAgent(dir string, want int) error {
-	m, err := ReadManifest(dir)
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("boot files: %v (build them with `make bootfiles`): %w", err, errdefs.ErrFailedPrecondition)
+	}
+	m, err := Read(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("boot files in %s record no agent protocol version (built by an older winctr); this shim speaks version %d: rebuild them with `make bootfiles`: %w", dir, want, errdefs.ErrFailedPrecondition)
 	}
