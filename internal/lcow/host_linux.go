@@ -14,6 +14,7 @@ import (
 	"github.com/containerd/log"
 	"golang.org/x/sys/unix"
 
+	"github.com/winctr/winctr/internal/bootmanifest"
 	"github.com/winctr/winctr/internal/bundlestate"
 	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/faultpoint"
@@ -153,6 +154,9 @@ func (h *Host) boot(ctx context.Context, bundle, netns, cgroupPath string) (retE
 	boot := cfg.BootFilesRootPath
 	if boot == "" {
 		boot = DefaultBootFiles
+	}
+	if err := bootmanifest.CheckAgent(boot, agent.ProtocolVersion); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(filepath.Join(StateRoot, h.ns), 0o700); err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cavaliergopher/cpio"
 
+	"github.com/winctr/winctr/internal/bootmanifest"
 	"github.com/winctr/winctr/internal/uvm"
 )
 
@@ -82,8 +83,12 @@ type Options struct {
 	// loads, if any, go to their own paths. Empty: DefaultRuntime;
 	// NoRuntime: none (an initrd that boots but runs no containers).
 	Runtime string
-	// Out is the directory that receives kernel and initrd.img.
+	// Out is the directory that receives kernel, initrd.img and the
+	// manifest.
 	Out string
+	// Manifest is what the agent says of itself; nil asks the agent
+	// (bootmanifest.FromAgent).
+	Manifest *bootmanifest.Manifest
 }
 
 // RuntimePath is where the guest finds its OCI runtime (crun).
@@ -114,6 +119,14 @@ func Build(o Options) error {
 	optional := []string(nil)
 	if o.HyperVModules == nil {
 		o.HyperVModules, optional = DefaultHyperVModules, optionalHyperVModules
+	}
+	m := o.Manifest
+	if m == nil {
+		am, err := bootmanifest.FromAgent(o.Agent)
+		if err != nil {
+			return err
+		}
+		m = &am
 	}
 	extra, err := runtimeFiles(o.Root, o.Runtime)
 	if err != nil {
@@ -173,7 +186,12 @@ func Build(o Options) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp, filepath.Join(o.Out, InitrdFile))
+	if err := os.Rename(tmp, filepath.Join(o.Out, InitrdFile)); err != nil {
+		return err
+	}
+	// Last: a manifest vouches for the kernel and initrd beside it.
+	m.KernelRelease = release
+	return bootmanifest.Write(o.Out, *m)
 }
 
 // runtimeFiles are the OCI runtime's files in the guest: the executable
