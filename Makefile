@@ -45,10 +45,11 @@ demo: deps build
 unit:
 	$(GO) test -count=1 ./...
 
-# The suite through ctr, the CRI suite, and the boot of a bare VM that
-# both build on; one package at a time (each starts its own containerd).
+# The suite through ctr, the CRI suite, the winctr command's suite and the
+# boot of a bare VM that they build on; one package at a time (each starts
+# its own containerd).
 e2e: deps build bootfiles
-	$(GO) test -tags e2e -count=1 -v -p 1 -timeout $(E2E_TIMEOUT) ./internal/uvm/qemu/ ./test/e2e/... ./test/cri/...
+	$(GO) test -tags e2e -count=1 -v -p 1 -timeout $(E2E_TIMEOUT) ./internal/uvm/qemu/ ./test/e2e/... ./test/cri/... ./test/ops/...
 
 # The same suite against containerd 2.2, which starts shims with the
 # protocol that containerd 2.0-2.2 use.
