@@ -155,6 +155,10 @@ func (s *service) startShell(ctx context.Context, r *agent.DebugShellRequest) (*
 		}()
 	}
 	if r.GetStdio().GetTerminal() {
+		if err := ensureDevpts(); err != nil {
+			closeAll(streams[:])
+			return nil, err
+		}
 		ptmx, tty, err := pty.Open()
 		if err != nil {
 			closeAll(streams[:])
@@ -234,6 +238,37 @@ func (s *service) startShell(ctx context.Context, r *agent.DebugShellRequest) (*
 	}()
 	return sh, nil
 }
+
+// ensureDevpts gives the guest's root terminals: /dev/ptmx opens a
+// terminal of the devpts at /dev/pts, and the agent's /dev has none (crun
+// mounts one in each container), so the first terminal shell mounts it.
+// Where one is mounted, as on any host, nothing is.
+func ensureDevpts() error {
+	devptsOnce.Do(func() {
+		var st unix.Statfs_t
+		if err := unix.Statfs("/dev/pts", &st); err == nil && st.Type == unix.DEVPTS_SUPER_MAGIC {
+			return
+		}
+		if err := os.MkdirAll("/dev/pts", 0o755); err != nil {
+			devptsErr = err
+			return
+		}
+		err := unix.Mount("devpts", "/dev/pts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620")
+		if err != nil && err != unix.EBUSY {
+			devptsErr = fmt.Errorf("mount devpts on /dev/pts: %w", err)
+			return
+		}
+		if err := os.Symlink("pts/ptmx", "/dev/ptmx"); err != nil && !os.IsExist(err) {
+			devptsErr = fmt.Errorf("link /dev/ptmx: %w", err)
+		}
+	})
+	return devptsErr
+}
+
+var (
+	devptsOnce sync.Once
+	devptsErr  error
+)
 
 func hasEnv(env []string, name string) bool {
 	for _, e := range env {

@@ -5,13 +5,18 @@ package ops
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/creack/pty"
 
 	"github.com/winctr/winctr/internal/bootmanifest"
 	"github.com/winctr/winctr/internal/hostcheck"
@@ -167,6 +172,43 @@ func TestShell(t *testing.T) {
 	if code != 7 || out != "/init\n" {
 		t.Errorf("exit status and root: %d %q", code, out)
 	}
+	// Interactive, on a terminal: a prompt, the input, the exit status.
+	repo, err := harness.Repo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(repo, "bin", "winctr"), "shell", "ops-shell")
+	var shellErr bytes.Buffer
+	cmd.Stderr = &shellErr
+	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 132})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var term bytes.Buffer
+	copied := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(&term, ptmx)
+		close(copied)
+	}()
+	io.WriteString(ptmx, "stty size; tty; exit 5\n")
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 5 {
+			t.Errorf("interactive shell ended with %v, want exit status 5: %s", err, shellErr.String())
+		}
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Error("the interactive shell did not end")
+	}
+	ptmx.Close()
+	<-copied
+	if !strings.Contains(term.String(), "40 132") || !strings.Contains(term.String(), "/dev/pts/") {
+		t.Errorf("terminal session:\n%s", term.String())
+	}
+
 	code, out, errb = winctr(t, "shell", "ops-noshell", "uname", "-r")
 	if code == 0 || !strings.Contains(errb, "debug_shell = true") {
 		t.Errorf("a shell where the options do not allow it: %d %q %q", code, out, errb)
