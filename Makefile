@@ -120,13 +120,13 @@ clean:
 # `make deb` builds the same as a Debian package in _output/.
 SYSCONFDIR ?= /etc
 INSTALL_BOOTFILES = $(PREFIX)/share/winctr/lcow
-STAGED_BOOTFILES := $(CURDIR)/_output/bootfiles
+STAGED_BOOTFILES := _output/bootfiles
 DROPIN := $(SYSCONFDIR)/containerd/conf.d/winctr.toml
 CTR_OPTIONS := $(SYSCONFDIR)/winctr/vm.toml
 # Debian versions start with a digit: a tag's v goes, a bare commit gets 0.0~git.
 DEB_VERSION ?= $(shell echo '$(VERSION)' | sed -e 's/^v//' -e '/^[0-9][0-9]*\./!s/^/0.0~git/' -e 's/-/+/g')
-DEB_ROOT := $(CURDIR)/_output/deb/winctr
-DEB := $(CURDIR)/_output/winctr_$(DEB_VERSION)_amd64.deb
+DEB_ROOT := _output/deb/winctr
+DEB := _output/winctr_$(DEB_VERSION)_amd64.deb
 
 $(STAGED_BOOTFILES)/initrd.img: $(AGENT)
 	$(MAKE) bootfiles BOOTFILES_DIR=$(STAGED_BOOTFILES)

@@ -117,6 +117,7 @@ func TestPsListsHostAndVMPods(t *testing.T) {
 	}
 	// The table names both, with the VM's size and memory.
 	code, out, _ := winctr(t, "ps", "-n", cd.Namespace)
+	t.Logf("winctr ps:\n%s", out)
 	if code != 0 || !regexp.MustCompile(`ops-vm\s+hypervisor\s+\d+\s+\d+\s+1\s+256 MB\s+[\d.]+ MiB`).MatchString(out) ||
 		!regexp.MustCompile(`ops-host\s+process\s+\d+\s+-`).MatchString(out) {
 		t.Errorf("winctr ps:\n%s", out)
