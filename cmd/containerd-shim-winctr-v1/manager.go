@@ -135,21 +135,21 @@ func (m *manager) Info(ctx context.Context, optionsR io.Reader) (*types.RuntimeI
 	if err != nil {
 		return nil, fmt.Errorf("read options: %w", err)
 	}
+	opts := &optionsv1.Options{}
 	if len(b) > 0 {
-		if _, err := decodeOptionsBytes(b); err != nil {
+		a, err := unmarshalAny(b)
+		if err != nil {
 			return nil, err
 		}
+		if opts, err = options.Decode(a); err != nil {
+			return nil, err
+		}
+		info.Options = a
 	}
-	return info, nil
-}
-
-// decodeOptionsBytes checks a marshalled options Any.
-func decodeOptionsBytes(b []byte) (any, error) {
-	a, err := unmarshalAny(b)
-	if err != nil {
+	if info.Features, err = runtimeFeatures(ctx, opts); err != nil {
 		return nil, err
 	}
-	return options.Decode(a)
+	return info, nil
 }
 
 // optionsFromStart are the runtime options containerd passed to start:

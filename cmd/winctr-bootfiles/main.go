@@ -16,12 +16,14 @@ import (
 func main() {
 	var o bootfiles.Options
 	var modules, hvModules string
+	var scratch bool
 	flag.StringVar(&o.Agent, "agent", "bin/winctr-gcs", "static guest agent binary (becomes /init)")
 	flag.StringVar(&o.Out, "out", "/usr/local/share/winctr/lcow", "directory for kernel and initrd.img")
 	flag.StringVar(&o.KernelRelease, "kernel-release", "", "kernel release under /boot and /lib/modules (default: newest cloud kernel)")
 	flag.StringVar(&modules, "modules", strings.Join(bootfiles.DefaultModules, ","), "kernel modules to include, with their dependencies")
 	flag.StringVar(&o.Runtime, "runtime", bootfiles.DefaultRuntime, "the guest's OCI runtime (crun), installed in the guest as "+bootfiles.RuntimePath+" with the libraries it links")
 	flag.StringVar(&hvModules, "hyperv-modules", "", "kernel modules of a guest on Hyper-V (default: "+strings.Join(bootfiles.DefaultHyperVModules, ",")+", and 9p where the kernel has it)")
+	flag.BoolVar(&scratch, "lcow-scratch", false, "also write "+bootfiles.ScratchFile+", the scratch template of containerd's windows-lcow snapshotter (needs mkfs.ext4 and qemu-img)")
 	flag.Parse()
 	o.Modules = strings.Split(modules, ",")
 	if o.Runtime != bootfiles.NoRuntime {
@@ -38,6 +40,12 @@ func main() {
 	if err := bootfiles.Build(o); err != nil {
 		fmt.Fprintln(os.Stderr, "winctr-bootfiles:", err)
 		os.Exit(1)
+	}
+	if scratch {
+		if err := bootfiles.Scratch(filepath.Join(o.Out, bootfiles.ScratchFile), bootfiles.DefaultScratchGB); err != nil {
+			fmt.Fprintln(os.Stderr, "winctr-bootfiles: scratch:", err)
+			os.Exit(1)
+		}
 	}
 	fmt.Printf("boot files in %s\n", o.Out)
 }

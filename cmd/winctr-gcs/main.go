@@ -2,8 +2,8 @@
 
 // Command winctr-gcs is winctr's guest agent: PID 1 of a Linux utility VM.
 // It brings up the guest (mounts, kernel modules), finds its channel to the
-// host (an AF_VSOCK port when the kernel command line says so, else a
-// virtio-serial port carrying yamux) and serves there the agent API
+// host (an AF_VSOCK port when the kernel command line says so, dialled
+// out to the host on Hyper-V, else a virtio-serial port carrying yamux) and serves there the agent API
 // (protos/agent/v1) over ttrpc, processes' stdio and its own log.
 package main
 
@@ -84,6 +84,9 @@ func run() error {
 		logf("loopback: %v", err)
 	}
 	svc := &service{modules: loaded, containers: newContainers(nil)}
+	if cmdlineParam(uvm.TransportParam) == "vsock" && cmdlineParam(uvm.HypervisorParam) == "hyperv" {
+		return serveDialOut(svc, dialHost, dialOutTimeout)
+	}
 	if cmdlineParam(uvm.TransportParam) == "vsock" {
 		ln, err := vsock.Listen(uvm.VsockPort, nil)
 		if err != nil {

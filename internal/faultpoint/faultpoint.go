@@ -15,7 +15,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"time"
 )
 
 const (
@@ -30,14 +32,27 @@ const (
 var dir = sync.OnceValue(func() string { return os.Getenv(EnvDir) })
 
 // Reach is called at the point called name. It returns at once unless the
-// fault suite armed this point, in which case it never returns.
+// fault suite armed this point, in which case it never returns; or, if
+// the armed file says "<name> <duration>", returns after that long (a
+// step made slow, such as an unmount outlasting containerd's wait), in
+// every shim that passes it.
 func Reach(name string) {
 	d := dir()
 	if d == "" {
 		return
 	}
 	armed, err := os.ReadFile(filepath.Join(d, ArmedFile))
-	if err != nil || string(bytes.TrimSpace(armed)) != name {
+	if err != nil {
+		return
+	}
+	point, delay, slow := strings.Cut(string(bytes.TrimSpace(armed)), " ")
+	if point != name {
+		return
+	}
+	if slow {
+		if d, err := time.ParseDuration(strings.TrimSpace(delay)); err == nil {
+			time.Sleep(d)
+		}
 		return
 	}
 	// O_EXCL: one shim stops per arming, even if several pass the point.

@@ -55,3 +55,26 @@ func TestReachWithoutEnv(t *testing.T) {
 	dir = func() string { return os.Getenv(EnvDir) }
 	Reach("anything")
 }
+
+// TestReachSlow: a point armed with a duration delays every passer by it
+// and lets it go on.
+func TestReachSlow(t *testing.T) {
+	d := t.TempDir()
+	t.Setenv(EnvDir, d)
+	dir = func() string { return os.Getenv(EnvDir) }
+	if err := os.WriteFile(filepath.Join(d, ArmedFile), []byte("unmount 200ms\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		start := time.Now()
+		Reach("unmount")
+		if took := time.Since(start); took < 200*time.Millisecond {
+			t.Fatalf("passed the slow point in %s", took)
+		}
+	}
+	start := time.Now()
+	Reach("delete")
+	if took := time.Since(start); took > 100*time.Millisecond {
+		t.Fatalf("another point took %s", took)
+	}
+}

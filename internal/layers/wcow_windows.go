@@ -11,7 +11,7 @@ import (
 	"github.com/Microsoft/hcsshim"
 	"github.com/containerd/log"
 
-	"github.com/winctr/winctr/internal/wcow/schema"
+	"github.com/winctr/winctr/internal/hcs/schema"
 )
 
 func driverInfo(layer string) (hcsshim.DriverInfo, string) {

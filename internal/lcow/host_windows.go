@@ -28,8 +28,6 @@ import (
 	"github.com/winctr/winctr/internal/undo"
 	"github.com/winctr/winctr/internal/uvm"
 	uvmhcs "github.com/winctr/winctr/internal/uvm/hcs"
-	"github.com/winctr/winctr/internal/wcow/hcs"
-	"github.com/winctr/winctr/internal/wcow/hcsdoc"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
 
@@ -84,7 +82,7 @@ func (h *Host) bootFor(ctx context.Context, req *containerhost.ContainerRequest,
 		return fmt.Errorf("LCOW boot files in %s (copy the kernel and initrd.img that `make bootfiles` builds there): %w", boot, err)
 	}
 	direct := false
-	if _, err := os.Stat(filepath.Join(boot, hcsdoc.LCOWKernelDirectFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(boot, uvmhcs.LCOWKernelDirectFile)); err == nil {
 		direct = true
 	} else if _, err := os.Stat(filepath.Join(boot, bootfiles.KernelFile)); err != nil {
 		return fmt.Errorf("LCOW kernel in %s: %w", boot, err)
@@ -106,8 +104,8 @@ func (h *Host) bootFor(ctx context.Context, req *containerhost.ContainerRequest,
 			h.vm, h.hvm, h.client, h.agent = nil, nil, nil, nil
 		}
 	}()
-	doc, err := hcsdoc.LCOWUtilityVM(hcsdoc.LCOWVM{
-		VM:           hcsdoc.VM{MemoryMB: uint64(h.cfg.VMMemoryMB), CPUs: uint32(h.cfg.VMProcessorCount), ConsolePipe: pipe},
+	doc, err := uvmhcs.LCOWUtilityVM(uvmhcs.LCOWVM{
+		Base:         uvmhcs.Base{MemoryMB: uint64(h.cfg.VMMemoryMB), CPUs: uint32(h.cfg.VMProcessorCount), ConsolePipe: pipe},
 		BootFiles:    boot,
 		KernelDirect: direct,
 	})
@@ -240,7 +238,7 @@ func (h *Host) shareBind(ctx context.Context, id string, i int, src string, read
 		name = name[len(name)-64:]
 	}
 	sys := h.hvm.System()
-	if err := sys.Modify(ctx, hcsdoc.AddPlan9Share(name, src, readOnly)); err != nil {
+	if err := sys.Modify(ctx, uvmhcs.AddPlan9Share(name, src, readOnly, uvmhcs.CaseSensitiveDir(src))); err != nil {
 		return nil, fmt.Errorf("share %s with the utility VM: %w", src, err)
 	}
 	target := path.Join(guestContainerDir(id), "mounts", strconv.Itoa(i))
@@ -248,12 +246,12 @@ func (h *Host) shareBind(ctx context.Context, id string, i int, src string, read
 	if readOnly {
 		opts = append(opts, "ro")
 	}
-	if err := h.mount(ctx, "9p", fmt.Sprintf("vsock:%d/%s", hcsdoc.Plan9Port, name), target, opts); err != nil {
-		_ = sys.Modify(ctx, hcsdoc.RemovePlan9Share(name))
+	if err := h.mount(ctx, "9p", fmt.Sprintf("vsock:%d/%s", uvmhcs.Plan9Port, name), target, opts); err != nil {
+		_ = sys.Modify(ctx, uvmhcs.RemovePlan9Share(name))
 		return nil, err
 	}
 	return func(ctx context.Context) error {
-		return errors.Join(h.unmount(ctx, target), sys.Modify(ctx, hcsdoc.RemovePlan9Share(name)))
+		return errors.Join(h.unmount(ctx, target), sys.Modify(ctx, uvmhcs.RemovePlan9Share(name)))
 	}, nil
 }
 
@@ -319,14 +317,14 @@ func (h *Host) attachDisk(ctx context.Context, vhd, target string, readOnly bool
 // attach hot-adds a disk at a free LUN of the VM's container disk
 // controller, after letting the VM open it.
 func (h *Host) attach(ctx context.Context, vhd string, readOnly bool) (int32, error) {
-	if err := hcs.GrantVMAccess(h.hvm.ID(), vhd); err != nil {
+	if err := grantDisk(hostDiskAccess{}, h.hvm.ID(), vhd, readOnly); err != nil {
 		return 0, err
 	}
 	lun, err := h.luns.Take()
 	if err != nil {
 		return 0, err
 	}
-	if err := h.hvm.System().Modify(ctx, hcsdoc.AddSCSIDisk(vhd, lun, readOnly)); err != nil {
+	if err := h.hvm.System().Modify(ctx, uvmhcs.AddSCSIDisk(vhd, lun, readOnly)); err != nil {
 		h.luns.Free(lun)
 		return 0, fmt.Errorf("attach %s to the utility VM: %w", vhd, err)
 	}
@@ -334,7 +332,7 @@ func (h *Host) attach(ctx context.Context, vhd string, readOnly bool) (int32, er
 }
 
 func (h *Host) detach(ctx context.Context, lun int32) error {
-	err := h.hvm.System().Modify(ctx, hcsdoc.RemoveSCSIDisk(lun))
+	err := h.hvm.System().Modify(ctx, uvmhcs.RemoveSCSIDisk(lun))
 	if err == nil {
 		h.luns.Free(lun)
 	}

@@ -39,6 +39,9 @@ type guest struct {
 // reported, which is the guest's). What cannot cross into the VM is
 // refused, not ignored.
 func guestSpec(spec *specs.Spec, guestDir string, isPodPid func(int) bool) (*guest, error) {
+	if err := containerhost.CheckVMSpec(spec); err != nil {
+		return nil, err
+	}
 	s := *spec
 	root := *spec.Root
 	root.Path = path.Join(guestDir, "rootfs")

@@ -7,7 +7,7 @@ import (
 	"errors"
 
 	"github.com/winctr/winctr/internal/bundlestate"
-	"github.com/winctr/winctr/internal/wcow/hcs"
+	"github.com/winctr/winctr/internal/hcs"
 )
 
 // stateFile records in a container's bundle which utility VM it ran in,

@@ -1,15 +1,12 @@
 package task
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/containerd/errdefs"
-	"github.com/containerd/log"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -28,33 +25,6 @@ func (s *Service) checkPodMember(id string, spec *specs.Spec) error {
 		return fmt.Errorf("container %q belongs to pod sandbox %q, which this shim does not run: %w", id, sb, errdefs.ErrFailedPrecondition)
 	}
 	return nil
-}
-
-// fanOutKill signals every other task of the pod when the pod's sandbox
-// is killed with all set: the pod goes as one.
-func (s *Service) fanOutKill(ctx context.Context, sandbox string, sig syscall.Signal) {
-	s.mu.Lock()
-	var others []*container
-	for id, c := range s.containers {
-		if id != sandbox {
-			others = append(others, c)
-		}
-	}
-	s.mu.Unlock()
-	for _, c := range others {
-		c.mu.Lock()
-		p, err := c.process("")
-		if err == nil {
-			err = p.checkKill()
-		}
-		c.mu.Unlock()
-		if err != nil {
-			continue // not running: nothing to signal
-		}
-		if err := p.host.Kill(ctx, sig, true); err != nil && !errdefs.IsNotFound(err) {
-			log.G(ctx).WithError(err).WithField("task", c.id).Warn("kill with the pod's sandbox")
-		}
-	}
 }
 
 // addPodFiles mounts the pod's hostname, hosts and resolv.conf into a

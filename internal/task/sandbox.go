@@ -85,6 +85,9 @@ func (ss sandboxService) CreateSandbox(ctx context.Context, r *sandboxapi.Create
 	if err != nil {
 		return nil, toGRPC(err)
 	}
+	if err := refusePod(pod, cfg); err != nil {
+		return nil, toGRPC(err)
+	}
 	if err := writePodFiles(r.GetBundlePath(), pod); err != nil {
 		return nil, toGRPC(err)
 	}

@@ -52,6 +52,11 @@ type Service struct {
 	containers map[string]*container
 	// sandbox is the pod the Sandbox API created, if it did.
 	sandbox *podSandbox
+	// deleting are the tasks whose container is being deleted; a Shutdown
+	// that finds only those left is owed once they are gone (see
+	// Shutdown).
+	deleting     map[string]bool
+	shutdownOwed bool
 }
 
 var _ taskAPI.TTRPCTaskService = (*Service)(nil)
@@ -69,6 +74,7 @@ func NewService(ctx context.Context, p publisher, sd shutdown.Service, factory H
 		events:     newEventQueue(ctx, ns, p),
 		shutdown:   sd,
 		containers: map[string]*container{},
+		deleting:   map[string]bool{},
 	}
 	sd.RegisterCallback(func(ctx context.Context) error {
 		s.events.close()
@@ -163,6 +169,11 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		return nil, toGRPC(err)
 	}
 	faultpoint.Reach("create")
+	if cfg.Isolation == options.IsolationHypervisor {
+		if err := containerhost.CheckVMSpec(spec); err != nil {
+			return nil, toGRPC(err)
+		}
+	}
 	host, err := s.hostFor(ctx, cfg)
 	if err != nil {
 		return nil, toGRPC(err)
@@ -287,6 +298,10 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 		return resp, nil
 	}
 	faultpoint.Reach("delete-container")
+	s.mu.Lock()
+	s.deleting[r.ID] = true
+	s.mu.Unlock()
+	defer s.deleted(ctx, r.ID)
 	if err := c.host.Delete(ctx); err != nil {
 		return nil, toGRPC(fmt.Errorf("delete container %q: %w", r.ID, err))
 	}
@@ -456,7 +471,11 @@ func (s *Service) Checkpoint(ctx context.Context, r *taskAPI.CheckpointTaskReque
 	return nil, toGRPC(fmt.Errorf("checkpoint: %w", errdefs.ErrNotImplemented))
 }
 
-// Kill signals a task's init (with all: every process of the task) or an exec.
+// Kill signals a task's init (with all: every process of the task) or an
+// exec. A pod's sandbox killed with all ends its own processes only, as
+// with containerd's runc shim: containerd and the kubelet's sandbox
+// recovery count on a pod's other containers outliving it until they are
+// stopped themselves.
 func (s *Service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*emptypb.Empty, error) {
 	c, err := s.get(r.ID)
 	if err != nil {
@@ -470,9 +489,6 @@ func (s *Service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*emptypb.Em
 	c.mu.Unlock()
 	if err != nil {
 		return nil, toGRPC(err)
-	}
-	if r.All && r.ExecID == "" && c.sandbox {
-		s.fanOutKill(ctx, c.id, syscall.Signal(r.Signal))
 	}
 	if err := p.host.Kill(ctx, syscall.Signal(r.Signal), r.All); err != nil {
 		return nil, toGRPC(fmt.Errorf("kill %s: %w", c.name(r.ExecID), err))
@@ -584,13 +600,40 @@ func (s *Service) Connect(ctx context.Context, r *taskAPI.ConnectRequest) (*task
 }
 
 // Shutdown ends the shim once no task remains; while any remains it does
-// nothing, because other tasks of the pod still need this shim.
+// nothing, because other tasks of the pod still need this shim. A delete
+// still under way (a slow unmount outlasting containerd's timeout, whose
+// retry then found the task gone) does not count: the shutdown is owed
+// and happens when that delete ends, or the shim would outlive its pod.
 func (s *Service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*emptypb.Empty, error) {
 	s.mu.Lock()
 	if len(s.containers) > 0 || s.sandbox != nil {
+		if s.sandbox == nil && len(s.deleting) == len(s.containers) {
+			s.shutdownOwed = true
+		}
 		s.mu.Unlock()
 		return &emptypb.Empty{}, nil
 	}
+	s.mu.Unlock()
+	s.end(ctx)
+	return &emptypb.Empty{}, nil
+}
+
+// deleted forgets a delete under way, whether it succeeded or not, and
+// ends the shim if a Shutdown is owed and nothing is left.
+func (s *Service) deleted(ctx context.Context, id string) {
+	s.mu.Lock()
+	delete(s.deleting, id)
+	owed := s.shutdownOwed && len(s.containers) == 0 && s.sandbox == nil
+	s.mu.Unlock()
+	if owed {
+		log.G(ctx).Info("a delete that outlasted containerd's wait ended; ending the shim it asked to end")
+		s.end(ctx)
+	}
+}
+
+// end closes the pod's Host and ends the shim.
+func (s *Service) end(ctx context.Context) {
+	s.mu.Lock()
 	h := s.host
 	s.host = nil
 	s.mu.Unlock()
@@ -601,5 +644,4 @@ func (s *Service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*em
 		}
 	}
 	s.shutdown.Shutdown()
-	return &emptypb.Empty{}, nil
 }

@@ -18,9 +18,9 @@ import (
 
 	"github.com/winctr/winctr/internal/bundlestate"
 	"github.com/winctr/winctr/internal/containerhost"
+	"github.com/winctr/winctr/internal/hcs"
+	"github.com/winctr/winctr/internal/hcs/schema"
 	"github.com/winctr/winctr/internal/task/stdio"
-	"github.com/winctr/winctr/internal/wcow/hcs"
-	"github.com/winctr/winctr/internal/wcow/schema"
 )
 
 // stopTimeout bounds a container's clean shutdown before it is terminated.
@@ -35,6 +35,8 @@ type container struct {
 	init   *process
 	// release undoes the container's storage (layers, shares, scratch).
 	release func(context.Context) error
+	// namespace is the HNS namespace made for the container, if any.
+	namespace string
 
 	stopOnce sync.Once
 }
@@ -126,7 +128,7 @@ func (c *container) Pids(ctx context.Context) ([]*apitask.ProcessInfo, error) {
 	}
 	out := make([]*apitask.ProcessInfo, 0, len(p.ProcessList))
 	for _, d := range p.ProcessList {
-		out = append(out, &apitask.ProcessInfo{Pid: uint32(d.ProcessId)})
+		out = append(out, &apitask.ProcessInfo{Pid: d.ProcessId})
 	}
 	return out, nil
 }
@@ -139,6 +141,9 @@ func (c *container) Delete(ctx context.Context) error {
 	var errs []error
 	if c.release != nil {
 		errs = append(errs, c.release(ctx))
+	}
+	if c.namespace != "" {
+		errs = append(errs, hns{}.DeleteNamespace(c.namespace))
 	}
 	errs = append(errs, bundlestate.Remove(c.bundle, stateFile))
 	return errors.Join(errs...)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -18,14 +19,14 @@ import (
 
 	"github.com/winctr/winctr/internal/bundlestate"
 	"github.com/winctr/winctr/internal/containerhost"
+	"github.com/winctr/winctr/internal/hcs"
+	"github.com/winctr/winctr/internal/hcs/schema"
 	"github.com/winctr/winctr/internal/layers"
 	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/task/stdio"
 	"github.com/winctr/winctr/internal/undo"
 	uvmhcs "github.com/winctr/winctr/internal/uvm/hcs"
-	"github.com/winctr/winctr/internal/wcow/hcs"
 	"github.com/winctr/winctr/internal/wcow/hcsdoc"
-	"github.com/winctr/winctr/internal/wcow/schema"
 )
 
 // StateRoot holds each Windows utility VM's directory (its scratch disk).
@@ -76,6 +77,18 @@ func (h *Host) CreateContainer(ctx context.Context, req *containerhost.Container
 		return nil, err
 	}
 	st := state{System: SystemID(req.Namespace, req.ID), Scratch: l.Scratch, Parents: l.Parents}
+	ns, made, err := containerNamespace(spec.Windows.Network, hns{})
+	if err != nil {
+		return nil, err
+	}
+	if made {
+		st.Namespace, spec = ns, withNamespace(spec, ns)
+		defer func() {
+			if retErr != nil {
+				_ = hns{}.DeleteNamespace(ns)
+			}
+		}()
+	}
 	var doc *schema.ComputeSystem
 	var release func(context.Context) error
 	if !h.hyperv {
@@ -84,7 +97,7 @@ func (h *Host) CreateContainer(ctx context.Context, req *containerhost.Container
 			return nil, err
 		}
 		release = l.UnmountProcessIsolated
-		doc, err = hcsdoc.ProcessIsolated(hcsdoc.Container{Spec: spec, Storage: hcsdoc.ContainerStorage{Layers: ids, Path: vol}})
+		doc, err = hcsdoc.ProcessIsolated(hcsdoc.Container{Spec: spec, Storage: hcsdoc.ContainerStorage{Layers: ids, Path: vol}, Processors: int32(runtime.NumCPU())})
 		if err != nil {
 			_ = release(ctx)
 			return nil, err
@@ -98,6 +111,9 @@ func (h *Host) CreateContainer(ctx context.Context, req *containerhost.Container
 		var c hcsdoc.Container
 		if c, release, err = h.attachStorage(ctx, vm, l, ids, spec); err != nil {
 			return nil, err
+		}
+		if c.Processors = h.cfg.VMProcessorCount; c.Processors == 0 {
+			c.Processors = uvmhcs.DefaultVMCPUs
 		}
 		if doc, err = hcsdoc.HyperVIsolated(c, vm.ID()); err != nil {
 			_ = release(ctx)
@@ -129,7 +145,7 @@ func (h *Host) CreateContainer(ctx context.Context, req *containerhost.Container
 		sys.Close()
 		return nil, err
 	}
-	c := &container{id: req.ID, bundle: req.Bundle, sys: sys, release: release}
+	c := &container{id: req.ID, bundle: req.Bundle, sys: sys, release: release, namespace: st.Namespace}
 	c.init = newProcess(c, spec.Process, io)
 	go c.watchInit()
 	return c, nil
@@ -161,8 +177,8 @@ func (h *Host) ensureVM(ctx context.Context, firstSystem string, l layers.Window
 	if err := copyFile(filepath.Join(uvmPath, "SystemTemplate.vhdx"), scratch); err != nil {
 		return nil, fmt.Errorf("utility VM scratch from the image's template: %w", err)
 	}
-	doc, err := hcsdoc.WCOWUtilityVM(hcsdoc.WCOWVM{
-		VM:            hcsdoc.VM{MemoryMB: uint64(h.cfg.VMMemoryMB), CPUs: uint32(h.cfg.VMProcessorCount), Scratch: scratch},
+	doc, err := uvmhcs.WCOWUtilityVM(uvmhcs.WCOWVM{
+		Base:          uvmhcs.Base{MemoryMB: uint64(h.cfg.VMMemoryMB), CPUs: uint32(h.cfg.VMProcessorCount), Scratch: scratch},
 		UtilityVMPath: uvmPath,
 	})
 	if err != nil {
@@ -218,7 +234,7 @@ func (h *Host) attachStorage(ctx context.Context, vm *uvmhcs.VM, l layers.Window
 			return "", err
 		}
 		steps.Push(func(ctx context.Context) error { return h.removeShare(ctx, sys, name) })
-		return hcsdoc.VSMBGuestPath(name), nil
+		return uvmhcs.VSMBGuestPath(name), nil
 	}
 	guestLayers := make([]schema.Layer, 0, len(ids))
 	for _, id := range ids {
@@ -233,20 +249,20 @@ func (h *Host) attachStorage(ctx context.Context, vm *uvmhcs.VM, l layers.Window
 		return hcsdoc.Container{}, nil, err
 	}
 	steps.Push(func(context.Context) error { h.luns.Free(lun); return nil })
-	root := hcsdoc.GuestContainerRoot(int(lun))
+	root := uvmhcs.GuestContainerRoot(int(lun))
 	disk := l.ScratchDisk()
 	if err := hcs.GrantVMAccess(vm.ID(), disk); err != nil {
 		return hcsdoc.Container{}, nil, err
 	}
-	if err := sys.Modify(ctx, hcsdoc.AddScratchDisk(disk, lun, root)); err != nil {
+	if err := sys.Modify(ctx, uvmhcs.AddScratchDisk(disk, lun, root)); err != nil {
 		return hcsdoc.Container{}, nil, fmt.Errorf("attach scratch %s: %w", disk, err)
 	}
-	steps.Push(func(ctx context.Context) error { return sys.Modify(ctx, hcsdoc.RemoveScratchDisk(lun, root)) })
-	if err := sys.Modify(ctx, hcsdoc.CombineLayers(root, guestLayers, true)); err != nil {
+	steps.Push(func(ctx context.Context) error { return sys.Modify(ctx, uvmhcs.RemoveScratchDisk(lun, root)) })
+	if err := sys.Modify(ctx, uvmhcs.CombineLayers(root, guestLayers, true)); err != nil {
 		return hcsdoc.Container{}, nil, fmt.Errorf("combine layers at %s: %w", root, err)
 	}
 	steps.Push(func(ctx context.Context) error {
-		return sys.Modify(ctx, hcsdoc.CombineLayers(root, guestLayers, false))
+		return sys.Modify(ctx, uvmhcs.CombineLayers(root, guestLayers, false))
 	})
 	mounts := map[string]string{}
 	for i, m := range spec.Mounts {
@@ -278,7 +294,7 @@ func (h *Host) addShare(ctx context.Context, sys *hcs.System, name, path string,
 		h.shares[name]++
 		return nil
 	}
-	if err := sys.Modify(ctx, hcsdoc.AddVSMBShare(name, path, readOnly)); err != nil {
+	if err := sys.Modify(ctx, uvmhcs.AddVSMBShare(name, path, readOnly)); err != nil {
 		return fmt.Errorf("share %s with the utility VM: %w", path, err)
 	}
 	h.shares[name] = 1
@@ -292,7 +308,7 @@ func (h *Host) removeShare(ctx context.Context, sys *hcs.System, name string) er
 		return nil
 	}
 	delete(h.shares, name)
-	return sys.Modify(ctx, hcsdoc.RemoveVSMBShare(name))
+	return sys.Modify(ctx, uvmhcs.RemoveVSMBShare(name))
 }
 
 // Close stops the pod's utility VM, if it has one, and removes its
@@ -331,6 +347,9 @@ func Cleanup(ctx context.Context, bundle string) (bool, error) {
 		errs = append(errs, layers.WindowsLayers{Scratch: st.Scratch, Parents: st.Parents}.UnmountProcessIsolated(ctx))
 	} else if st.VMDir != "" {
 		errs = append(errs, os.RemoveAll(st.VMDir))
+	}
+	if st.Namespace != "" {
+		errs = append(errs, hns{}.DeleteNamespace(st.Namespace))
 	}
 	errs = append(errs, bundlestate.Remove(bundle, stateFile))
 	return true, errors.Join(errs...)

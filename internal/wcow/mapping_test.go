@@ -10,7 +10,7 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/winctr/winctr/internal/wcow/schema"
+	"github.com/winctr/winctr/internal/hcs/schema"
 )
 
 func TestConsoleEvent(t *testing.T) {

@@ -15,10 +15,10 @@ import (
 	"golang.org/x/sys/windows"
 
 	"github.com/winctr/winctr/internal/containerhost"
+	"github.com/winctr/winctr/internal/hcs"
+	"github.com/winctr/winctr/internal/hcs/schema"
 	"github.com/winctr/winctr/internal/task/stdio"
-	"github.com/winctr/winctr/internal/wcow/hcs"
 	"github.com/winctr/winctr/internal/wcow/hcsdoc"
-	"github.com/winctr/winctr/internal/wcow/schema"
 )
 
 // process is an HCS process of a Windows container: its init or an exec.
@@ -77,7 +77,11 @@ func (p *process) Start(ctx context.Context) error {
 	var in io.WriteCloser
 	var out, errOut io.Reader
 	if hp.Stdin != nil {
-		in = hp.Stdin
+		in = hcsStdin{pipe: hp.Stdin, modify: func(req any) error {
+			ctx, cancel := context.WithTimeout(context.Background(), stdinCloseTimeout)
+			defer cancel()
+			return hp.Modify(ctx, req)
+		}}
 	}
 	if hp.Stdout != nil {
 		out = hp.Stdout
@@ -91,15 +95,13 @@ func (p *process) Start(ctx context.Context) error {
 }
 
 func (p *process) waitExit(hp *hcs.Process) {
-	<-hp.Exited()
-	_ = p.io.Settle(context.Background())
-	status := hp.ExitCode()
-	if status < 0 {
-		// HCS could not tell (the system was terminated under it): the
-		// process was killed, as the delete bootstrap reports too.
-		status = 128 + int(syscall.SIGKILL)
+	own := awaitExit(hp.Exited(), p.c.sys.Exited(), exitGrace)
+	code := -1
+	if own {
+		code = hp.ExitCode()
 	}
-	p.exit = containerhost.Exit{Status: status, At: time.Now()}
+	_ = p.io.Settle(context.Background())
+	p.exit = containerhost.Exit{Status: exitStatus(code, own), At: time.Now()}
 	close(p.done)
 }
 
@@ -141,7 +143,11 @@ func (p *process) ResizeTTY(ctx context.Context, width, height uint32) error {
 	})
 }
 
-// CloseStdin ends the process's stdin once what containerd wrote is in.
+// stdinCloseTimeout bounds HCS's closing of a process's stdin handle.
+const stdinCloseTimeout = 30 * time.Second
+
+// CloseStdin ends the process's stdin once what containerd wrote is in;
+// the pipe's Close (hcsStdin) has HCS close the process's handle.
 func (p *process) CloseStdin(ctx context.Context) error { return p.io.CloseStdin() }
 
 func (p *process) Wait(ctx context.Context) (containerhost.Exit, error) {

@@ -16,6 +16,9 @@ type state struct {
 	// isolation only).
 	VM    string `json:"vm,omitempty"`
 	VMDir string `json:"vm_dir,omitempty"`
+	// Namespace is the HNS namespace winctr made for the spec's
+	// endpoints, deleted with the container.
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // SystemID is the HCS id of a container: containerd's id within its

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/winctr/winctr/internal/faultpoint"
 	"github.com/winctr/winctr/test/harness"
 )
 
@@ -26,7 +27,18 @@ var (
 	images  runtimeapi.ImageServiceClient
 )
 
+// faultPoints is where a test arms a fault point (internal/faultpoint) in
+// the shims, which inherit the directory from containerd.
+var faultPoints string
+
 func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "winctr-cri-faultpoints-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cri:", err)
+		os.Exit(1)
+	}
+	faultPoints = dir
+	os.Setenv(faultpoint.EnvDir, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	c, err := harness.StartCRI(ctx)
 	cancel()
@@ -49,5 +61,6 @@ func TestMain(m *testing.M) {
 	}
 	conn.Close()
 	cd.Close()
+	os.RemoveAll(dir)
 	os.Exit(code)
 }

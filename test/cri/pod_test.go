@@ -347,16 +347,7 @@ func TestBadPodsAreRefused(t *testing.T) {
 			if tt.hostNetwork {
 				cfg.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE}}
 			}
-			resp, err := runtime.RunPodSandbox(rpcCtx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: harness.HandlerHypervisor})
-			if err == nil {
-				(&pod{id: resp.PodSandboxId}).remove(t)
-				t.Fatal("RunPodSandbox succeeded")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Fatalf("error %q does not mention %q", err, w)
-				}
-			}
+			expectRefused(t, harness.HandlerHypervisor, cfg, tt.want...)
 		})
 	}
 	if r := exec(t, steady, "true"); r.ExitCode != 0 {

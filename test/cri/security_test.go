@@ -44,16 +44,7 @@ func TestPodCannotWeakenItsHandler(t *testing.T) {
 					Annotations:  tt.annotations,
 					Linux:        &runtimeapi.LinuxPodSandboxConfig{CgroupParent: cd.CRI().CgroupParent + "/" + name},
 				}
-				resp, err := runtime.RunPodSandbox(rpcCtx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler})
-				if err == nil {
-					(&pod{id: resp.PodSandboxId}).remove(t)
-					t.Fatal("RunPodSandbox succeeded")
-				}
-				for _, w := range tt.want {
-					if !strings.Contains(err.Error(), w) {
-						t.Fatalf("error %q does not mention %q", err, w)
-					}
-				}
+				expectRefused(t, handler, cfg, tt.want...)
 				pods, err := runtime.ListPodSandbox(rpcCtx(t), &runtimeapi.ListPodSandboxRequest{})
 				if err != nil {
 					t.Fatal(err)
@@ -84,4 +75,46 @@ func TestPodRaisesIsolation(t *testing.T) {
 	}
 	p.remove(t)
 	cd.AssertNoLeaks(t)
+}
+
+// TestUserNamespacedPodInAVM: a pod with hostUsers: false under a VM
+// handler is refused at RunPodSandbox with the reason, on both
+// sandboxers, and nothing of it is left.
+func TestUserNamespacedPodInAVM(t *testing.T) {
+	harness.RequireBootFiles(t)
+	for i, handler := range []string{harness.HandlerHypervisor, harness.HandlerHypervisorSandboxAPI} {
+		t.Run(handler, func(t *testing.T) {
+			name := "userns" + strconv.Itoa(i)
+			cfg := &runtimeapi.PodSandboxConfig{
+				Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "default", Uid: name + "-uid"},
+				LogDirectory: t.TempDir(),
+				Linux: &runtimeapi.LinuxPodSandboxConfig{
+					CgroupParent: cd.CRI().CgroupParent + "/" + name,
+					SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{
+						UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD,
+							Uids: []*runtimeapi.IDMapping{{HostId: 100000, ContainerId: 0, Length: 65536}},
+							Gids: []*runtimeapi.IDMapping{{HostId: 100000, ContainerId: 0, Length: 65536}}}}},
+				},
+			}
+			expectRefused(t, handler, cfg, "hostUsers: false")
+			cd.AssertNoLeaks(t)
+		})
+	}
+}
+
+// expectRefused runs a pod that RunPodSandbox must refuse with an error
+// naming each of want; the refusal is logged, for the record.
+func expectRefused(t *testing.T, handler string, cfg *runtimeapi.PodSandboxConfig, want ...string) {
+	t.Helper()
+	resp, err := runtime.RunPodSandbox(rpcCtx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler})
+	if err == nil {
+		(&pod{id: resp.PodSandboxId}).remove(t)
+		t.Fatal("RunPodSandbox succeeded")
+	}
+	t.Logf("refused: %v", err)
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Fatalf("error %q does not mention %q", err, w)
+		}
+	}
 }

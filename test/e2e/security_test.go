@@ -85,3 +85,23 @@ func TestAnnotationsCannotWeakenTheRuntime(t *testing.T) {
 		cd.AssertNoLeaks(t)
 	})
 }
+
+// TestVMRefusesSharedPropagation: a bind mount asking for shared
+// propagation with the host (a Bidirectional volume) cannot cross into a
+// utility VM; it is refused at create, before a VM boots, with the reason.
+func TestVMRefusesSharedPropagation(t *testing.T) {
+	ctx := context.Background()
+	id := "vm-rshared"
+	cd.CleanupTask(t, id)
+	r := cd.Ctr(ctx, append(append([]string{"run", "--rm"}, harness.VMOptions("")...),
+		"--mount", "type=bind,src="+t.TempDir()+",dst=/data,options=rbind:rshared", image.Name, id, "true")...)
+	if r.Err == nil {
+		t.Fatal("ctr run with an rshared mount in a VM succeeded")
+	}
+	t.Logf("refused: %s", r.Stderr)
+	if !strings.Contains(r.Stderr, "shared propagation (Bidirectional) between the host and a utility VM is not possible") {
+		t.Fatalf("error %q does not give the reason", r.Stderr)
+	}
+	cd.Ctr(ctx, "container", "rm", id)
+	cd.AssertNoLeaks(t)
+}

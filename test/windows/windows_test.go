@@ -13,6 +13,7 @@ package windows
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -25,11 +26,11 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
 
+	"github.com/winctr/winctr/internal/hcs"
 	"github.com/winctr/winctr/internal/lcow"
-	"github.com/winctr/winctr/internal/wcow/hcs"
-	"github.com/winctr/winctr/internal/wcow/hcsdoc"
 )
 
 const runtime = "io.containerd.winctr.v1"
@@ -92,6 +93,8 @@ type run struct {
 	// instead of the host's.
 	platform string
 	opts     []oci.SpecOpts
+	// stdin, when set, is the container's stdin.
+	stdin io.Reader
 }
 
 func (r run) specOpts() []oci.SpecOpts {
@@ -122,12 +125,12 @@ func (e *env) start(r run) (containerd.Task, *bytes.Buffer, <-chan containerd.Ex
 		}
 	})
 	var out bytes.Buffer
-	task, err := c.NewTask(e.ctx, cio.NewCreator(cio.WithStreams(nil, &out, &out)))
+	task, err := c.NewTask(e.ctx, cio.NewCreator(cio.WithStreams(r.stdin, &out, &out)))
 	if err != nil {
 		e.t.Fatalf("task %s: %v", r.id, err)
 	}
 	e.t.Cleanup(func() {
-		if _, err := task.Delete(context.WithoutCancel(e.ctx), containerd.WithProcessKill); err != nil {
+		if _, err := task.Delete(context.WithoutCancel(e.ctx), containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
 			e.t.Errorf("delete task %s: %v", r.id, err)
 		}
 	})
@@ -159,7 +162,7 @@ func (e *env) exitOf(ch <-chan containerd.ExitStatus, within time.Duration) uint
 // checkNothingLeft fails when HCS still has a compute system of winctr's
 // after the test removed everything: hcsdiag's view and HCS's own.
 func (e *env) checkNothingLeft() {
-	systems, err := hcs.List(context.Background(), `{"Owners":["`+hcsdoc.Owner+`"]}`)
+	systems, err := hcs.List(context.Background(), `{"Owners":["`+hcs.Owner+`"]}`)
 	if err != nil {
 		e.t.Errorf("list compute systems: %v", err)
 	}

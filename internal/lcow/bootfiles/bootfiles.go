@@ -22,10 +22,13 @@ import (
 	"github.com/winctr/winctr/internal/uvm"
 )
 
-// Names of the files in a boot files directory.
+// Names of the files in a boot files directory. VmlinuxFile, the
+// uncompressed kernel, is there when it could be unpacked from the kernel;
+// Hyper-V boots it directly, without firmware.
 const (
-	KernelFile = "kernel"
-	InitrdFile = "initrd.img"
+	KernelFile  = "kernel"
+	InitrdFile  = "initrd.img"
+	VmlinuxFile = "vmlinux"
 )
 
 // DefaultModules are what every LCOW guest on QEMU needs that the cloud
@@ -168,8 +171,12 @@ func Build(o Options) error {
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return err
 	}
-	if err := copyFile(filepath.Join(o.Root, "boot", "vmlinuz-"+release), filepath.Join(o.Out, KernelFile)); err != nil {
+	kernel := filepath.Join(o.Root, "boot", "vmlinuz-"+release)
+	if err := copyFile(kernel, filepath.Join(o.Out, KernelFile)); err != nil {
 		return fmt.Errorf("kernel (apt-get install linux-image-cloud-amd64): %w", err)
+	}
+	if err := writeVmlinux(kernel, filepath.Join(o.Out, VmlinuxFile)); err != nil {
+		return err
 	}
 	tmp := filepath.Join(o.Out, InitrdFile+".tmp")
 	f, err := os.Create(tmp)
@@ -192,6 +199,26 @@ func Build(o Options) error {
 	// Last: a manifest vouches for the kernel and initrd beside it.
 	m.KernelRelease = release
 	return bootmanifest.Write(o.Out, *m)
+}
+
+// writeVmlinux writes the uncompressed kernel unpacked from the bzImage
+// kernel to dst, or removes a stale dst when there is none to unpack.
+func writeVmlinux(kernel, dst string) error {
+	img, err := os.ReadFile(kernel)
+	if err != nil {
+		return err
+	}
+	elf, ok, err := vmlinux(img)
+	if err != nil {
+		return fmt.Errorf("%s: %w", kernel, err)
+	}
+	if !ok {
+		if err := os.Remove(dst); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		return nil
+	}
+	return os.WriteFile(dst, elf, 0o644)
 }
 
 // runtimeFiles are the OCI runtime's files in the guest: the executable

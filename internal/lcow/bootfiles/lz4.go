@@ -11,6 +11,9 @@ import (
 // its compressed size and an LZ4 block.
 const lz4BlockSize = 8 << 20
 
+// lz4LegacyMagic starts a legacy frame (little-endian).
+const lz4LegacyMagic = 0x184C2102
+
 // newLZ4Writer compresses what is written to it into a legacy LZ4 frame.
 func newLZ4Writer(w io.Writer) (io.WriteCloser, error) {
 	zw := lz4.NewWriter(w)

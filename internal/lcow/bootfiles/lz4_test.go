@@ -9,11 +9,8 @@ import (
 	"testing"
 )
 
-// The legacy frame's magic number, and LZ4's shortest match.
-const (
-	lz4LegacyMagic = 0x184C2102
-	lz4MinMatch    = 4
-)
+// LZ4's shortest match.
+const lz4MinMatch = 4
 
 // unlz4 decodes a legacy LZ4 frame as the kernel does: each block on its
 // own, no larger than 8 MB.

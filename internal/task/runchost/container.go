@@ -87,7 +87,7 @@ func (c *container) create(ctx context.Context) error {
 			opts.ConsoleSocket = sock
 		}
 		if err := c.runc.Create(ctx, c.id, c.bundle, opts); err != nil {
-			return runcError("runc create", withRuncLog(err, c.runc.Log))
+			return runtimeError(c.runc, "create", withRuncLog(err, c.runc.Log))
 		}
 		faultpoint.Reach("runc-created")
 		return nil
@@ -143,12 +143,12 @@ func (c *container) Exec(ctx context.Context, id string, spec *specs.Process, io
 
 // Pause freezes the container.
 func (c *container) Pause(ctx context.Context) error {
-	return runcErrorOrNil("runc pause", c.runc.Pause(ctx, c.id))
+	return c.runtimeErrorOrNil("pause", c.runc.Pause(ctx, c.id))
 }
 
 // Resume thaws the container.
 func (c *container) Resume(ctx context.Context) error {
-	return runcErrorOrNil("runc resume", c.runc.Resume(ctx, c.id))
+	return c.runtimeErrorOrNil("resume", c.runc.Resume(ctx, c.id))
 }
 
 // Update applies new Linux resource limits.
@@ -161,7 +161,7 @@ func (c *container) Update(ctx context.Context, resources *anypb.Any) error {
 	if !ok {
 		return fmt.Errorf("resources of type %T on a Linux container: %w", v, errdefs.ErrInvalidArgument)
 	}
-	return runcErrorOrNil("runc update", c.runc.Update(ctx, c.id, res))
+	return c.runtimeErrorOrNil("update", c.runc.Update(ctx, c.id, res))
 }
 
 // Stats reads the container's cgroup into containerd's metrics types.
@@ -180,7 +180,7 @@ func (c *container) Stats(ctx context.Context) (*anypb.Any, error) {
 func (c *container) Pids(ctx context.Context) ([]*apitask.ProcessInfo, error) {
 	pids, err := c.runc.Ps(ctx, c.id)
 	if err != nil {
-		return nil, runcError("runc ps", err)
+		return nil, runtimeError(c.runc, "ps", err)
 	}
 	out := make([]*apitask.ProcessInfo, 0, len(pids))
 	for _, pid := range pids {
@@ -206,13 +206,14 @@ func (c *container) Delete(ctx context.Context) error {
 	c.mu.Unlock()
 	var errs []error
 	if err := c.runc.Delete(ctx, c.id, &runc.DeleteOpts{Force: true}); err != nil && !isNotExist(err) {
-		errs = append(errs, runcError("runc delete", err))
+		errs = append(errs, runtimeError(c.runc, "delete", err))
 	}
 	faultpoint.Reach("runc-deleted")
 	if err := c.init.Delete(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if c.rootfs != "" {
+		faultpoint.Reach("runc-unmount")
 		if err := layers.UnmountRootfs(c.rootfs); err != nil {
 			errs = append(errs, err)
 		}
@@ -228,11 +229,11 @@ func isNotExist(err error) bool {
 	return strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), "not found")
 }
 
-func runcErrorOrNil(op string, err error) error {
+func (c *container) runtimeErrorOrNil(verb string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return runcError(op, err)
+	return runtimeError(c.runc, verb, err)
 }
 
 func containsAny(s string, subs ...string) bool {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -102,7 +103,7 @@ func (p *process) attachIO(ctx context.Context, sock *runc.Socket) error {
 func (p *process) Start(ctx context.Context) error {
 	if p.execID == "" {
 		if err := p.c.runc.Start(ctx, p.c.id); err != nil {
-			return runcError("runc start", withRuncLog(err, p.c.runc.Log))
+			return runtimeError(p.c.runc, "start", withRuncLog(err, p.c.runc.Log))
 		}
 		return nil
 	}
@@ -118,7 +119,7 @@ func (p *process) startExec(ctx context.Context) error {
 			opts.ConsoleSocket = sock
 		}
 		if err := p.c.runc.Exec(ctx, p.c.id, *p.spec, opts); err != nil {
-			return runcError("runc exec", withRuncLog(err, p.c.runc.Log))
+			return runtimeError(p.c.runc, "exec", withRuncLog(err, p.c.runc.Log))
 		}
 		return nil
 	})
@@ -168,7 +169,7 @@ func (p *process) setExitCh(ch <-chan runc.Exit) {
 func (p *process) Kill(ctx context.Context, sig syscall.Signal, all bool) error {
 	if p.execID == "" {
 		if err := p.c.runc.Kill(ctx, p.c.id, int(sig), &runc.KillOpts{All: all}); err != nil {
-			return runcError("runc kill", err)
+			return runtimeError(p.c.runc, "kill", err)
 		}
 		return nil
 	}
@@ -223,7 +224,13 @@ func (p *process) Wait(ctx context.Context) (containerhost.Exit, error) {
 			log.G(ctx).WithError(err).WithField("task", p.c.id).Warn("kill the container's remaining processes")
 		}
 	}
-	if err := p.pipes.Settle(ctx); err != nil {
+	settle := p.pipes.Settle
+	if p.execID != "" {
+		// An exec's child may outlive it, holding its output open; the
+		// exit waits for the output that exists, not for that pipe.
+		settle = p.pipes.SettleExit
+	}
+	if err := settle(ctx); err != nil {
 		// Something outside the container's reach holds the output open.
 		log.G(ctx).WithError(err).WithField("pid", e.Pid).Warn("output still open after exit; closed it")
 	}
@@ -265,15 +272,19 @@ func (p *process) Delete(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// runcError maps runc's failures onto errdefs so containerd shows a reason.
-// Only calls on an existing container can mean "it is gone"; a failed
-// create or exec saying "not found" is about the process's executable.
-func runcError(op string, err error) error {
-	msg := err.Error()
-	switch op {
-	case "runc create", "runc start", "runc exec":
+// runtimeError maps the OCI runtime's failures onto errdefs so containerd
+// shows a reason, naming the runtime that failed (runc on the host, crun
+// in a guest). Only calls on an existing container can mean "it is gone";
+// a failed create or exec saying "not found" is about the process's
+// executable. runc and crun word "gone" differently, and crun capitalises
+// errno texts ("open pidfd: No such process").
+func runtimeError(r *runc.Runc, verb string, err error) error {
+	op := runtimeName(r) + " " + verb
+	switch verb {
+	case "create", "start", "exec":
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	msg := strings.ToLower(err.Error())
 	switch {
 	case containsAny(msg, "does not exist", "not found", "container not running", "process already finished", "no such process"):
 		return fmt.Errorf("%s: %v: %w", op, err, errdefs.ErrNotFound)
@@ -281,6 +292,14 @@ func runcError(op string, err error) error {
 		return fmt.Errorf("%s: %v: %w", op, err, errdefs.ErrFailedPrecondition)
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// runtimeName is the OCI runtime's name as its binary is called.
+func runtimeName(r *runc.Runc) string {
+	if r == nil || r.Command == "" {
+		return "runc"
+	}
+	return filepath.Base(r.Command)
 }
 
 // privatePIDNamespace tells whether the spec gives the container a new

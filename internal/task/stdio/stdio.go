@@ -51,6 +51,9 @@ type Pipes struct {
 	// moved counts the output bytes handed to containerd's side, so that
 	// Drain can tell a slow copy from a stuck one.
 	moved atomic.Uint64
+	// copies are the output copies running, for SettleExit.
+	copiesMu sync.Mutex
+	copies   []*outputCopy
 
 	stdinMu     sync.Mutex
 	procStdin   io.WriteCloser
@@ -124,18 +127,70 @@ func (p *Pipes) copyOut(src io.Reader, dst io.WriteCloser) {
 	if src == nil {
 		return
 	}
+	c := &outputCopy{pending: unreadBytes(src)}
+	if o, ok := dst.(*output); ok {
+		c.unread = o.unread
+	}
+	p.copiesMu.Lock()
+	p.copies = append(p.copies, c)
+	p.copiesMu.Unlock()
 	p.outputs.Add(1)
 	go func() {
 		defer p.outputs.Done()
 		buf := make([]byte, 32<<10)
 		if dst == nil {
-			_, _ = io.CopyBuffer(io.Discard, src, buf)
+			c.copy(io.Discard, src, buf)
 			return
 		}
-		_, _ = io.CopyBuffer(counting{dst, &p.moved}, src, buf)
+		c.copy(counting{dst, &p.moved}, src, buf)
 		p.awaitRead(dst)
 		dst.Close()
 	}()
+}
+
+// outputCopy is one output stream's copy, counted so that SettleExit can
+// tell when what the process had written by its exit reached containerd.
+type outputCopy struct {
+	pending func() (int, error) // bytes waiting in the process's pipe; nil if unknown
+	unread  func() (int, error) // bytes containerd has not read yet; nil if unknown
+	// read and written count the bytes taken from the process's pipe and
+	// handed to containerd's side.
+	read, written atomic.Uint64
+}
+
+func (c *outputCopy) copy(dst io.Writer, src io.Reader, buf []byte) {
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			c.read.Add(uint64(n))
+			w, werr := dst.Write(buf[:n])
+			c.written.Add(uint64(w))
+			if werr != nil {
+				// containerd's side is gone: keep the process from
+				// blocking on a full pipe.
+				_, _ = io.CopyBuffer(io.Discard, src, buf)
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// delivered reports whether every byte up to target was handed over and,
+// where that can be told, read by containerd: bytes written later than
+// target may still wait, since a FIFO is read in order.
+func (c *outputCopy) delivered(target uint64) bool {
+	written := c.written.Load()
+	if written < target {
+		return false
+	}
+	if c.unread == nil {
+		return true
+	}
+	n, err := c.unread()
+	return err != nil || uint64(n) <= written-target
 }
 
 // StallTimeout is how long output may stand still before the shim stops
@@ -252,6 +307,91 @@ func (p *Pipes) Settle(ctx context.Context) error {
 		_ = p.Close()
 	}
 	return err
+}
+
+// SettleExit is Settle for a process that exited while something else
+// may still hold its output open: an exec's background child that
+// survives it ("sh -c 'sleep 1d &'"). Every byte the process had written
+// by its exit is delivered to containerd's side and read there, as with
+// Settle, then containerd's side is closed: the exit is not held until
+// the end of a pipe a surviving child keeps open, and what that child
+// writes later is dropped. Where the process's pipes cannot tell how much
+// they hold (a VM's streams), it is Settle.
+func (p *Pipes) SettleExit(ctx context.Context) error {
+	if !p.attached() {
+		return nil
+	}
+	p.copiesMu.Lock()
+	copies := append([]*outputCopy(nil), p.copies...)
+	p.copiesMu.Unlock()
+	targets := make([]uint64, len(copies))
+	for i, c := range copies {
+		if c.pending == nil {
+			return p.Settle(ctx)
+		}
+		// read first: a byte is either counted as read or still pending.
+		read := c.read.Load()
+		n, err := c.pending()
+		if err != nil {
+			return p.Settle(ctx)
+		}
+		targets[i] = read + uint64(n)
+	}
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	// Progress is bytes handed over or read by containerd's reader.
+	progress := func() uint64 {
+		v := p.moved.Load()
+		for _, c := range copies {
+			if c.unread != nil {
+				if n, err := c.unread(); err == nil {
+					v += uint64(n) << 32
+				}
+			}
+		}
+		return v
+	}
+	last, since := progress(), time.Now()
+	for {
+		all := true
+		for i, c := range copies {
+			if !c.delivered(targets[i]) {
+				all = false
+				break
+			}
+		}
+		if all {
+			// containerd's client waits for EOF on its FIFOs before it
+			// takes the exit as complete (CRI's ExecSync drains them):
+			// end them here. The copy then discards what the child
+			// writes, so that it never blocks on a full pipe.
+			p.closeOutputs()
+			return nil
+		}
+		select {
+		case <-p.drained:
+			return nil
+		case <-ctx.Done():
+			_ = p.Close()
+			return ctx.Err()
+		case <-t.C:
+		}
+		if now := progress(); now != last {
+			last, since = now, time.Now()
+		} else if time.Since(since) > StallTimeout {
+			_ = p.Close()
+			return ErrStalled
+		}
+	}
+}
+
+// closeOutputs closes containerd's side of stdout and stderr.
+func (p *Pipes) closeOutputs() {
+	for _, o := range []io.WriteCloser{p.stdout, p.stderr} {
+		if o != nil {
+			_ = o.Close()
+		}
+	}
 }
 
 // attached tells whether Attach ran; if it never did, it never will, and

@@ -251,15 +251,16 @@ func (c *collector) Write(b []byte) (int, error) {
 func (c *collector) Close() error { return nil }
 
 func TestDrainWaitsForSlowOutputNotForStuckOutput(t *testing.T) {
-	const idle = 100 * time.Millisecond
-	// Slow but steady: a byte every 30 ms for half a second, far past the
-	// idle bound as a total; every byte must arrive.
+	// The bound leaves room for a loaded machine's scheduling delays.
+	const idle = 300 * time.Millisecond
+	// Slow but steady: a byte every 30 ms for 1.2 s, far past the idle
+	// bound as a total; every byte must arrive.
 	out := &collector{}
 	r, w := io.Pipe()
 	p := FromStreams(nil, out, nil)
 	p.Attach(nil, r, nil)
 	go func() {
-		for range 16 {
+		for range 40 {
 			time.Sleep(30 * time.Millisecond)
 			_, _ = w.Write([]byte("x"))
 		}
@@ -268,8 +269,8 @@ func TestDrainWaitsForSlowOutputNotForStuckOutput(t *testing.T) {
 	if err := p.Drain(context.Background(), idle); err != nil {
 		t.Fatalf("slow output: %v", err)
 	}
-	if got := out.buf.Len(); got != 16 {
-		t.Fatalf("slow output: %d bytes of 16", got)
+	if got := out.buf.Len(); got != 40 {
+		t.Fatalf("slow output: %d bytes of 40", got)
 	}
 
 	// Stuck: the writer holds the pipe open and writes nothing.

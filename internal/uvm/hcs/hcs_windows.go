@@ -13,30 +13,30 @@ import (
 	"github.com/Microsoft/go-winio/pkg/guid"
 	"github.com/containerd/log"
 
+	"github.com/winctr/winctr/internal/hcs"
+	"github.com/winctr/winctr/internal/hcs/schema"
 	"github.com/winctr/winctr/internal/uvm"
-	"github.com/winctr/winctr/internal/wcow/hcs"
-	"github.com/winctr/winctr/internal/wcow/schema"
 )
 
 // stopTimeout bounds a clean shutdown before the VM is terminated.
 const stopTimeout = 10 * time.Second
 
-// dialTimeout bounds one hvsocket connection to the guest: the agent
-// listens from early boot on.
-const dialTimeout = 30 * time.Second
+// connectTimeout bounds how long a Linux guest's agent has, from the VM's
+// start, to connect.
+const connectTimeout = 2 * time.Minute
 
 // VM is a running utility VM.
 type VM struct {
-	sys *hcs.System
-	// runtimeID is the VM's Hyper-V id: the hvsocket address of its guest.
-	runtimeID guid.GUID
-	session   *uvm.Session
+	sys     *hcs.System
+	session *uvm.Session
 }
 
 // Start creates and starts the utility VM id from doc (built by
-// hcsdoc.WCOWUtilityVM or hcsdoc.LCOWUtilityVM). grant are files the VM
-// must open (its scratch disk), made accessible to it first. On failure
-// nothing of the VM is left.
+// WCOWUtilityVM or LCOWUtilityVM). grant are files the VM must open (its
+// scratch disk), made accessible to it first. A VM without HCS's own
+// guest connection runs winctr's agent, which dials out: Start listens
+// for it on hvsocket before the VM starts and returns once the agent's
+// session is up. On failure nothing of the VM is left.
 func Start(ctx context.Context, id string, doc *schema.ComputeSystem, grant ...string) (_ *VM, retErr error) {
 	for _, f := range grant {
 		if err := hcs.GrantVMAccess(id, f); err != nil {
@@ -54,21 +54,34 @@ func Start(ctx context.Context, id string, doc *schema.ComputeSystem, grant ...s
 			sys.Close()
 		}
 	}()
-	if err := sys.Start(ctx); err != nil {
-		return nil, err
-	}
+	// The runtime id, the VM's Hyper-V id and the hvsocket address of
+	// its guest, exists once the system is created.
 	props, err := sys.Properties(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if v.runtimeID, err = guid.FromString(props.RuntimeId); err != nil {
+	runtimeID, err := guid.FromString(props.RuntimeId)
+	if err != nil {
 		return nil, fmt.Errorf("utility VM %s: runtime id %q: %w", id, props.RuntimeId, err)
 	}
-	v.session = uvm.NewDialSession(func() (net.Conn, error) {
-		dctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	agent := doc.VirtualMachine != nil && doc.VirtualMachine.GuestConnection == nil
+	var ln net.Listener
+	if agent {
+		if ln, err = winio.ListenHvsock(&winio.HvsockAddr{VMID: runtimeID, ServiceID: winio.VsockServiceID(uvm.VsockPort)}); err != nil {
+			return nil, fmt.Errorf("utility VM %s: listen for its agent: %w", id, err)
+		}
+		defer ln.Close()
+	}
+	if err := sys.Start(ctx); err != nil {
+		return nil, err
+	}
+	if agent {
+		actx, cancel := context.WithTimeout(ctx, connectTimeout)
 		defer cancel()
-		return v.Dial(dctx, uvm.VsockPort)
-	}, v.Exited())
+		if v.session, err = uvm.AcceptSession(actx, ln, v.Exited()); err != nil {
+			return nil, fmt.Errorf("utility VM %s: %w", id, err)
+		}
+	}
 	log.G(ctx).WithField("vm", id).WithField("runtime-id", props.RuntimeId).Debug("utility VM started")
 	return v, nil
 }
@@ -82,18 +95,9 @@ func (v *VM) System() *hcs.System { return v.sys }
 // Exited is closed when the VM has stopped.
 func (v *VM) Exited() <-chan struct{} { return v.sys.Exited() }
 
-// Dial connects to the guest's vsock port (a Linux guest's listener).
-func (v *VM) Dial(ctx context.Context, port uint32) (net.Conn, error) {
-	c, err := winio.Dial(ctx, &winio.HvsockAddr{VMID: v.runtimeID, ServiceID: winio.VsockServiceID(port)})
-	if err != nil {
-		return nil, fmt.Errorf("hvsocket to %s port %d: %w", v.ID(), port, err)
-	}
-	return c, nil
-}
-
-// Session is the transport to winctr's guest agent in a Linux VM: each
-// stream an hvsocket connection of its own to the agent's port, ending
-// with the VM.
+// Session is the transport to winctr's guest agent in a Linux VM: yamux
+// streams over the hvsocket connection the agent made; nil for a Windows
+// VM.
 func (v *VM) Session() *uvm.Session { return v.session }
 
 // Stop stops the VM: a clean shutdown of its guest for up to stopTimeout,

@@ -8,8 +8,6 @@ import (
 
 	"github.com/Microsoft/go-winio/pkg/guid"
 	"github.com/Microsoft/hcsshim/hcn"
-
-	"github.com/winctr/winctr/internal/wcow/hcsdoc"
 )
 
 // AttachNetwork gives the VM a network adapter for every endpoint of the
@@ -26,7 +24,7 @@ func (v *VM) AttachNetwork(ctx context.Context, nsID string, windowsGuest bool) 
 		return nil, fmt.Errorf("endpoints of HNS namespace %s: %w", nsID, err)
 	}
 	if windowsGuest {
-		if err := v.sys.Modify(ctx, hcsdoc.AddGuestNetworkNamespace(ns)); err != nil {
+		if err := v.sys.Modify(ctx, AddGuestNetworkNamespace(ns)); err != nil {
 			return nil, fmt.Errorf("network namespace %s in the guest: %w", nsID, err)
 		}
 	}
@@ -41,11 +39,11 @@ func (v *VM) AttachNetwork(ctx context.Context, nsID string, windowsGuest bool) 
 			return nil, err
 		}
 		if windowsGuest {
-			if err := v.sys.Modify(ctx, hcsdoc.PreAddNIC(nic.String(), ep)); err != nil {
+			if err := v.sys.Modify(ctx, PreAddNIC(nic.String(), ep)); err != nil {
 				return nil, fmt.Errorf("prepare the guest for endpoint %s: %w", id, err)
 			}
 		}
-		if err := v.sys.Modify(ctx, hcsdoc.AddNIC(nic.String(), ep.Id, ep.MacAddress, windowsGuest)); err != nil {
+		if err := v.sys.Modify(ctx, AddNIC(nic.String(), ep.Id, ep.MacAddress, windowsGuest)); err != nil {
 			return nil, fmt.Errorf("network adapter for endpoint %s: %w", id, err)
 		}
 		eps = append(eps, ep)

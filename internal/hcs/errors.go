@@ -9,7 +9,7 @@ import (
 
 	"github.com/containerd/errdefs"
 
-	"github.com/winctr/winctr/internal/wcow/schema"
+	"github.com/winctr/winctr/internal/hcs/schema"
 )
 
 // HRESULTs of HCS and Win32 that winctr tells apart.
@@ -78,13 +78,18 @@ func classify(hr uint32) error {
 }
 
 // IsAlreadyStopped tells whether err says the system or process had
-// already stopped: for Terminate and Shutdown that is success.
+// already stopped: for Terminate and Shutdown that is success. A process
+// whose compute system has stopped is an element not found.
 func IsAlreadyStopped(err error) bool {
 	var e *Error
 	if !errors.As(err, &e) {
 		return false
 	}
-	return e.HRESULT == hrSystemAlreadyStopped || e.HRESULT == hrProcessAlreadyStopped || e.HRESULT == hrSystemNotFound
+	switch e.HRESULT {
+	case hrSystemAlreadyStopped, hrProcessAlreadyStopped, hrSystemNotFound, hrNotFound:
+		return true
+	}
+	return false
 }
 
 // newError builds the Error of a call that returned hr, with the result

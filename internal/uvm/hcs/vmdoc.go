@@ -1,4 +1,4 @@
-package hcsdoc
+package hcs
 
 import (
 	"fmt"
@@ -6,8 +6,9 @@ import (
 
 	"github.com/containerd/errdefs"
 
+	"github.com/winctr/winctr/internal/hcs"
+	"github.com/winctr/winctr/internal/hcs/schema"
 	"github.com/winctr/winctr/internal/uvm"
-	"github.com/winctr/winctr/internal/wcow/schema"
 )
 
 // Who may bind and connect hvsockets of a utility VM: the local system and
@@ -29,8 +30,8 @@ const (
 	DefaultVMCPUs     = 2
 )
 
-// VM is what a utility VM document is built from.
-type VM struct {
+// Base is what every utility VM document is built from.
+type Base struct {
 	MemoryMB uint64
 	CPUs     uint32
 	// Scratch is the VM's own scratch disk (a VHDX), attached at SCSI 0:0.
@@ -40,7 +41,7 @@ type VM struct {
 	ConsolePipe string
 }
 
-func (v VM) topology() *schema.Topology {
+func (v Base) topology() *schema.Topology {
 	mem, cpus := v.MemoryMB, v.CPUs
 	if mem == 0 {
 		mem = DefaultVMMemoryMB
@@ -56,7 +57,7 @@ func (v VM) topology() *schema.Topology {
 	}
 }
 
-func (v VM) devices() *schema.Devices {
+func (v Base) devices() *schema.Devices {
 	d := &schema.Devices{
 		HvSocket: &schema.HvSocket2{HvSocketConfig: &schema.HvSocketSystemConfig{
 			DefaultBindSecurityDescriptor:    hvSocketSDDL,
@@ -78,7 +79,7 @@ func (v VM) devices() *schema.Devices {
 // files (<UtilityVM>\Files), and HCS talks to the Windows guest's own
 // agent for it.
 type WCOWVM struct {
-	VM
+	Base
 	// UtilityVMPath is the image's UtilityVM folder: the OCI spec's
 	// windows.hyperv.utilityVMPath, or the base layer's UtilityVM folder.
 	UtilityVMPath string
@@ -103,20 +104,23 @@ func WCOWUtilityVM(v WCOWVM) (*schema.ComputeSystem, error) {
 		DirectFileMappingInMB: 1024,
 	}
 	return &schema.ComputeSystem{
-		Owner:         Owner,
+		Owner:         hcs.Owner,
 		SchemaVersion: schema.V21,
 		VirtualMachine: &schema.VirtualMachine{
 			StopOnReset: true,
+			// The RTC keeps local time, as a Windows guest expects; UEFI
+			// boots from the "os" share above.
 			Chipset: &schema.Chipset{
-				UseUtc: true,
 				Uefi: &schema.Uefi{BootThis: &schema.UefiBootEntry{
-					DevicePath:    wcowBootManager,
-					DeviceType:    "VmbFs",
-					VmbFsRootPath: files,
+					DevicePath: wcowBootManager,
+					DeviceType: "VmbFs",
 				}},
 			},
 			ComputeTopology: v.topology(),
 			Devices:         d,
+			// HCS's own connection to the Windows guest's agent carries
+			// the guest requests (mapped disks, combined layers, network);
+			// winctr has no bridge of its own to that agent.
 			GuestConnection: &schema.GuestConnection{},
 		},
 		ShouldTerminateOnLastHandleClosed: true,
@@ -126,7 +130,7 @@ func WCOWUtilityVM(v WCOWVM) (*schema.ComputeSystem, error) {
 // LCOWVM is a Linux utility VM running winctr's guest agent, which listens
 // on hvsocket (vsock in the guest) port uvm.VsockPort.
 type LCOWVM struct {
-	VM
+	Base
 	// BootFiles is the directory with the kernel and initrd.
 	BootFiles string
 	// KernelDirect boots BootFiles\vmlinux without firmware (faster);
@@ -136,11 +140,22 @@ type LCOWVM struct {
 	KernelArgs string
 }
 
-// LCOWKernelCmdLine is the guest kernel's command line: the serial console
-// for the guest's log, the agent on vsock (hvsocket), Hyper-V's drivers.
-func LCOWKernelCmdLine(extra string) string {
-	cmd := "console=ttyS0 panic=-1 quiet " + uvm.TransportParam + "=vsock " + uvm.HypervisorParam + "=hyperv"
-	if extra = strings.TrimSpace(extra); extra != "" {
+// kernelCmdLine is the guest kernel's command line: the serial console
+// for the guest's log when a pipe takes it (otherwise no UART is probed),
+// no PCI bus to scan (Hyper-V's devices are on VMBus), as many CPUs as the
+// VM has, no RAM disks or ACPI PM timer to set up, the agent on vsock
+// (hvsocket) with Hyper-V's drivers, then the caller's extra arguments.
+func kernelCmdLine(v LCOWVM) string {
+	console := "8250_core.nr_uarts=0"
+	if v.ConsolePipe != "" {
+		console = "console=ttyS0"
+	}
+	cpus := v.CPUs
+	if cpus == 0 {
+		cpus = DefaultVMCPUs
+	}
+	cmd := fmt.Sprintf("%s panic=-1 quiet pci=off nr_cpus=%d brd.rd_nr=0 pmtmr=0 %s=vsock %s=hyperv", console, cpus, uvm.TransportParam, uvm.HypervisorParam)
+	if extra := strings.TrimSpace(v.KernelArgs); extra != "" {
 		cmd += " " + extra
 	}
 	return cmd
@@ -152,7 +167,7 @@ func LCOWUtilityVM(v LCOWVM) (*schema.ComputeSystem, error) {
 		return nil, fmt.Errorf("a Linux utility VM needs its boot files directory: %w", errdefs.ErrInvalidArgument)
 	}
 	dir := strings.TrimRight(v.BootFiles, `\`)
-	cmd := LCOWKernelCmdLine(v.KernelArgs)
+	cmd := kernelCmdLine(v)
 	chipset := &schema.Chipset{UseUtc: true}
 	if v.KernelDirect {
 		chipset.LinuxKernelDirect = &schema.LinuxKernelDirect{
@@ -179,7 +194,7 @@ func LCOWUtilityVM(v LCOWVM) (*schema.ComputeSystem, error) {
 	d.Scsi[uvm.SCSIControllerGUID] = schema.Scsi{Attachments: map[string]schema.Attachment{}}
 	d.Plan9 = &schema.Plan9{}
 	return &schema.ComputeSystem{
-		Owner:         Owner,
+		Owner:         hcs.Owner,
 		SchemaVersion: schema.V21,
 		VirtualMachine: &schema.VirtualMachine{
 			StopOnReset:     true,
@@ -195,9 +210,14 @@ func LCOWUtilityVM(v LCOWVM) (*schema.ComputeSystem, error) {
 const Plan9Port = 564
 
 // AddPlan9Share is the HcsModifyComputeSystem document that shares
-// hostPath with a Linux utility VM as name.
-func AddPlan9Share(name, hostPath string, readOnly bool) *schema.ModifySettingRequest {
-	flags := schema.Plan9LinuxMetadata | schema.Plan9CaseSensitive
+// hostPath with a Linux utility VM as name. caseSensitive says the host
+// directory is case sensitive (CaseSensitiveDir): on an ordinary NTFS
+// directory a case-sensitive share fails the guest's writes.
+func AddPlan9Share(name, hostPath string, readOnly, caseSensitive bool) *schema.ModifySettingRequest {
+	flags := schema.Plan9LinuxMetadata
+	if caseSensitive {
+		flags |= schema.Plan9CaseSensitive
+	}
 	if readOnly {
 		flags |= schema.Plan9ReadOnly
 	}
@@ -226,9 +246,12 @@ func VSMBGuestPath(name string) string {
 // hostPath with a Windows utility VM as name: read-only image layers, or a
 // read-write bind mount.
 func AddVSMBShare(name, hostPath string, readOnly bool) *schema.ModifySettingRequest {
-	opts := &schema.VirtualSmbShareOptions{TakeBackupPrivilege: true, CacheIo: true, ShareRead: true}
+	// Read-only shares are image layers: cached, opened past their ACLs
+	// as backup does. A writable bind mount gets the defaults, so writes
+	// reach the host and its ACLs apply.
+	opts := &schema.VirtualSmbShareOptions{}
 	if readOnly {
-		opts.ReadOnly, opts.PseudoOplocks = true, true
+		opts = &schema.VirtualSmbShareOptions{ReadOnly: true, PseudoOplocks: true, TakeBackupPrivilege: true, CacheIo: true, ShareRead: true}
 	}
 	return &schema.ModifySettingRequest{
 		ResourcePath: schema.ResourcePathVSMBShares,
@@ -302,7 +325,7 @@ func CombineLayers(rootPath string, layers []schema.Layer, add bool) *schema.Mod
 	return &schema.ModifySettingRequest{GuestRequest: &schema.GuestRequest{
 		ResourceType: schema.GuestResourceCombinedLayers,
 		RequestType:  rt,
-		Settings:     schema.WCOWCombinedLayers{ContainerRootPath: rootPath, Layers: layers, ScratchPath: rootPath},
+		Settings:     schema.WCOWCombinedLayers{ContainerRootPath: rootPath, Layers: layers},
 	}}
 }
 

@@ -219,16 +219,18 @@ type StorageStats struct {
 	WriteSizeBytes       uint64 `json:"WriteSizeBytes,omitempty"`
 }
 
-// ProcessDetails is one process of a compute system.
+// ProcessDetails is one process of a compute system. HCS fills the list
+// from its schema1 process items, whose counters are 64-bit: CPU time
+// passes 2^31 hundred-nanosecond units in minutes, commit in 2 GiB.
 type ProcessDetails struct {
-	ProcessId                    int32     `json:"ProcessId,omitempty"`
+	ProcessId                    uint32    `json:"ProcessId,omitempty"`
 	ImageName                    string    `json:"ImageName,omitempty"`
 	CreateTimestamp              time.Time `json:"CreateTimestamp,omitempty"`
-	UserTime100ns                int32     `json:"UserTime100ns,omitempty"`
-	KernelTime100ns              int32     `json:"KernelTime100ns,omitempty"`
-	MemoryCommitBytes            int32     `json:"MemoryCommitBytes,omitempty"`
-	MemoryWorkingSetPrivateBytes int32     `json:"MemoryWorkingSetPrivateBytes,omitempty"`
-	MemoryWorkingSetSharedBytes  int32     `json:"MemoryWorkingSetSharedBytes,omitempty"`
+	UserTime100ns                uint64    `json:"UserTime100ns,omitempty"`
+	KernelTime100ns              uint64    `json:"KernelTime100ns,omitempty"`
+	MemoryCommitBytes            uint64    `json:"MemoryCommitBytes,omitempty"`
+	MemoryWorkingSetPrivateBytes uint64    `json:"MemoryWorkingSetPrivateBytes,omitempty"`
+	MemoryWorkingSetSharedBytes  uint64    `json:"MemoryWorkingSetSharedBytes,omitempty"`
 }
 
 // RequestType is what a ModifySettingRequest does.
@@ -266,7 +268,6 @@ type GuestRequest struct {
 const (
 	ResourcePathContainerMemory    = "Container/Memory/SizeInMB"
 	ResourcePathContainerProcessor = "Container/Processor"
-	ResourcePathVMMemory           = "VirtualMachine/ComputeTopology/Memory/SizeInMB"
 	ResourcePathPlan9Shares        = "VirtualMachine/Devices/Plan9/Shares"
 	ResourcePathVSMBShares         = "VirtualMachine/Devices/VirtualSmb/Shares"
 	// ResourcePathNetworkAdapterFormat takes the adapter's id.

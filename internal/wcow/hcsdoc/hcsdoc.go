@@ -1,9 +1,10 @@
-// Package hcsdoc builds the HCS documents of winctr's Windows hosts from
-// what containerd gives a shim (the OCI spec, its annotations, the runtime
-// options): a process-isolated Windows container, a Windows container
-// hosted in a utility VM, and the Windows and Linux utility VMs. The
-// builders are pure functions, so they are tested on every platform
-// against checked-in documents.
+// Package hcsdoc builds the HCS documents of winctr's Windows containers
+// from what containerd gives a shim (the OCI spec, its annotations): a
+// process-isolated Windows container, a Windows container hosted in a
+// utility VM, and their processes. The utility VMs' own documents are
+// built beside their driver, in internal/uvm/hcs. The builders are pure
+// functions, so they are tested on every platform against checked-in
+// documents.
 package hcsdoc
 
 import (
@@ -15,7 +16,8 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/winctr/winctr/internal/wcow/schema"
+	"github.com/winctr/winctr/internal/hcs"
+	"github.com/winctr/winctr/internal/hcs/schema"
 )
 
 // hcsshim's annotation keys for a Windows container's resources; they win
@@ -28,10 +30,6 @@ const (
 	AnnotationContainerStorageIops      = hcsannotations.ContainerStorageQoSIopsMaximum
 	AnnotationContainerStorageBandwidth = hcsannotations.ContainerStorageQoSBandwidthMaximum
 )
-
-// Owner is the owner HCS records for every compute system winctr creates
-// (hcsdiag list shows it).
-const Owner = "winctr"
 
 // ContainerStorage is a Windows container's root as its host sees it.
 type ContainerStorage struct {
@@ -50,17 +48,37 @@ type Container struct {
 	// at (its VSMB share); nil for process isolation, where host paths are
 	// used as they are.
 	GuestPath func(hostPath string) (string, error)
+	// Processors is how many processors the container's machine has: the
+	// host's for process isolation, the utility VM's for Hyper-V
+	// isolation. A larger processor count is lowered to it.
+	Processors int32
 }
 
+// volumePrefix is how the volume GUID path of a mounted layer starts.
+const volumePrefix = `\\?\Volume{`
+
 // ProcessIsolated is the document of a Windows Server container that
-// shares the host's kernel.
+// shares the host's kernel. Storage.Path is the mounted layer's volume
+// GUID path as the layer API returns it, without the trailing separator
+// HCS needs to take it as a volume root.
 func ProcessIsolated(c Container) (*schema.ComputeSystem, error) {
+	vol := c.Storage.Path
+	if !strings.HasPrefix(vol, volumePrefix) {
+		return nil, fmt.Errorf("process-isolated storage %q is not a volume GUID path: %w", vol, errdefs.ErrInvalidArgument)
+	}
+	if !strings.HasSuffix(vol, `\`) {
+		c.Storage.Path = vol + `\`
+	}
+	return document(c)
+}
+
+func document(c Container) (*schema.ComputeSystem, error) {
 	ct, err := container(c)
 	if err != nil {
 		return nil, err
 	}
 	return &schema.ComputeSystem{
-		Owner:                             Owner,
+		Owner:                             hcs.Owner,
 		SchemaVersion:                     schema.V21,
 		Container:                         ct,
 		ShouldTerminateOnLastHandleClosed: true,
@@ -73,7 +91,7 @@ func HyperVIsolated(c Container, uvmID string) (*schema.ComputeSystem, error) {
 	if uvmID == "" {
 		return nil, fmt.Errorf("hosted container without a utility VM: %w", errdefs.ErrInvalidArgument)
 	}
-	doc, err := ProcessIsolated(c)
+	doc, err := document(c)
 	if err != nil {
 		return nil, err
 	}
@@ -97,28 +115,34 @@ func container(c Container) (*schema.Container, error) {
 	if s.Hostname != "" {
 		ct.GuestOs = &schema.GuestOs{HostName: s.Hostname}
 	}
-	if err := resources(ct, s); err != nil {
+	if err := resources(ct, s, c.Processors); err != nil {
 		return nil, err
 	}
 	if err := mounts(ct, s.Mounts, c.GuestPath); err != nil {
 		return nil, err
 	}
 	if n := s.Windows.Network; n != nil {
-		if n.NetworkNamespace != "" || len(n.EndpointList) > 0 || n.NetworkSharedContainerName != "" || n.AllowUnqualifiedDNSQuery || len(n.DNSSearchList) > 0 {
+		// HCS attaches the endpoints of the namespace; a spec's endpoint
+		// list needs one made for them first (the Windows host does).
+		if len(n.EndpointList) > 0 && n.NetworkNamespace == "" {
+			return nil, fmt.Errorf("network endpoints %v without an HNS namespace: %w", n.EndpointList, errdefs.ErrInvalidArgument)
+		}
+		if n.NetworkNamespace != "" || n.NetworkSharedContainerName != "" || n.AllowUnqualifiedDNSQuery || len(n.DNSSearchList) > 0 {
 			ct.Networking = &schema.Networking{
 				AllowUnqualifiedDnsQuery:   n.AllowUnqualifiedDNSQuery,
 				DnsSearchList:              strings.Join(n.DNSSearchList, ","),
 				NetworkSharedContainerName: n.NetworkSharedContainerName,
 				Namespace:                  n.NetworkNamespace,
-				NetworkAdapters:            n.EndpointList,
 			}
 		}
 	}
 	return ct, nil
 }
 
-// resources maps windows.resources and hcsshim's annotations.
-func resources(ct *schema.Container, s *specs.Spec) error {
+// resources maps windows.resources and hcsshim's annotations. HCS takes
+// one way to bound a container's processors, not several, and no more
+// processors than its machine has.
+func resources(ct *schema.Container, s *specs.Spec, processors int32) error {
 	var memMB uint64
 	var cpu schema.Processor
 	var qos schema.StorageQoS
@@ -175,6 +199,18 @@ func resources(ct *schema.Container, s *specs.Spec) error {
 	}
 	if cpu.Weight < 0 || cpu.Weight > 10000 {
 		return fmt.Errorf("windows.resources.cpu.shares %d: want 1 to 10000: %w", cpu.Weight, errdefs.ErrInvalidArgument)
+	}
+	set := 0
+	for _, v := range []int32{cpu.Count, cpu.Maximum, cpu.Weight} {
+		if v != 0 {
+			set++
+		}
+	}
+	if set > 1 {
+		return fmt.Errorf("processor count %d, maximum %d and weight %d: at most one may be set: %w", cpu.Count, cpu.Maximum, cpu.Weight, errdefs.ErrInvalidArgument)
+	}
+	if processors > 0 && cpu.Count > processors {
+		cpu.Count = processors
 	}
 	if memMB > 0 {
 		ct.Memory = &schema.Memory{SizeInMB: memMB}

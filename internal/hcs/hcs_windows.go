@@ -18,7 +18,7 @@ import (
 	"github.com/containerd/log"
 	"golang.org/x/sys/windows"
 
-	"github.com/winctr/winctr/internal/wcow/schema"
+	"github.com/winctr/winctr/internal/hcs/schema"
 )
 
 // infinite is INFINITE for HcsWaitFor*.
@@ -378,10 +378,9 @@ func (s *System) CreateProcess(ctx context.Context, params any) (*Process, error
 		if typ != eventProcessExited && typ != eventServiceGone {
 			return
 		}
-		var st schema.ProcessStatus
 		code := -1
-		if json.Unmarshal([]byte(data), &st) == nil && typ == eventProcessExited {
-			code = int(st.ExitCode)
+		if typ == eventProcessExited {
+			code = processExitCode(data)
 		}
 		p.markExited(code)
 	})
@@ -391,24 +390,20 @@ func (s *System) CreateProcess(ctx context.Context, params any) (*Process, error
 	}
 	// The process may have exited before the callback was in place; its
 	// status says so, and no event would come.
-	if st, err := p.status(ctx); err == nil && st.Exited {
-		p.markExited(int(st.ExitCode))
+	if doc, err := p.status(ctx); err == nil {
+		var st schema.ProcessStatus
+		if json.Unmarshal([]byte(doc), &st) == nil && st.Exited {
+			p.markExited(processExitCode(doc))
+		}
 	}
 	return p, nil
 }
 
-func (p *Process) status(ctx context.Context) (*schema.ProcessStatus, error) {
-	doc, err := operation(ctx, "GetProcessProperties", p.system, nil, func(o hcsOperation) error {
+// status is the process's status document (a schema.ProcessStatus).
+func (p *Process) status(ctx context.Context) (string, error) {
+	return operation(ctx, "GetProcessProperties", p.system, nil, func(o hcsOperation) error {
 		return hcsGetProcessProperties(p.h, o, nil)
 	})
-	if err != nil {
-		return nil, err
-	}
-	var st schema.ProcessStatus
-	if err := json.Unmarshal([]byte(doc), &st); err != nil {
-		return nil, fmt.Errorf("hcs %s: process status: %w", p.system, err)
-	}
-	return &st, nil
 }
 
 func (p *Process) markExited(code int) {
@@ -525,20 +520,6 @@ func TerminateByID(ctx context.Context, id string) error {
 
 // terminateTimeout bounds how long Terminate of a left-over system waits.
 const terminateTimeout = 30 * time.Second
-
-// TerminateAll terminates every compute system that List(query) returns:
-// what a dead shim left behind.
-func TerminateAll(ctx context.Context, query string) error {
-	systems, err := List(ctx, query)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, sp := range systems {
-		errs = append(errs, TerminateByID(ctx, sp.Id))
-	}
-	return errors.Join(errs...)
-}
 
 // GrantVMAccess lets the utility VM vmID open path (a disk or boot file):
 // Hyper-V runs each VM under an identity of its own.

@@ -7,3 +7,7 @@
 package hcs
 
 //go:generate go run golang.org/x/sys/windows/mkwinsyscall -output zsyscall_windows.go syscall_windows.go
+
+// Owner is the owner HCS records for every compute system winctr creates
+// (hcsdiag list shows it).
+const Owner = "winctr"

@@ -1,0 +1,51 @@
+package containerhost
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// CheckVMSpec names what a container spec asks of a utility VM that the
+// VM cannot give, so that it fails at create, before a VM boots for it,
+// with the reason, rather than later or silently otherwise:
+//   - a user namespace of its own (Kubernetes' hostUsers: false): the
+//     guest's crun would have to idmap the rootfs and volumes over the
+//     virtio-fs share, which is not done; the VM is the pod's boundary;
+//   - shared mount propagation with the host (rshared, as a
+//     Bidirectional volume asks): the host's and the guest's mount tables
+//     are different kernels', and nothing crosses between them.
+func CheckVMSpec(spec *specs.Spec) error {
+	if l := spec.Linux; l != nil {
+		for _, ns := range l.Namespaces {
+			if ns.Type == specs.UserNamespace && ns.Path == "" {
+				return ErrVMUserNamespace
+			}
+		}
+		if len(l.UIDMappings) > 0 || len(l.GIDMappings) > 0 {
+			return ErrVMUserNamespace
+		}
+		if l.RootfsPropagation == "shared" || l.RootfsPropagation == "rshared" {
+			return fmt.Errorf("%s propagation of the rootfs between the host and a utility VM is not possible: the guest's mounts are another kernel's: %w", l.RootfsPropagation, errdefs.ErrInvalidArgument)
+		}
+	}
+	return checkVMMounts(spec.Mounts)
+}
+
+// ErrVMUserNamespace is the refusal of a user-namespaced pod or container
+// (Kubernetes' hostUsers: false) in a utility VM.
+var ErrVMUserNamespace = fmt.Errorf("a user namespace (hostUsers: false) in a utility VM is not supported: the guest cannot map user ids over its shared directory; use process isolation, or let the VM be the pod's isolation: %w", errdefs.ErrInvalidArgument)
+
+func checkVMMounts(mounts []specs.Mount) error {
+	for _, m := range mounts {
+		if slices.Contains(m.Options, "rshared") || slices.Contains(m.Options, "shared") {
+			return fmt.Errorf("mount %s: shared propagation (Bidirectional) between the host and a utility VM is not possible: the guest's mounts are another kernel's: %w", m.Destination, errdefs.ErrInvalidArgument)
+		}
+		if len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0 || slices.Contains(m.Options, "idmap") || slices.Contains(m.Options, "ridmap") {
+			return fmt.Errorf("mount %s: idmapped mounts in a utility VM are not supported: %w", m.Destination, errdefs.ErrInvalidArgument)
+		}
+	}
+	return nil
+}

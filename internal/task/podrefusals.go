@@ -1,0 +1,21 @@
+package task
+
+import (
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/winctr/winctr/internal/containerhost"
+	"github.com/winctr/winctr/internal/task/options"
+)
+
+// refusePod names what a pod of the Sandbox API asks that its isolation
+// cannot give; a pod with a pause container meets the same refusals when
+// its sandbox container is created in the VM.
+func refusePod(pod *runtimeapi.PodSandboxConfig, cfg *options.Config) error {
+	if cfg.Isolation != options.IsolationHypervisor {
+		return nil
+	}
+	if pod.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions().GetMode() == runtimeapi.NamespaceMode_POD {
+		return containerhost.ErrVMUserNamespace
+	}
+	return nil
+}
