@@ -24,6 +24,7 @@ import (
 	"github.com/winctr/winctr/internal/nodestate"
 	"github.com/winctr/winctr/internal/vmstate"
 	"github.com/winctr/winctr/test/harness"
+	"github.com/winctr/winctr/test/image"
 )
 
 // bootFiles are the boot files the suite's VMs boot: WINCTR_TEST_BOOTFILES
@@ -266,4 +267,21 @@ func TestCheck(t *testing.T) {
 			t.Errorf("boot files: %+v", r)
 		}
 	}
+}
+
+// TestRequireKVM: without usable KVM, require_kvm refuses the VM pod
+// rather than running it under emulation.
+func TestRequireKVM(t *testing.T) {
+	if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err == nil {
+		f.Close()
+		t.Skip("KVM is usable here")
+	}
+	id := "ops-kvm"
+	cd.CleanupTask(t, id)
+	r := cd.Ctr(t.Context(), append(append([]string{"run", "--rm"}, vmArgs(t, "require_kvm = true\n")...), image.Name, id, "true")...)
+	if r.Err == nil || !strings.Contains(r.Stderr, "require_kvm") || !strings.Contains(r.Stderr, "/dev/kvm") {
+		t.Errorf("ctr run with require_kvm and no KVM: %v %s", r.Err, r.Output())
+	}
+	cd.Ctr(t.Context(), "container", "rm", id)
+	cd.AssertNoLeaks(t)
 }
