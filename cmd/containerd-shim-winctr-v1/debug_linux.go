@@ -116,3 +116,12 @@ func goroutines() []byte {
 		buf = make([]byte, 2*len(buf))
 	}
 }
+
+// removeStaleDebugSockets removes the debug sockets of shims that died
+// without removing theirs; the delete bootstrap that follows a shim's
+// death runs it.
+func removeStaleDebugSockets() {
+	if self, err := os.Executable(); err == nil {
+		shimdebug.RemoveStale(shimdebug.Dir, self)
+	}
+}

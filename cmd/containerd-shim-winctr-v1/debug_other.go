@@ -14,3 +14,6 @@ import (
 func serveDebug(_ context.Context, _ shutdown.Service, factory containerhost.HostFactory) containerhost.HostFactory {
 	return factory
 }
+
+// removeStaleDebugSockets has no sockets to remove off Linux.
+func removeStaleDebugSockets() {}

@@ -113,6 +113,7 @@ func (m *manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) 
 		return shim.StopStatus{}, err
 	}
 	removeDeadSocket(ctx, bundle)
+	removeStaleDebugSockets()
 	pid, err := cleanupTask(ctx, bundle, ns, id)
 	if err != nil {
 		// containerd goes on removing the task either way; say what was left.

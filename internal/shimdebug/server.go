@@ -9,7 +9,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -128,4 +130,27 @@ func serveConn(ctx context.Context, c net.Conn, h Handler) {
 		return
 	}
 	_ = out.frame(FrameExit, []byte(strconv.Itoa(status)))
+}
+
+// RemoveStale removes the sockets under dir of processes that are gone,
+// or that no longer run the executable self: a shim killed with SIGKILL
+// could not remove its own.
+func RemoveStale(dir, self string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		pid, ok := strings.CutSuffix(e.Name(), ".sock")
+		if !ok {
+			continue
+		}
+		if _, err := strconv.Atoi(pid); err != nil {
+			continue
+		}
+		if exe, err := os.Readlink(filepath.Join("/proc", pid, "exe")); err == nil && strings.TrimSuffix(exe, " (deleted)") == self {
+			continue
+		}
+		_ = os.Remove(filepath.Join(dir, e.Name()))
+	}
 }

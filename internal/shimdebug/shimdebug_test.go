@@ -98,3 +98,26 @@ func TestReadFrameRefusesOversize(t *testing.T) {
 		t.Error("an oversize frame was written")
 	}
 }
+
+func TestRemoveStale(t *testing.T) {
+	dir := t.TempDir()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	alive := SocketPath(dir, os.Getpid())
+	gone := SocketPath(dir, 1<<22+1) // above the kernel's pid limit
+	other := SocketPath(dir, 1)      // init, another executable
+	keep := filepath.Join(dir, "notes.txt")
+	for _, p := range []string{alive, gone, other, keep} {
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	RemoveStale(dir, self)
+	for p, want := range map[string]bool{alive: true, gone: false, other: false, keep: true} {
+		if _, err := os.Stat(p); (err == nil) != want {
+			t.Errorf("%s: exists %v, want %v", filepath.Base(p), err == nil, want)
+		}
+	}
+}
