@@ -20,7 +20,7 @@ GUEST_RUNTIME ?= $(CURDIR)/_output/tools/guest/crun
 E2E_TIMEOUT ?= 30m
 
 .PHONY: install uninstall deb
-.PHONY: all build bootfiles bench bench-uvm deps demo unit e2e e2e-compat fault fuzz test vet protos clean
+.PHONY: all build bootfiles bench bench-uvm deps test-deps demo fresh unit e2e e2e-compat fault fuzz test vet protos clean
 
 all: build
 
@@ -31,16 +31,33 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(VERSION_LDFLAGS)" -o $(WINCTR) ./cmd/winctr
 	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "-s -w $(VERSION_LDFLAGS)" -o $(AGENT) ./cmd/winctr-gcs
 
-# The utility VM's kernel (Debian's cloud kernel, installed if missing) and
-# initrd (our agent as /init, the kernel modules it loads, and crun).
+# The utility VM's kernel (Debian's cloud kernel, installed by make deps)
+# and initrd (our agent as /init, the kernel modules it loads, and crun),
+# into the directory that follows.
+BUILD_BOOTFILES = $(GO) run ./cmd/winctr-bootfiles -agent $(AGENT) -runtime $(GUEST_RUNTIME) -out
+
 bootfiles: deps build
-	$(GO) run ./cmd/winctr-bootfiles -agent $(AGENT) -runtime $(GUEST_RUNTIME) -out $(BOOTFILES_DIR)
+	$(BUILD_BOOTFILES) $(BOOTFILES_DIR)
 
+# What the demo and the boot files use; test-deps adds what only the
+# tests use (an older containerd, containerd's runc shim, CNI plugins).
 deps:
-	./hack/install-deps.sh
+	./hack/install-deps.sh demo
 
+test-deps:
+	./hack/install-deps.sh test
+
+# The demo boots its own copy of the boot files, so that it neither needs
+# nor replaces the installed ones.
+DEMO_BOOTFILES := $(CURDIR)/_output/demo-lcow
 demo: deps build
-	$(GO) run ./test/demo
+	$(BUILD_BOOTFILES) $(DEMO_BOOTFILES)
+	$(GO) run ./test/demo -bootfiles $(DEMO_BOOTFILES)
+
+# The clean-root check: the README's first command on a minimal Debian 12
+# made for the purpose, from a clone of the committed HEAD.
+fresh:
+	./hack/fresh-root.sh
 
 unit:
 	$(GO) test -count=1 ./...
@@ -48,12 +65,12 @@ unit:
 # The suite through ctr, the CRI suite, the winctr command's suite and the
 # boot of a bare VM that they build on; one package at a time (each starts
 # its own containerd).
-e2e: deps build bootfiles
+e2e: test-deps build bootfiles
 	$(GO) test -tags e2e -count=1 -v -p 1 -timeout $(E2E_TIMEOUT) ./internal/uvm/qemu/ ./test/e2e/... ./test/cri/... ./test/ops/...
 
 # The same suite against containerd 2.2, which starts shims with the
 # protocol that containerd 2.0-2.2 use.
-e2e-compat: deps build bootfiles
+e2e-compat: test-deps build bootfiles
 	WINCTR_CONTAINERD=$(CURDIR)/_output/tools/compat/bin/containerd \
 		$(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./test/e2e/...
 
@@ -62,7 +79,7 @@ e2e-compat: deps build bootfiles
 # churn, output integrity, hostile input (the fuzz targets below and the
 # suite's own checks) and isolation; against containerd 2.4, both
 # isolation modes. Each test logs its figures (go test -v).
-fault: deps build bootfiles fuzz
+fault: test-deps build bootfiles fuzz
 	$(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./test/fault/
 
 # winctr's figures against containerd's runc shim and a bare VM boot, each
@@ -71,7 +88,7 @@ fault: deps build bootfiles fuzz
 # run; see `go run ./test/bench/suite -h` for the rest.
 BENCH_FLAGS ?=
 BENCH_OUT ?=
-bench: deps build bootfiles
+bench: test-deps build bootfiles
 	$(GO) run ./test/bench/suite $(if $(BENCH_OUT),-out $(BENCH_OUT)) $(BENCH_FLAGS)
 
 # Median ctr run -> first line of a VM container against a bare boot of the
@@ -86,8 +103,8 @@ FUZZTIME ?= 200000x
 # Bounded fuzzing of what containerd's input passes through.
 # Each fuzz target (package:name) runs FUZZTIME inputs; their seed corpora in
 # testdata/fuzz also run with the unit tests.
-FUZZ_TARGETS := ./internal/task/options/:FuzzDecodeAndResolve ./internal/containerhost/:FuzzCheckSpec \
-	./internal/lcow/:FuzzGuestSpec ./cmd/winctr-gcs/:FuzzStreamHeader \
+FUZZ_TARGETS := ./internal/options/:FuzzDecodeAndResolve ./internal/containerhost/:FuzzCheckSpec \
+	./internal/lcow/:FuzzGuestSpec ./internal/gcs/:FuzzStreamHeader \
 	./cmd/winctr-gcs/:FuzzMountRequest ./cmd/winctr-gcs/:FuzzAgentRequests
 
 fuzz:

@@ -7,6 +7,11 @@
 # pulls in). Under TCG the guest spent 90-180 ms in the dynamic loader for
 # every crun command, against 20 ms for this static one; a container's
 # create and start run two. The guest has no systemd, so nothing is lost.
+# yajl is Debian's (libyajl-dev, with Debian's fixes, as Debian's crun
+# links it): the yajl embedded in crun's source is not on the include path
+# of crun's own objects, and a fresh machine has no other. Debian ships its
+# static archive as libyajl_s.a, which no -lyajl finds, so configure is
+# handed the archive itself.
 # Needs root (apt-get); idempotent.
 set -euo pipefail
 
@@ -19,21 +24,28 @@ fi
 # The source files are named without the version's epoch, if it has one.
 noepoch="${want#*:}"
 upstream="${noepoch%%-*}"
-if [ -x "$out" ] && "$out" --version 2>/dev/null | grep -q "^crun version ${upstream}\$" \
+# The version is read whole, then matched: grep -q would stop reading at
+# the match and, under pipefail, crun's SIGPIPE would fail the test.
+have="$("$out" --version 2>/dev/null || true)"
+if [ "${have%%$'\n'*}" = "crun version ${upstream}" ] \
   && [ -f "$out.debian-version" ] && [ "$(cat "$out.debian-version")" = "$want" ]; then
+  echo "build-guest-crun: $out is Debian's crun $want, static: up to date"
   exit 0
 fi
-echo "build-guest-crun: building a static crun $want for the utility VM"
 
 export DEBIAN_FRONTEND=noninteractive
 build_pkgs=()
-for pkg in gcc make pkg-config libc6-dev libseccomp-dev libcap-dev xz-utils patch; do
+# python3: libocispec generates its JSON parsers with it; file: libtool's
+# configure probes libraries with it.
+for pkg in gcc make pkg-config libc6-dev libseccomp-dev libcap-dev libyajl-dev python3 file xz-utils patch; do
   dpkg -s "$pkg" >/dev/null 2>&1 || build_pkgs+=("$pkg")
 done
 if [ "${#build_pkgs[@]}" -gt 0 ]; then
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${build_pkgs[@]}" </dev/null
+  echo "build-guest-crun: installing ${build_pkgs[*]} (to compile crun)"
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${build_pkgs[@]}" </dev/null >/dev/null
 fi
+echo "build-guest-crun: building a static crun $want for the utility VM (a few minutes, once)"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -60,16 +72,25 @@ if [ -f "$src/debian/patches/series" ]; then
     patch -s -p1 -d "$src" <"$src/debian/patches/$p"
   done <"$src/debian/patches/series"
 fi
+# Chained with &&: left of || the subshell ignores set -e, and the later
+# steps' errors would bury the first one.
 (
-  cd "$src"
-  # libgcrypt only caches compiled seccomp filters; without the search
-  # result configure would link it, and a static link needs it whole.
-  ./configure -q --disable-systemd --disable-criu --enable-embedded-yajl --disable-shared \
-    ac_cv_search_gcry_check_version=no
-  make -s git-version.h
-  make -s -j"$(nproc)" -C libocispec
-  make -s -j"$(nproc)" LDFLAGS=-all-static crun
+  cd "$src" &&
+    # libgcrypt only caches compiled seccomp filters; without the search
+    # result configure would link it, and a static link needs it whole.
+    ./configure -q --disable-systemd --disable-criu --disable-shared \
+      ac_cv_search_gcry_check_version=no \
+      ac_cv_search_yajl_tree_get="$(gcc -print-file-name=libyajl_s.a)" &&
+    make -s git-version.h &&
+    make -s -j"$(nproc)" -C libocispec &&
+    make -s -j"$(nproc)" LDFLAGS=-all-static crun
 ) >"$work/build.log" 2>&1 || { tail -30 "$work/build.log" >&2; exit 1; }
+# A link that silently went dynamic (a library with no static archive)
+# would still run in the guest, and pay the loader's cost again there.
+if readelf -l "$src/crun" | grep 'Requesting program interpreter' >/dev/null; then
+  echo "build-guest-crun: $src/crun is dynamically linked" >&2
+  exit 1
+fi
 mkdir -p "$(dirname "$out")"
 strip -o "$out.tmp" "$src/crun"
 mv "$out.tmp" "$out"

@@ -1,53 +1,102 @@
 #!/usr/bin/env bash
 # Installs what winctr's build, demo and tests need on Debian 12, as root,
-# without prompts: runc, crun, busybox-static, QEMU, the cloud kernel and the CNI
-# plugins from Debian, containerd, ctr and containerd-shim-runc-v2
-# 2.4 built with `go install` into _output/tools/bin, and the utility VM's
-# static crun (from Debian's source package) in _output/tools/guest. Idempotent.
+# without prompts; the user brings Go (README). One line per step says what
+# it installs and why. Idempotent: a step whose result is already there is
+# skipped, so a second run takes seconds.
+#
+#   hack/install-deps.sh demo   what `make demo` and `make bootfiles` use
+#   hack/install-deps.sh test   that and what only the tests use (default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CONTAINERD_VERSION="${CONTAINERD_VERSION:-v2.4.2}"
-TOOLS_BIN="$(pwd)/_output/tools/bin"
+what="${1:-test}"
+case "$what" in
+  demo | test) ;;
+  *)
+    echo "usage: $0 [demo|test]" >&2
+    exit 2
+    ;;
+esac
 
-need_pkgs=()
-# qemu-system-x86 (QEMU and virtiofsd) and the cloud kernel are for the
-# utility VM: the boot files and the VM tests; containernetworking-plugins
-# (bridge, host-local, loopback) for the CRI tests' pod network; crun is
-# the utility VM's OCI runtime, runc the host's.
-for pkg in runc crun busybox-static qemu-system-x86 linux-image-cloud-amd64 containernetworking-plugins; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")
+CONTAINERD_VERSION="${CONTAINERD_VERSION:-v2.4.2}"
+COMPAT_VERSION="${COMPAT_CONTAINERD_VERSION:-v2.2.9}"
+TOOLS_BIN="$(pwd)/_output/tools/bin"
+COMPAT_BIN="$(pwd)/_output/tools/compat/bin"
+
+say() { echo "install-deps: $*"; }
+
+# Debian packages, each with the reason it is here. Not in a minimal Debian
+# 12 (debootstrap's minbase, which `make fresh` starts from) and so listed
+# too: make, git and the CA certificates a user's machine usually has.
+packages=(
+  "make=the README's commands are make targets"
+  "git=go build stamps the checkout's commit into the binaries"
+  "ca-certificates=Go fetches modules over HTTPS"
+  "runc=the host's OCI runtime, for containers on the host kernel"
+  "busybox-static=the container image, built locally from its binary"
+  "qemu-system-x86=the utility VM: QEMU and virtiofsd"
+  "linux-image-cloud-amd64=the utility VM's kernel and modules, copied into the boot files"
+  "crun=the guest's OCI runtime is this package's source, built static below"
+)
+if [ "$what" = test ]; then
+  packages+=("containernetworking-plugins=the CRI tests' pod network (bridge, host-local, loopback)")
+fi
+
+missing=()
+for entry in "${packages[@]}"; do
+  pkg="${entry%%=*}"
+  if [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ]; then
+    continue
+  fi
+  say "apt: $pkg: ${entry#*=}"
+  missing+=("$pkg")
 done
-if [ "${#need_pkgs[@]}" -gt 0 ]; then
+if [ "${#missing[@]}" -eq 0 ]; then
+  say "apt: all ${#packages[@]} Debian packages present"
+else
   if [ "$(id -u)" -ne 0 ]; then
-    echo "install-deps: need root to install ${need_pkgs[*]}" >&2
+    say "need root to install ${missing[*]}" >&2
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" </dev/null
-fi
-
-mkdir -p "$TOOLS_BIN"
-# containerd-shim-runc-v2 is the baseline of `make bench`.
-for tool in containerd ctr containerd-shim-runc-v2; do
-  if ! "$TOOLS_BIN/$tool" -v 2>/dev/null | grep -q "${CONTAINERD_VERSION#v}"; then
-    echo "install-deps: building $tool $CONTAINERD_VERSION"
-    # Outside the module, so the project's go.mod is not touched.
-    (cd / && GOBIN="$TOOLS_BIN" GOFLAGS=-mod=mod go install "github.com/containerd/containerd/v2/cmd/$tool@$CONTAINERD_VERSION")
-  fi
-done
-# An older containerd that still starts shims with the pre-2.3 protocol
-# (flags, env, options on stdin), to test the shim's compatibility path.
-COMPAT_VERSION="${COMPAT_CONTAINERD_VERSION:-v2.2.9}"
-COMPAT_BIN="$(pwd)/_output/tools/compat/bin"
-if ! "$COMPAT_BIN/containerd" --version 2>/dev/null | grep -q "${COMPAT_VERSION#v}"; then
-  echo "install-deps: building containerd $COMPAT_VERSION (compatibility tests)"
-  mkdir -p "$COMPAT_BIN"
-  (cd / && GOBIN="$COMPAT_BIN" GOFLAGS=-mod=mod go install "github.com/containerd/containerd/v2/cmd/containerd@$COMPAT_VERSION")
+  # Another apt (unattended upgrades, a second shell) may hold the lock.
+  apt_get=(apt-get -o DPkg::Lock::Timeout=600)
+  "${apt_get[@]}" update -qq
+  "${apt_get[@]}" install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
 fi
 
 # The utility VM's crun: Debian's, statically linked (see the script).
 ./hack/build-guest-crun.sh "$(pwd)/_output/tools/guest/crun"
 
-echo "install-deps: runc $(runc --version | head -1 | awk '{print $3}'), busybox, containerd/ctr in $TOOLS_BIN"
+# Where Go's own instructions put it, as the Makefile assumes too.
+command -v go >/dev/null || PATH="/usr/local/go/bin:$PATH"
+if ! command -v go >/dev/null; then
+  say "Go is not on the PATH nor in /usr/local/go; install the version go.mod names" >&2
+  exit 1
+fi
+say "go: $(go version | cut -d' ' -f3), which you brought (see the README)"
+
+# go_tool BIN NAME VERSION WHY: containerd's command NAME at VERSION,
+# built with `go install` into BIN unless the one there is that version.
+go_tool() {
+  local bin="$1" name="$2" version="$3" why="$4"
+  # Read whole, then matched: grep -q would stop reading at the match and,
+  # under pipefail, the tool's SIGPIPE on its next line would fail the test.
+  case "$("$bin/$name" -v 2>/dev/null || true)" in
+    *"${version#v}"*) return 0 ;;
+  esac
+  say "go install: $name $version into $bin: $why"
+  mkdir -p "$bin"
+  # Outside the module, so the project's go.mod is not touched.
+  (cd / && GOBIN="$bin" GOFLAGS=-mod=mod go install "github.com/containerd/containerd/v2/cmd/$name@$version")
+}
+go_tool "$TOOLS_BIN" containerd "$CONTAINERD_VERSION" "the container manager that starts winctr's shim"
+go_tool "$TOOLS_BIN" ctr "$CONTAINERD_VERSION" "containerd's client, which the demo and tests drive"
+if [ "$what" = test ]; then
+  go_tool "$TOOLS_BIN" containerd-shim-runc-v2 "$CONTAINERD_VERSION" "containerd's runc shim, the baseline of make bench"
+  # It still starts shims with the pre-2.3 protocol (flags, env, options
+  # on stdin).
+  go_tool "$COMPAT_BIN" containerd "$COMPAT_VERSION" "an older containerd, for the shim's compatibility tests"
+fi
+say "containerd tools: $(ls "$TOOLS_BIN" | tr '\n' ' ')in $TOOLS_BIN"
+

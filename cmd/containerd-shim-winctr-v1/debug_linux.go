@@ -13,8 +13,9 @@ import (
 	"github.com/containerd/log"
 
 	"github.com/winctr/winctr/internal/containerhost"
+	"github.com/winctr/winctr/internal/options"
 	"github.com/winctr/winctr/internal/shimdebug"
-	"github.com/winctr/winctr/internal/task/options"
+	"github.com/winctr/winctr/internal/task"
 )
 
 // guestDebugger is a Host whose containers run in a guest with an agent
@@ -37,7 +38,7 @@ type debugServer struct {
 // serveDebug starts the shim's debug socket, removed at shutdown, and
 // returns factory wrapped to remember the Hosts it makes. Without a
 // socket the shim runs on: debugging is not worth failing a pod for.
-func serveDebug(ctx context.Context, sd shutdown.Service, factory containerhost.HostFactory) containerhost.HostFactory {
+func serveDebug(ctx context.Context, sd shutdown.Service, factory task.HostFactory) task.HostFactory {
 	d := &debugServer{}
 	ln, path, err := shimdebug.Listen(shimdebug.Dir)
 	if err != nil {

@@ -7,11 +7,11 @@ import (
 
 	"github.com/containerd/containerd/v2/pkg/shutdown"
 
-	"github.com/winctr/winctr/internal/containerhost"
+	"github.com/winctr/winctr/internal/task"
 )
 
 // serveDebug is Linux's debug socket; elsewhere the factory is as it was.
-func serveDebug(_ context.Context, _ shutdown.Service, factory containerhost.HostFactory) containerhost.HostFactory {
+func serveDebug(_ context.Context, _ shutdown.Service, factory task.HostFactory) task.HostFactory {
 	return factory
 }
 

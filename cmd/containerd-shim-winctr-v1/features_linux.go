@@ -7,7 +7,7 @@ import (
 	"github.com/containerd/typeurl/v2"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/winctr/winctr/internal/task/runchost"
+	"github.com/winctr/winctr/internal/runchost"
 	optionsv1 "github.com/winctr/winctr/protos/options/v1"
 )
 

@@ -9,12 +9,13 @@ import (
 
 	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/lcow"
-	"github.com/winctr/winctr/internal/task/options"
-	"github.com/winctr/winctr/internal/task/runchost"
+	"github.com/winctr/winctr/internal/options"
+	"github.com/winctr/winctr/internal/runchost"
+	"github.com/winctr/winctr/internal/task"
 )
 
 // hostFactory picks where a pod's containers run on a Linux host.
-func hostFactory(ctx context.Context) containerhost.HostFactory {
+func hostFactory(ctx context.Context) task.HostFactory {
 	return func(ctx context.Context, cfg *options.Config) (containerhost.Host, error) {
 		ns, err := namespaces.NamespaceRequired(ctx)
 		if err != nil {
@@ -25,7 +26,7 @@ func hostFactory(ctx context.Context) containerhost.HostFactory {
 		}
 		switch cfg.Isolation {
 		case options.IsolationProcess:
-			return runchost.New(ctx, ns, cfg)
+			return runchost.New(ctx, ns, runchost.Config{Binary: cfg.RuncBinary, Root: cfg.RuncRoot})
 		case options.IsolationHypervisor:
 			return lcow.New(ctx, ns, cfg)
 		}

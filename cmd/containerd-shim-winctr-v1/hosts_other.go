@@ -10,12 +10,13 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/winctr/winctr/internal/containerhost"
-	"github.com/winctr/winctr/internal/task/options"
+	"github.com/winctr/winctr/internal/options"
+	"github.com/winctr/winctr/internal/task"
 )
 
 // hostFactory refuses every pod on hosts other than Linux and Windows:
 // saying so at once is better than failing later.
-func hostFactory(ctx context.Context) containerhost.HostFactory {
+func hostFactory(ctx context.Context) task.HostFactory {
 	return func(ctx context.Context, cfg *options.Config) (containerhost.Host, error) {
 		return nil, fmt.Errorf("%s hosts are not supported by this build yet: %w", runtime.GOOS, errdefs.ErrNotImplemented)
 	}

@@ -9,7 +9,8 @@ import (
 
 	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/lcow"
-	"github.com/winctr/winctr/internal/task/options"
+	"github.com/winctr/winctr/internal/options"
+	"github.com/winctr/winctr/internal/task"
 	"github.com/winctr/winctr/internal/wcow"
 )
 
@@ -17,7 +18,7 @@ import (
 // Windows containers through HCS, process-isolated or in a Windows utility
 // VM; Linux containers in a Linux utility VM (options.ResolveSpec has made
 // them hypervisor-isolated).
-func hostFactory(ctx context.Context) containerhost.HostFactory {
+func hostFactory(ctx context.Context) task.HostFactory {
 	return func(ctx context.Context, cfg *options.Config) (containerhost.Host, error) {
 		ns, err := namespaces.NamespaceRequired(ctx)
 		if err != nil {

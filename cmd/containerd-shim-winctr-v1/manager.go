@@ -18,11 +18,10 @@ import (
 	"github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/log"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/winctr/winctr/internal/containerhost"
-	"github.com/winctr/winctr/internal/task"
-	"github.com/winctr/winctr/internal/task/options"
+	"github.com/winctr/winctr/internal/options"
 	"github.com/winctr/winctr/internal/version"
 	optionsv1 "github.com/winctr/winctr/protos/options/v1"
 )
@@ -154,10 +153,10 @@ func (m *manager) Info(ctx context.Context, optionsR io.Reader) (*types.RuntimeI
 }
 
 // optionsFromStart are the runtime options containerd passed to start:
-// decoded, and as the marshalled Any that shims read back from a file.
+// decoded, and as the Any that shims read back from a file.
 type optionsFromStart struct {
 	opts *optionsv1.Options
-	raw  []byte
+	any  *anypb.Any
 }
 
 // runtimeOptions finds winctr's options among start's extensions; nil
@@ -168,11 +167,7 @@ func runtimeOptions(params *bootapi.BootstrapParams) (*optionsFromStart, error) 
 		if err != nil {
 			continue
 		}
-		b, err := proto.Marshal(ext.GetValue())
-		if err != nil {
-			return nil, err
-		}
-		return &optionsFromStart{opts: o, raw: b}, nil
+		return &optionsFromStart{opts: o, any: ext.GetValue()}, nil
 	}
 	return nil, nil
 }
@@ -183,8 +178,5 @@ func saveRuntimeOptions(bundle string, o *optionsFromStart) error {
 	if o == nil {
 		return nil
 	}
-	if err := os.WriteFile(filepath.Join(bundle, task.RuntimeOptionsFile), o.raw, 0o600); err != nil {
-		return fmt.Errorf("save runtime options: %w", err)
-	}
-	return nil
+	return options.Save(bundle, o.any)
 }

@@ -9,7 +9,7 @@ import (
 	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	"github.com/containerd/containerd/v2/pkg/shutdown"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/winctr/winctr/internal/containerhost"
+	"github.com/winctr/winctr/internal/task"
 )
 
 // poolPlan: the warm pool of VMs is kept on Linux hosts only.
@@ -24,6 +24,6 @@ func (p *poolPlan) take(context.Context, string, string, *net.UnixListener) bool
 func (p *poolPlan) refill(context.Context, *bootapi.BootstrapParams, *optionsFromStart) {}
 
 // pooledHostFactory: no shim is pooled here.
-func pooledHostFactory(context.Context, shutdown.Service, containerhost.HostFactory) containerhost.HostFactory {
+func pooledHostFactory(context.Context, shutdown.Service, task.HostFactory) task.HostFactory {
 	return nil
 }

@@ -17,12 +17,21 @@ import (
 
 	"github.com/containerd/containerd/v2/pkg/sys/reaper"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
+
+// rpcError maps errdefs errors onto ttrpc status codes for the host.
+func rpcError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return errgrpc.ToGRPC(err)
+}
 
 // The agent's debugging calls: its goroutines, and shells outside the
 // containers for an operator (winctr shell). Their state is here alone,
@@ -101,28 +110,6 @@ func (s *service) StartDebugShell(ctx context.Context, r *agent.DebugShellReques
 	return &agent.PidResponse{Pid: uint32(sh.pid)}, nil
 }
 
-// shellStreams takes the stdio streams the host opened for a shell.
-func (s *service) shellStreams(ctx context.Context, io *agent.Stdio) ([3]net.Conn, error) {
-	var streams [3]net.Conn
-	if io == nil {
-		return streams, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, streamWait)
-	defer cancel()
-	for fd, want := range []bool{io.Stdin, io.Stdout, io.Stderr && !io.Terminal} {
-		if !want {
-			continue
-		}
-		c, err := s.router.take(ctx, io.Key, fd)
-		if err != nil {
-			closeAll(streams[:])
-			return streams, err
-		}
-		streams[fd] = c
-	}
-	return streams, nil
-}
-
 func closeAll[T io.Closer](cs []T) {
 	for _, c := range cs {
 		if any(c) != nil {
@@ -132,7 +119,7 @@ func closeAll[T io.Closer](cs []T) {
 }
 
 func (s *service) startShell(ctx context.Context, r *agent.DebugShellRequest) (*debugShell, error) {
-	streams, err := s.shellStreams(ctx, r.Stdio)
+	streams, err := s.Streams(ctx, r.Stdio)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/winctr/winctr/internal/gcs"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
 
@@ -34,15 +35,14 @@ func withoutReaper(t *testing.T) {
 	}
 }
 
-// hostStreams hands the router the agent's ends of a shell's streams
-// and returns the host's.
-func hostStreams(r *router, key string, fds ...int) map[int]net.Conn {
+// hostStreams opens a shell's streams to the router as the host does,
+// and returns the host's ends.
+func hostStreams(r *gcs.Router, key string, fds ...int) map[int]net.Conn {
 	host := map[int]net.Conn{}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	for _, fd := range fds {
 		a, b := net.Pipe()
-		r.pending[key+" "+string(rune('0'+fd))] = a
+		go r.Route(a)
+		go io.WriteString(b, "stdio "+key+" "+string(rune('0'+fd))+"\n")
 		host[fd] = b
 	}
 	return host
@@ -60,12 +60,14 @@ func readAll(c net.Conn) <-chan string {
 
 func TestDebugShell(t *testing.T) {
 	withoutReaper(t)
-	s := &service{containers: newContainers(newRouter())}
+	r := gcs.NewRouter(func(c net.Conn) { c.Close() })
+	s := &service{Containers: gcs.NewContainers(gcs.Config{})}
+	s.UseRouter(r)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
 	// Pipes: stdin in, stdout and stderr apart, the exit status.
-	host := hostStreams(s.router, "k1", 0, 1, 2)
+	host := hostStreams(r, "k1", 0, 1, 2)
 	out, errOut := readAll(host[1]), readAll(host[2])
 	_, err := s.StartDebugShell(ctx, &agent.DebugShellRequest{Id: "k1", Args: []string{"/bin/sh", "-c", "read x; echo out $x; echo err >&2; exit 3"},
 		Stdio: &agent.Stdio{Key: "k1", Stdin: true, Stdout: true, Stderr: true}})
@@ -86,7 +88,7 @@ func TestDebugShell(t *testing.T) {
 	}
 
 	// A terminal.
-	host = hostStreams(s.router, "k2", 0, 1)
+	host = hostStreams(r, "k2", 0, 1)
 	out = readAll(host[1])
 	if _, err := s.StartDebugShell(ctx, &agent.DebugShellRequest{Id: "k2", Args: []string{"/bin/sh", "-c", "tty; stty size"}, Width: 100, Height: 30,
 		Stdio: &agent.Stdio{Key: "k2", Stdin: true, Stdout: true, Terminal: true}}); err != nil {
@@ -101,7 +103,7 @@ func TestDebugShell(t *testing.T) {
 	host[0].Close()
 
 	// Killed, with what it started.
-	host = hostStreams(s.router, "k3", 1)
+	host = hostStreams(r, "k3", 1)
 	out = readAll(host[1])
 	if _, err := s.StartDebugShell(ctx, &agent.DebugShellRequest{Id: "k3", Args: []string{"/bin/sh", "-c", "sleep 100 & wait"},
 		Stdio: &agent.Stdio{Key: "k3", Stdout: true}}); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/containerd/ttrpc"
 
+	"github.com/winctr/winctr/internal/gcs"
 	"github.com/winctr/winctr/internal/uvm"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
@@ -36,7 +37,7 @@ func TestDialOutServesTheHostListener(t *testing.T) {
 		}
 		return net.Dial("unix", ln.Addr().String())
 	}
-	svc := &service{modules: []string{"hv_sock"}, containers: newContainers(nil)}
+	svc := &service{modules: []string{"hv_sock"}, Containers: gcs.NewContainers(gcs.Config{})}
 	served := make(chan error, 1)
 	go func() { served <- serveDialOut(svc, dial, 10*time.Second) }()
 
@@ -78,7 +79,7 @@ func TestDialOutServesTheHostListener(t *testing.T) {
 // TestDialOutGivesUp checks that an agent whose host never listens stops
 // trying (and then powers the VM off) instead of hanging the boot.
 func TestDialOutGivesUp(t *testing.T) {
-	svc := &service{containers: newContainers(nil)}
+	svc := &service{Containers: gcs.NewContainers(gcs.Config{})}
 	err := serveDialOut(svc, func() (net.Conn, error) { return nil, errors.New("no listener") }, 200*time.Millisecond)
 	if err == nil {
 		t.Fatal("no error")

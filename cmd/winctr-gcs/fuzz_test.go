@@ -4,7 +4,6 @@ package main
 
 import (
 	"encoding/json"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -15,32 +14,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/winctr/winctr/internal/containerhost"
+	"github.com/winctr/winctr/internal/gcs"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
-
-// FuzzStreamHeader feeds arbitrary first lines of a stream from the host:
-// they must never panic, and what is accepted must be one of the three
-// kinds, with a stdio fd of 0, 1 or 2 that reads back the same.
-func FuzzStreamHeader(f *testing.F) {
-	f.Fuzz(func(t *testing.T, line string) {
-		h, ok := parseHeader(line)
-		if !ok {
-			return
-		}
-		switch h.kind {
-		case "api", "logs":
-		case "stdio":
-			if h.fd < 0 || h.fd > 2 || h.key == "" || strings.ContainsAny(h.key, " \t\n") {
-				t.Fatalf("accepted %q as %+v", line, h)
-			}
-			if again, ok := parseHeader("stdio " + h.key + " " + strconv.Itoa(h.fd) + "\n"); !ok || again != h {
-				t.Fatalf("%+v does not read back", h)
-			}
-		default:
-			t.Fatalf("accepted %q as kind %q", line, h.kind)
-		}
-	})
-}
 
 // FuzzMountRequest feeds arbitrary mount requests' fields through every
 // check the agent makes before it mounts: never a panic, every refusal an
@@ -105,7 +81,7 @@ func FuzzAgentRequests(f *testing.F) {
 				invalidOrNil(err)
 				return
 			}
-			invalidOrNil(checkGuestSpec(r.ContainerId, &spec, root))
+			invalidOrNil(gcs.CheckGuestSpec(r.ContainerId, &spec, root))
 		case *agent.ExecProcessRequest:
 			var p specs.Process
 			_ = json.Unmarshal(r.ProcessJson, &p)

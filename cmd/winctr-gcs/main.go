@@ -20,7 +20,9 @@ import (
 	"github.com/mdlayher/vsock"
 	"golang.org/x/sys/unix"
 
+	"github.com/winctr/winctr/internal/gcs"
 	"github.com/winctr/winctr/internal/pause"
+	"github.com/winctr/winctr/internal/runchost"
 	"github.com/winctr/winctr/internal/uvm"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
@@ -32,6 +34,16 @@ const modulesList = "/" + uvm.ModulesList
 
 // portName is the virtio-serial port the host's shim listens on.
 const portName = "agent"
+
+// bundlesDir holds the guest's bundles (config.json); rootfs are in the share.
+const bundlesDir = "/run/winctr/bundles"
+
+// ociRuntime is the OCI runtime the initrd carries (bootfiles.RuntimePath):
+// crun, a C program, rather than runc, whose every command starts a Go
+// runtime (runc create runs three of them). Under emulation that start-up
+// was most of a container's creation; `make bootfiles` links it
+// statically for the same reason.
+const ociRuntime = "crun"
 
 func main() {
 	if pause.Requested() {
@@ -83,7 +95,15 @@ func run() error {
 	if err := bringUpLoopback(); err != nil {
 		logf("loopback: %v", err)
 	}
-	svc := &service{modules: loaded, containers: newContainers(nil)}
+	svc := &service{modules: loaded, Containers: gcs.NewContainers(gcs.Config{
+		Root:       mountRoot,
+		BundlesDir: bundlesDir,
+		SysctlDir:  "/proc/sys",
+		NewHost: func(ctx context.Context) (gcs.Host, error) {
+			return runchost.New(ctx, gcs.Namespace, runchost.Config{Binary: ociRuntime, Root: "/run/runc"})
+		},
+		Logf: logf,
+	})}
 	if cmdlineParam(uvm.TransportParam) == "vsock" && cmdlineParam(uvm.HypervisorParam) == "hyperv" {
 		return serveDialOut(svc, dialHost, dialOutTimeout)
 	}
@@ -185,8 +205,8 @@ func serve(svc *service, accept func() (net.Conn, error)) error {
 	if err != nil {
 		return err
 	}
-	r := newRouter()
-	svc.containers.router = r
+	r := gcs.NewRouter(guestLog.attach)
+	svc.UseRouter(r)
 	agent.RegisterAgentService(srv, svc)
 	go func() {
 		_ = srv.Serve(context.Background(), r)
@@ -198,6 +218,6 @@ func serve(svc *service, accept func() (net.Conn, error)) error {
 		if err != nil {
 			return err
 		}
-		go r.route(c)
+		go r.Route(c)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -58,34 +59,34 @@ func splitOptions(opts []string) (uintptr, string) {
 func (s *service) Mount(ctx context.Context, r *agent.MountRequest) (*emptypb.Empty, error) {
 	target, err := guestTarget(r.Target)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if r.Type == "" && r.Source == "" {
-		return nil, rpcError(fmt.Errorf("mount on %s names neither a type nor a source: %w", target, errdefs.ErrInvalidArgument))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("mount on %s names neither a type nor a source: %w", target, errdefs.ErrInvalidArgument))
 	}
 	if err := os.MkdirAll(target, 0o755); err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	flags, data := splitOptions(r.Options)
 	source := r.Source
 	switch {
 	case strings.HasPrefix(source, scsiSource):
 		if source, err = scsiDevice(source, deviceWait); err != nil {
-			return nil, rpcError(err)
+			return nil, errgrpc.ToGRPC(err)
 		}
 	case r.Type == "9p" && strings.HasPrefix(source, vsockSource):
 		if err := mount9p(source, target, flags); err != nil {
-			return nil, rpcError(err)
+			return nil, errgrpc.ToGRPC(err)
 		}
 		logf("mounted %s (9p) on %s", r.Source, target)
 		return &emptypb.Empty{}, nil
 	case r.Type == "overlay":
 		if err := overlayDirs(r.Options); err != nil {
-			return nil, rpcError(err)
+			return nil, errgrpc.ToGRPC(err)
 		}
 	}
 	if err := unix.Mount(source, target, r.Type, flags, data); err != nil {
-		return nil, rpcError(fmt.Errorf("mount %s (%s) on %s: %w", source, r.Type, target, err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("mount %s (%s) on %s: %w", source, r.Type, target, err))
 	}
 	logf("mounted %s (%s) on %s", r.Source, r.Type, target)
 	return &emptypb.Empty{}, nil
@@ -96,10 +97,10 @@ func (s *service) Mount(ctx context.Context, r *agent.MountRequest) (*emptypb.Em
 func (s *service) Unmount(ctx context.Context, r *agent.UnmountRequest) (*emptypb.Empty, error) {
 	target, err := guestTarget(r.Target)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if err := unix.Unmount(target, 0); err != nil && err != unix.EINVAL && err != unix.ENOENT {
-		return nil, rpcError(fmt.Errorf("unmount %s: %w", target, err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("unmount %s: %w", target, err))
 	}
 	logf("unmounted %s", target)
 	return &emptypb.Empty{}, nil

@@ -6,12 +6,10 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/containerd/errdefs"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/vishvananda/netlink"
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -33,34 +31,34 @@ func (s *service) ConfigureNetwork(ctx context.Context, r *agent.ConfigureNetwor
 	for _, in := range r.Interfaces {
 		link, err := interfaceFor(in)
 		if err != nil {
-			return nil, rpcError(err)
+			return nil, errgrpc.ToGRPC(err)
 		}
 		if in.Mtu != 0 {
 			if err := netlink.LinkSetMTU(link, int(in.Mtu)); err != nil {
-				return nil, rpcError(fmt.Errorf("MTU %d on %s: %w", in.Mtu, link.Attrs().Name, err))
+				return nil, errgrpc.ToGRPC(fmt.Errorf("MTU %d on %s: %w", in.Mtu, link.Attrs().Name, err))
 			}
 		}
 		for _, a := range in.Addresses {
 			addr, err := netlink.ParseAddr(a)
 			if err != nil {
-				return nil, rpcError(fmt.Errorf("address %q: %v: %w", a, err, errdefs.ErrInvalidArgument))
+				return nil, errgrpc.ToGRPC(fmt.Errorf("address %q: %v: %w", a, err, errdefs.ErrInvalidArgument))
 			}
 			if err := netlink.AddrAdd(link, addr); err != nil {
-				return nil, rpcError(fmt.Errorf("address %s on %s: %w", a, link.Attrs().Name, err))
+				return nil, errgrpc.ToGRPC(fmt.Errorf("address %s on %s: %w", a, link.Attrs().Name, err))
 			}
 		}
 		if err := netlink.LinkSetUp(link); err != nil {
-			return nil, rpcError(fmt.Errorf("%s up: %w", link.Attrs().Name, err))
+			return nil, errgrpc.ToGRPC(fmt.Errorf("%s up: %w", link.Attrs().Name, err))
 		}
 		logf("interface %s (%s): %s", link.Attrs().Name, in.Mac, strings.Join(in.Addresses, " "))
 	}
 	for _, rt := range r.Routes {
 		route, err := parseRoute(rt)
 		if err != nil {
-			return nil, rpcError(err)
+			return nil, errgrpc.ToGRPC(err)
 		}
 		if err := netlink.RouteAdd(route); err != nil {
-			return nil, rpcError(fmt.Errorf("route %v: %w", rt, err))
+			return nil, errgrpc.ToGRPC(fmt.Errorf("route %v: %w", rt, err))
 		}
 		logf("route %q via %q", rt.Destination, rt.Gateway)
 	}
@@ -126,35 +124,4 @@ func linkByMAC(mac string) (netlink.Link, error) {
 		}
 	}
 	return nil, fmt.Errorf("no interface with MAC %s in the guest: %w", mac, errdefs.ErrNotFound)
-}
-
-// applyNetSysctls sets the net.* sysctls of a container that has no
-// network namespace of its own in the guest: the guest's namespace is the
-// pod's, so they are the pod's to set (CRI asks for some on every pod),
-// and runc would refuse them there. They leave the spec once set.
-func applyNetSysctls(spec *specs.Spec) (bool, error) {
-	if spec.Linux == nil || len(spec.Linux.Sysctl) == 0 {
-		return false, nil
-	}
-	for _, ns := range spec.Linux.Namespaces {
-		if ns.Type == specs.NetworkNamespace {
-			return false, nil
-		}
-	}
-	applied := false
-	for key, value := range spec.Linux.Sysctl {
-		if !strings.HasPrefix(key, "net.") {
-			continue
-		}
-		path := filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
-		if strings.Contains(key, "/") || strings.Contains(key, "..") {
-			return false, fmt.Errorf("sysctl %q: %w", key, errdefs.ErrInvalidArgument)
-		}
-		if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
-			return false, fmt.Errorf("sysctl %s=%s: %w", key, value, err)
-		}
-		delete(spec.Linux.Sysctl, key)
-		applied = true
-	}
-	return applied, nil
 }

@@ -14,13 +14,14 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/winctr/winctr/internal/gcs"
 	"github.com/winctr/winctr/internal/version"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
 
 // service implements the agent API.
 type service struct {
-	*containers
+	*gcs.Containers
 	modules []string
 }
 

@@ -14,14 +14,14 @@ import (
 
 	apitask "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/log"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/winctr/winctr/internal/bundlestate"
 	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/faultpoint"
-	"github.com/winctr/winctr/internal/task/stdio"
+	"github.com/winctr/winctr/internal/stdio"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
 
@@ -82,30 +82,30 @@ func (c *container) Exec(ctx context.Context, id string, spec *specs.Process, io
 	}
 	if _, err := c.h.agent.ExecProcess(ctx, &agent.ExecProcessRequest{ContainerId: c.id, ExecId: id, ProcessJson: b, Stdio: req}); err != nil {
 		p.release()
-		return nil, fmt.Errorf("guest: %w", native(err))
+		return nil, fmt.Errorf("guest: %w", errgrpc.ToNative(err))
 	}
 	return p, nil
 }
 
 func (c *container) Pause(ctx context.Context) error {
 	_, err := c.h.agent.PauseContainer(ctx, &agent.ContainerRequest{ContainerId: c.id})
-	return native(err)
+	return errgrpc.ToNative(err)
 }
 
 func (c *container) Resume(ctx context.Context) error {
 	_, err := c.h.agent.ResumeContainer(ctx, &agent.ContainerRequest{ContainerId: c.id})
-	return native(err)
+	return errgrpc.ToNative(err)
 }
 
 func (c *container) Update(ctx context.Context, resources *anypb.Any) error {
 	_, err := c.h.agent.UpdateContainer(ctx, &agent.UpdateContainerRequest{ContainerId: c.id, Resources: resources})
-	return native(err)
+	return errgrpc.ToNative(err)
 }
 
 func (c *container) Stats(ctx context.Context) (*anypb.Any, error) {
 	r, err := c.h.agent.Stats(ctx, &agent.ContainerRequest{ContainerId: c.id})
 	if err != nil {
-		return nil, native(err)
+		return nil, errgrpc.ToNative(err)
 	}
 	return r.Stats, nil
 }
@@ -113,7 +113,7 @@ func (c *container) Stats(ctx context.Context) (*anypb.Any, error) {
 func (c *container) Pids(ctx context.Context) ([]*apitask.ProcessInfo, error) {
 	r, err := c.h.agent.Pids(ctx, &agent.ContainerRequest{ContainerId: c.id})
 	if err != nil {
-		return nil, native(err)
+		return nil, errgrpc.ToNative(err)
 	}
 	out := make([]*apitask.ProcessInfo, 0, len(r.Pids))
 	for _, p := range r.Pids {
@@ -131,14 +131,14 @@ func (c *container) Delete(ctx context.Context) error {
 	c.h.mu.Unlock()
 	var errs []error
 	if !c.h.gone() {
-		if _, err := c.h.agent.DeleteContainer(ctx, &agent.ContainerRequest{ContainerId: c.id}); err != nil && !errdefs.IsNotFound(native(err)) {
-			errs = append(errs, fmt.Errorf("guest: %w", native(err)))
+		if _, err := c.h.agent.DeleteContainer(ctx, &agent.ContainerRequest{ContainerId: c.id}); err != nil && !errdefs.IsNotFound(errgrpc.ToNative(err)) {
+			errs = append(errs, fmt.Errorf("guest: %w", errgrpc.ToNative(err)))
 		}
 	}
 	faultpoint.Reach("vm-guest-deleted")
 	c.init.release()
 	errs = append(errs, c.release(ctx))
-	errs = append(errs, bundlestate.Remove(c.bundle, stateFile))
+	errs = append(errs, c.h.forget(c.bundle))
 	return errors.Join(errs...)
 }
 
@@ -163,22 +163,26 @@ func (h *Host) waitGuest(ctx context.Context, req *agent.ProcessRequest) (contai
 			if h.gone() {
 				return containerhost.Exit{}, errVMExited
 			}
-			return containerhost.Exit{}, fmt.Errorf("guest: %w", native(res.err))
+			return containerhost.Exit{}, fmt.Errorf("guest: %w", errgrpc.ToNative(res.err))
 		}
 		return containerhost.Exit{Status: int(res.r.ExitStatus), At: time.Unix(0, res.r.ExitedAtUnixNano)}, nil
-	case <-h.vm.Exited():
+	case <-h.vm.exited():
 		return containerhost.Exit{}, errVMExited
 	case <-ctx.Done():
 		return containerhost.Exit{}, ctx.Err()
 	}
 }
 
-// gone tells whether the VM has died.
+// gone tells whether the VM has died; not before it booted.
 func (h *Host) gone() bool {
+	s := h.vm.session()
+	if s == nil {
+		return false
+	}
 	select {
-	case <-h.vm.Exited():
+	case <-h.vm.exited():
 		return true
-	case <-h.vm.Session().Done():
+	case <-s.Done():
 		return true
 	default:
 		return false
@@ -207,7 +211,7 @@ func (p *process) req() *agent.ProcessRequest {
 func (p *process) Start(ctx context.Context) error {
 	r, err := p.h.agent.StartProcess(ctx, p.req())
 	if err != nil {
-		return fmt.Errorf("guest: %w", native(err))
+		return fmt.Errorf("guest: %w", errgrpc.ToNative(err))
 	}
 	p.pid.Store(int64(r.Pid))
 	return nil
@@ -222,16 +226,14 @@ func (p *process) Kill(ctx context.Context, sig syscall.Signal, all bool) error 
 		// A KILL must hold even when the agent cannot hear it: stopping
 		// the VM ends every process in it, and their exits follow.
 		log.G(ctx).WithError(err).Warn("stopping the utility VM so that the kill holds")
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		return p.h.vm.Stop(sctx)
+		return p.h.vm.stop(context.WithoutCancel(ctx))
 	}
-	return native(err)
+	return errgrpc.ToNative(err)
 }
 
 func (p *process) ResizeTTY(ctx context.Context, width, height uint32) error {
 	_, err := p.h.agent.ResizeTTY(ctx, &agent.ResizeTTYRequest{ContainerId: p.c.id, ExecId: p.execID, Width: width, Height: height})
-	return native(err)
+	return errgrpc.ToNative(err)
 }
 
 // CloseStdin ends the stdin stream; the agent closes the process's stdin
@@ -259,8 +261,8 @@ func (p *process) Delete(ctx context.Context) error {
 	}
 	var err error
 	if !p.h.gone() {
-		if _, e := p.h.agent.DeleteProcess(ctx, p.req()); e != nil && !errdefs.IsNotFound(native(e)) {
-			err = fmt.Errorf("guest: %w", native(e))
+		if _, e := p.h.agent.DeleteProcess(ctx, p.req()); e != nil && !errdefs.IsNotFound(errgrpc.ToNative(e)) {
+			err = fmt.Errorf("guest: %w", errgrpc.ToNative(e))
 		}
 	}
 	p.release()

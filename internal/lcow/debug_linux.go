@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/log"
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -33,21 +34,23 @@ const debugShellWait = 7 * 24 * time.Hour
 
 // AgentStacks asks the guest agent for its goroutines.
 func (h *Host) AgentStacks(ctx context.Context) ([]byte, error) {
-	if err := h.debuggable(); err != nil {
+	if _, err := h.debuggable(); err != nil {
 		return nil, err
 	}
 	r, err := h.agent.Stacks(ctx, &emptypb.Empty{})
 	if err != nil {
-		return nil, fmt.Errorf("guest: %w", native(err))
+		return nil, fmt.Errorf("guest: %w", errgrpc.ToNative(err))
 	}
 	return r.GetStacks(), nil
 }
 
-func (h *Host) debuggable() error {
-	if h.agent == nil || h.vm == nil || h.gone() {
-		return fmt.Errorf("the pod's utility VM is not running: %w", errdefs.ErrNotFound)
+// debuggable returns the running VM's QEMU side.
+func (h *Host) debuggable() (*qemuVM, error) {
+	q, ok := h.vm.(*qemuVM)
+	if !ok || h.agent == nil || q.session() == nil || h.gone() {
+		return nil, fmt.Errorf("the pod's utility VM is not running: %w", errdefs.ErrNotFound)
 	}
-	return nil
+	return q, nil
 }
 
 // DebugShell runs req's command, or an interactive shell, in the guest
@@ -57,7 +60,8 @@ func (h *Host) DebugShell(ctx context.Context, req shimdebug.Request, s *shimdeb
 	if !h.cfg.VM.DebugShell {
 		return 0, fmt.Errorf("debug shells are off for this pod: its runtime's options must set debug_shell = true: %w", errdefs.ErrFailedPrecondition)
 	}
-	if err := h.debuggable(); err != nil {
+	q, err := h.debuggable()
+	if err != nil {
 		return 0, err
 	}
 	bin, err := staticBinary(DebugShellBinary)
@@ -66,7 +70,7 @@ func (h *Host) DebugShell(ctx context.Context, req shimdebug.Request, s *shimdeb
 	}
 	n := strconv.FormatUint(h.seq.Add(1), 10)
 	dirName := ".debug-" + n
-	dir := filepath.Join(h.shareDir, dirName)
+	dir := filepath.Join(q.shareDir, dirName)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return 0, err
 	}
@@ -93,14 +97,14 @@ func (h *Host) DebugShell(ctx context.Context, req shimdebug.Request, s *shimdeb
 	}()
 	for fd, want := range []bool{stdio.Stdin, stdio.Stdout, stdio.Stderr} {
 		if want {
-			if streams[fd], err = h.vm.Session().OpenStdio(key, fd); err != nil {
+			if streams[fd], err = q.session().OpenStdio(key, fd); err != nil {
 				return 0, err
 			}
 		}
 	}
 	if _, err := h.agent.StartDebugShell(ctx, &agent.DebugShellRequest{Id: key, Args: args, Env: []string{"HOME=/", "PS1=guest:\\w# "},
 		Stdio: stdio, Width: req.Cols, Height: req.Rows}); err != nil {
-		return 0, fmt.Errorf("guest: %w", native(err))
+		return 0, fmt.Errorf("guest: %w", errgrpc.ToNative(err))
 	}
 	log.G(ctx).WithField("shell", key).WithField("args", req.Args).Info("debug shell started in the guest")
 	go func() {
@@ -134,7 +138,7 @@ func (h *Host) DebugShell(ctx context.Context, req shimdebug.Request, s *shimdeb
 	defer cancel()
 	exit, err := h.agent.WaitDebugShell(wctx, &agent.DebugShellID{Id: key})
 	if err != nil {
-		return 0, fmt.Errorf("guest: %w", native(err))
+		return 0, fmt.Errorf("guest: %w", errgrpc.ToNative(err))
 	}
 	// The agent sent all output before it answered; let it arrive.
 	drained := make(chan struct{})

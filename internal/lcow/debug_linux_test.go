@@ -9,8 +9,8 @@ import (
 
 	"github.com/containerd/errdefs"
 
+	"github.com/winctr/winctr/internal/options"
 	"github.com/winctr/winctr/internal/shimdebug"
-	"github.com/winctr/winctr/internal/task/options"
 )
 
 func TestDebugShellNeedsTheOption(t *testing.T) {

@@ -9,11 +9,11 @@ import (
 
 // openGuestLog opens one of the VM's logs in its state directory, where
 // `winctr logs` reads it. Without it the log still reaches the shim's.
-func (h *Host) openGuestLog(name string) io.WriteCloser {
-	if h.stateDir == "" {
+func (q *qemuVM) openGuestLog(name string) io.WriteCloser {
+	if q.stateDir == "" {
 		return nopLog{}
 	}
-	l, err := vmstate.OpenLog(filepath.Join(h.stateDir, name), vmstate.LogLimit)
+	l, err := vmstate.OpenLog(filepath.Join(q.stateDir, name), vmstate.LogLimit)
 	if err != nil {
 		return nopLog{}
 	}
@@ -21,4 +21,9 @@ func (h *Host) openGuestLog(name string) io.WriteCloser {
 }
 
 // agentLog is where the agent's log lines go besides the shim's log.
-func (h *Host) agentLog() io.WriteCloser { return h.openGuestLog(vmstate.AgentLog) }
+func (h *Host) agentLog() io.WriteCloser {
+	if q, ok := h.vm.(*qemuVM); ok {
+		return q.openGuestLog(vmstate.AgentLog)
+	}
+	return nopLog{}
+}

@@ -2,8 +2,8 @@
 
 // Package lcow runs a pod's Linux containers inside one utility VM: the
 // shim's side of winctr's guest agent, behind the task service's Host seam.
-// The agent protocol, containers and processes are the same on every host;
-// booting the VM and bringing containers' roots into it are per host OS
+// The Host is the agent's client, and the same on every host; below it a
+// podVM boots the VM and brings containers' roots into it, per host OS
 // (QEMU with virtio-fs on Linux, HCS with SCSI disks and 9p on Windows).
 package lcow
 
@@ -24,9 +24,10 @@ import (
 	"github.com/containerd/log"
 	"github.com/containerd/ttrpc"
 
+	"github.com/winctr/winctr/internal/bundlestate"
 	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/faultpoint"
-	"github.com/winctr/winctr/internal/task/options"
+	"github.com/winctr/winctr/internal/options"
 	"github.com/winctr/winctr/internal/uvm"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
@@ -45,15 +46,22 @@ type guestVM interface {
 	Stop(ctx context.Context) error
 }
 
-// Host is one utility VM running a pod's containers.
+// stopVM stops a driver's VM, giving it a while to go by itself.
+func stopVM(ctx context.Context, vm guestVM) error {
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return vm.Stop(sctx)
+}
+
+// Host is the guest agent's client for one pod's utility VM: the pod's
+// containers and processes, through the agent, in the VM its podVM runs.
 type Host struct {
 	ns      string
 	cfg     *options.Config
-	vm      guestVM
+	vm      podVM
 	client  *ttrpc.Client
 	agent   agent.AgentService
 	console *tail
-	logw    io.Closer
 	seq     atomic.Uint64
 	// hasPod is set once the VM serves its pod's first container; a VM
 	// booted ahead for a pool runs before that.
@@ -61,8 +69,9 @@ type Host struct {
 
 	mu    sync.Mutex
 	inits map[int]string // guest pid of each container's init -> its id
-
-	hostPlatform
+	// recorded is the state last written to each bundle: it is written
+	// once per change.
+	recorded map[string]state
 }
 
 var _ containerhost.Host = (*Host)(nil)
@@ -70,26 +79,76 @@ var _ containerhost.Host = (*Host)(nil)
 // New returns the Host of a pod's utility VM. The VM boots with the pod's
 // first container, whose spec names the pod's network.
 func New(ctx context.Context, ns string, cfg *options.Config) (*Host, error) {
-	return &Host{ns: ns, cfg: cfg, console: newTail(8 << 10), inits: map[int]string{}}, nil
+	console := newTail(8 << 10)
+	return &Host{ns: ns, cfg: cfg, vm: newPodVM(ns, cfg, console), console: console, inits: map[int]string{}, recorded: map[string]state{}}, nil
 }
 
-// connect opens the agent API on the booted VM and waits for the agent's
-// first answer; the agent's own log then flows into the shim's.
-func (h *Host) connect(ctx context.Context, logger *log.Entry) (*agent.PingResponse, error) {
-	conn, err := h.vm.Session().OpenAPI()
+// dial opens the agent API on the booted VM's session and waits for the
+// agent's first answer; the agent's own log then flows into the shim's.
+func (h *Host) dial(ctx context.Context, s *uvm.Session, logger *log.Entry) (agent.AgentService, *agent.PingResponse, error) {
+	conn, err := s.OpenAPI()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	h.client = ttrpc.NewClient(conn, ttrpc.WithUnaryClientInterceptor(h.bounded))
 	h.agent = agent.NewAgentClient(h.client)
 	resp, err := h.agent.Ping(ctx, &agent.PingRequest{})
 	if err != nil {
-		return nil, fmt.Errorf("guest agent did not answer: %w; console tail:\n%s", err, h.console.String())
+		return nil, nil, fmt.Errorf("guest agent did not answer: %w; console tail:\n%s", err, h.console.String())
 	}
-	if logs, err := h.vm.Session().OpenLogs(); err == nil {
+	if logs, err := s.OpenLogs(); err == nil {
 		go copyGuestLogs(logger, logs, h.agentLog())
 	}
-	return resp, nil
+	return h.agent, resp, nil
+}
+
+// startPod boots the pod's VM (or gives it the one booted ahead for a
+// pool); on failure the agent client goes with the VM.
+func (h *Host) startPod(ctx context.Context, pod podPlace) error {
+	if err := h.vm.boot(ctx, pod, h.dial, func() error { return h.record(pod.bundle, "") }); err != nil {
+		h.dropClient()
+		return err
+	}
+	return nil
+}
+
+// dropClient closes the agent client of a VM that is gone.
+func (h *Host) dropClient() {
+	if h.client != nil {
+		h.client.Close()
+	}
+	h.client, h.agent = nil, nil
+}
+
+// record writes to bundle, for the delete bootstrap, the VM's state and
+// the container's rootfs ("" for none), unless the bundle holds that
+// already. A bundle of "" (a pod without one) records nothing.
+func (h *Host) record(bundle, rootfs string) error {
+	if bundle == "" {
+		return nil
+	}
+	s := h.vm.record(rootfs)
+	h.mu.Lock()
+	last, ok := h.recorded[bundle]
+	h.mu.Unlock()
+	if ok && last == s {
+		return nil
+	}
+	if err := bundlestate.Write(bundle, stateFile, s); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.recorded[bundle] = s
+	h.mu.Unlock()
+	return nil
+}
+
+// forget removes bundle's state, its container deleted.
+func (h *Host) forget(bundle string) error {
+	h.mu.Lock()
+	delete(h.recorded, bundle)
+	h.mu.Unlock()
+	return bundlestate.Remove(bundle, stateFile)
 }
 
 // longPolls are the agent calls that wait for an event (an exit, an OOM)
@@ -135,14 +194,15 @@ func (h *Host) CreateContainer(ctx context.Context, req *containerhost.Container
 		return nil, err
 	}
 	if !h.hasPod {
-		if err := h.bootFor(ctx, req, g); err != nil {
+		pod := podPlace{name: req.ID, bundle: req.Bundle, netns: g.podNetNS, cgroup: g.podCgroup, hnsNamespace: g.hnsNamespace}
+		if err := h.startPod(ctx, pod); err != nil {
 			return nil, err
 		}
 		h.hasPod = true
 	} else if g.podNetNS != "" {
 		return nil, fmt.Errorf("a second pod sandbox in one utility VM: %w", errdefs.ErrInvalidArgument)
 	}
-	release, err := h.attachRootfs(ctx, req, g)
+	rootfs, release, err := h.vm.attachRootfs(ctx, req, g)
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +213,9 @@ func (h *Host) CreateContainer(ctx context.Context, req *containerhost.Container
 			}
 		}
 	}()
+	if err := h.record(req.Bundle, rootfs); err != nil {
+		return nil, err
+	}
 	faultpoint.Reach("vm-rootfs-attached")
 	c := &container{h: h, id: req.ID, bundle: req.Bundle, release: release}
 	p, stdioReq, err := h.newProcess(ctx, c, "", req.Stdio)
@@ -162,7 +225,7 @@ func (h *Host) CreateContainer(ctx context.Context, req *containerhost.Container
 	resp, err := h.agent.CreateContainer(ctx, &agent.CreateContainerRequest{ContainerId: req.ID, SpecJson: g.spec, Stdio: stdioReq})
 	if err != nil {
 		p.release()
-		return nil, fmt.Errorf("guest: %w", native(err))
+		return nil, fmt.Errorf("guest: %w", errgrpc.ToNative(err))
 	}
 	p.pid.Store(int64(resp.Pid))
 	c.init = p
@@ -179,23 +242,11 @@ func (h *Host) CreateContainer(ctx context.Context, req *containerhost.Container
 // Close powers the guest off where the platform wants that, stops the VM,
 // then releases what the host side held for it.
 func (h *Host) Close(ctx context.Context) error {
-	var errs []error
-	if h.agent != nil && h.vm != nil && !h.gone() {
-		h.powerOff(ctx)
+	if h.agent != nil && !h.gone() {
+		h.vm.powerOff(ctx)
 	}
-	if h.client != nil {
-		h.client.Close()
-	}
-	if h.vm != nil {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		errs = append(errs, h.vm.Stop(sctx))
-		cancel()
-	}
-	errs = append(errs, h.closePlatform(ctx)...)
-	if h.logw != nil {
-		h.logw.Close()
-	}
-	return errors.Join(errs...)
+	h.dropClient()
+	return h.vm.close(ctx)
 }
 
 // copyGuestLogs puts the agent's log lines into the shim's log, and
@@ -208,14 +259,6 @@ func copyGuestLogs(l *log.Entry, r io.ReadCloser, file io.WriteCloser) {
 		l.Info(sc.Text())
 		_, _ = file.Write(append(sc.Bytes(), '\n'))
 	}
-}
-
-// native turns the agent's status errors back into errdefs errors.
-func native(err error) error {
-	if err == nil {
-		return nil
-	}
-	return errgrpc.ToNative(err)
 }
 
 // isPodPid tells whether pid is the guest pid of one of the pod's
@@ -242,7 +285,7 @@ func (h *Host) newProcess(ctx context.Context, c *container, execID string, cfg 
 		if !want {
 			continue
 		}
-		s, err := h.vm.Session().OpenStdio(key, fd)
+		s, err := h.vm.session().OpenStdio(key, fd)
 		if err != nil {
 			p.streams = streams[:]
 			p.release()

@@ -10,7 +10,7 @@ import (
 
 	"github.com/containerd/ttrpc"
 
-	"github.com/winctr/winctr/internal/task/options"
+	"github.com/winctr/winctr/internal/options"
 )
 
 func TestAgentCallsAreBounded(t *testing.T) {

@@ -14,17 +14,19 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Microsoft/go-winio"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/log"
 	"google.golang.org/protobuf/types/known/emptypb"
 
-	"github.com/winctr/winctr/internal/bundlestate"
 	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/layers"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
+	"github.com/winctr/winctr/internal/options"
 	"github.com/winctr/winctr/internal/undo"
 	"github.com/winctr/winctr/internal/uvm"
 	uvmhcs "github.com/winctr/winctr/internal/uvm/hcs"
@@ -50,14 +52,62 @@ func guestContainerDir(id string) string { return path.Join(guestContainers, id)
 // MACHINE\Virtual Machines") connect the serial port to the shim's pipe.
 const consolePipeSDDL = "D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;S-1-5-83-0)"
 
-// hostPlatform is what a Windows host's Host holds besides the VM: the
-// VM's SCSI LUNs, the image layers attached to it, the console pipe.
-type hostPlatform struct {
+// hcsVM is a pod's utility VM on a Windows host: an HCS compute system,
+// its SCSI LUNs, the image layers attached to it, the console pipe.
+type hcsVM struct {
+	ns      string
+	cfg     *options.Config
+	console *tail
+	agent   agent.AgentService // once booted
+
 	hvm         *uvmhcs.VM
+	logw        io.Closer
 	consolePipe net.Listener
-	luns        *uvmhcs.LUNs              // of the container disk controller
-	layers      map[string]*attachedLayer // layer.vhd -> where the guest has it
+	luns        *uvmhcs.LUNs // of the container disk controller
+
+	mu     sync.Mutex
+	layers map[string]*attachedLayer // layer.vhd -> where the guest has it
 }
+
+var _ podVM = (*hcsVM)(nil)
+
+// newPodVM is the podVM of a Windows host: HCS.
+func newPodVM(ns string, cfg *options.Config, console *tail) podVM {
+	return &hcsVM{ns: ns, cfg: cfg, console: console}
+}
+
+func (h *hcsVM) session() *uvm.Session {
+	if h.hvm == nil {
+		return nil
+	}
+	return h.hvm.Session()
+}
+
+func (h *hcsVM) exited() <-chan struct{} {
+	if h.hvm == nil {
+		return nil
+	}
+	return h.hvm.Exited()
+}
+
+// gone tells whether the VM has died.
+func (h *hcsVM) gone() bool {
+	if h.hvm == nil {
+		return false
+	}
+	select {
+	case <-h.hvm.Exited():
+		return true
+	case <-h.hvm.Session().Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// record is the bundle's state: the VM, which HCS stops once the shim's
+// last handle to it closes; the rootfs is the VM's own.
+func (h *hcsVM) record(string) state { return state{VM: h.hvm.ID()} }
 
 // attachedLayer is an image layer disk attached to the VM and mounted by
 // the guest, shared by the pod's containers.
@@ -66,13 +116,13 @@ type attachedLayer struct {
 	users int
 }
 
-// bootFor boots the pod's Linux utility VM through HCS for its first
-// container, req. HCS ends the VM with the shim's last handle, so nothing
-// needs recording before the container's own state.
-func (h *Host) bootFor(ctx context.Context, req *containerhost.ContainerRequest, g *guest) (retErr error) {
-	id := req.ID
-	if g.podNetNS != "" {
-		return fmt.Errorf("a Linux network namespace (%s) on a Windows host: %w", g.podNetNS, errdefs.ErrInvalidArgument)
+// boot boots the pod's Linux utility VM through HCS for its first
+// container. HCS ends the VM with the shim's last handle, so nothing needs
+// recording before the container's own state.
+func (h *hcsVM) boot(ctx context.Context, pod podPlace, dial dialAgent, _ func() error) (retErr error) {
+	id := pod.name
+	if pod.netns != "" {
+		return fmt.Errorf("a Linux network namespace (%s) on a Windows host: %w", pod.netns, errdefs.ErrInvalidArgument)
 	}
 	boot := h.cfg.BootFilesRootPath
 	if boot == "" {
@@ -100,8 +150,8 @@ func (h *Host) bootFor(ctx context.Context, req *containerhost.ContainerRequest,
 	go copyConsole(ln, io.MultiWriter(h.console, logw))
 	defer func() {
 		if retErr != nil {
-			h.Close(context.WithoutCancel(ctx))
-			h.vm, h.hvm, h.client, h.agent = nil, nil, nil, nil
+			_ = h.close(context.WithoutCancel(ctx))
+			h.hvm, h.agent = nil, nil
 		}
 	}()
 	doc, err := uvmhcs.LCOWUtilityVM(uvmhcs.LCOWVM{
@@ -118,14 +168,15 @@ func (h *Host) bootFor(ctx context.Context, req *containerhost.ContainerRequest,
 	if err != nil {
 		return err
 	}
-	h.vm, h.hvm = hvm, hvm
+	h.hvm = hvm
 	h.luns, h.layers = uvmhcs.NewLUNs(), map[string]*attachedLayer{}
-	resp, err := h.connect(ctx, logger)
+	a, resp, err := dial(ctx, hvm.Session(), logger)
 	if err != nil {
 		return err
 	}
-	if g.hnsNamespace != "" {
-		if err := h.attachNetwork(ctx, g.hnsNamespace); err != nil {
+	h.agent = a
+	if pod.hnsNamespace != "" {
+		if err := h.attachNetwork(ctx, pod.hnsNamespace); err != nil {
 			return err
 		}
 	}
@@ -136,7 +187,7 @@ func (h *Host) bootFor(ctx context.Context, req *containerhost.ContainerRequest,
 // attachNetwork gives the VM an adapter per endpoint of the pod's HNS
 // namespace and has the agent give each its endpoint's addresses and
 // routes.
-func (h *Host) attachNetwork(ctx context.Context, ns string) error {
+func (h *hcsVM) attachNetwork(ctx context.Context, ns string) error {
 	eps, err := h.hvm.AttachNetwork(ctx, ns, false)
 	if err != nil {
 		return err
@@ -154,7 +205,7 @@ func (h *Host) attachNetwork(ctx context.Context, ns string) error {
 		return err
 	}
 	if _, err := h.agent.ConfigureNetwork(ctx, req); err != nil {
-		return fmt.Errorf("configure the pod's network in the guest: %w", native(err))
+		return fmt.Errorf("configure the pod's network in the guest: %w", errgrpc.ToNative(err))
 	}
 	return nil
 }
@@ -174,10 +225,10 @@ func copyConsole(ln net.Listener, w io.Writer) {
 // disk attached read-only (once per pod) and mounted, its scratch disk
 // attached and mounted, an overlay of the two, and its bind mounts as 9p
 // shares.
-func (h *Host) attachRootfs(ctx context.Context, req *containerhost.ContainerRequest, g *guest) (_ func(context.Context) error, retErr error) {
+func (h *hcsVM) attachRootfs(ctx context.Context, req *containerhost.ContainerRequest, g *guest) (_ string, _ func(context.Context) error, retErr error) {
 	l, err := layers.LCOWLayersOf(req.Rootfs, req.Spec)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	var steps undo.Stack
 	defer func() {
@@ -189,7 +240,7 @@ func (h *Host) attachRootfs(ctx context.Context, req *containerhost.ContainerReq
 	for _, vhd := range l.LayerVHDs() {
 		dir, err := h.attachLayer(ctx, vhd)
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		steps.Push(func(ctx context.Context) error { return h.detachLayer(ctx, vhd) })
 		lowers = append(lowers, dir)
@@ -198,7 +249,7 @@ func (h *Host) attachRootfs(ctx context.Context, req *containerhost.ContainerReq
 	scratch := path.Join(dir, "scratch")
 	detach, err := h.attachDisk(ctx, l.ScratchDisk(), scratch, false)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	steps.Push(detach)
 	rootfs := path.Join(dir, "rootfs")
@@ -207,25 +258,22 @@ func (h *Host) attachRootfs(ctx context.Context, req *containerhost.ContainerReq
 		"upperdir=" + path.Join(scratch, "upper"),
 		"workdir=" + path.Join(scratch, "work"),
 	}); err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	steps.Push(func(ctx context.Context) error { return h.unmount(ctx, rootfs) })
 	for i, src := range g.binds {
 		u, err := h.shareBind(ctx, req.ID, i, src, hasOption(req.Spec.Mounts[i].Options, "ro"))
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		steps.Push(u)
 	}
-	if err := bundlestate.Write(req.Bundle, stateFile, state{VM: h.hvm.ID()}); err != nil {
-		return nil, err
-	}
-	return steps.Run, nil
+	return "", steps.Run, nil
 }
 
 // shareBind shares a bind mount's host directory with the guest over 9p
 // and has the agent mount it where the guest spec expects it.
-func (h *Host) shareBind(ctx context.Context, id string, i int, src string, readOnly bool) (func(context.Context) error, error) {
+func (h *hcsVM) shareBind(ctx context.Context, id string, i int, src string, readOnly bool) (func(context.Context) error, error) {
 	fi, err := os.Stat(src)
 	if err != nil {
 		return nil, fmt.Errorf("bind mount source: %v: %w", err, errdefs.ErrInvalidArgument)
@@ -257,7 +305,7 @@ func (h *Host) shareBind(ctx context.Context, id string, i int, src string, read
 
 // attachLayer attaches an image layer's disk read-only and mounts it in
 // the guest, or counts one more user of a layer already there.
-func (h *Host) attachLayer(ctx context.Context, vhd string) (string, error) {
+func (h *hcsVM) attachLayer(ctx context.Context, vhd string) (string, error) {
 	h.mu.Lock()
 	if a, ok := h.layers[vhd]; ok {
 		a.users++
@@ -281,7 +329,7 @@ func (h *Host) attachLayer(ctx context.Context, vhd string) (string, error) {
 }
 
 // detachLayer undoes attachLayer for one user.
-func (h *Host) detachLayer(ctx context.Context, vhd string) error {
+func (h *hcsVM) detachLayer(ctx context.Context, vhd string) error {
 	h.mu.Lock()
 	a, ok := h.layers[vhd]
 	if !ok {
@@ -302,7 +350,7 @@ func layerDir(lun int32) string { return path.Join(guestLayers, strconv.Itoa(int
 func scsiSource(lun int32) string { return fmt.Sprintf("scsi:%s/%d", uvm.SCSIControllerGUID, lun) }
 
 // attachDisk attaches a disk and mounts it (ext4) on target in the guest.
-func (h *Host) attachDisk(ctx context.Context, vhd, target string, readOnly bool) (func(context.Context) error, error) {
+func (h *hcsVM) attachDisk(ctx context.Context, vhd, target string, readOnly bool) (func(context.Context) error, error) {
 	lun, err := h.attach(ctx, vhd, readOnly)
 	if err != nil {
 		return nil, err
@@ -316,7 +364,7 @@ func (h *Host) attachDisk(ctx context.Context, vhd, target string, readOnly bool
 
 // attach hot-adds a disk at a free LUN of the VM's container disk
 // controller, after letting the VM open it.
-func (h *Host) attach(ctx context.Context, vhd string, readOnly bool) (int32, error) {
+func (h *hcsVM) attach(ctx context.Context, vhd string, readOnly bool) (int32, error) {
 	if err := grantDisk(hostDiskAccess{}, h.hvm.ID(), vhd, readOnly); err != nil {
 		return 0, err
 	}
@@ -331,7 +379,7 @@ func (h *Host) attach(ctx context.Context, vhd string, readOnly bool) (int32, er
 	return lun, nil
 }
 
-func (h *Host) detach(ctx context.Context, lun int32) error {
+func (h *hcsVM) detach(ctx context.Context, lun int32) error {
 	err := h.hvm.System().Modify(ctx, uvmhcs.RemoveSCSIDisk(lun))
 	if err == nil {
 		h.luns.Free(lun)
@@ -339,41 +387,52 @@ func (h *Host) detach(ctx context.Context, lun int32) error {
 	return err
 }
 
-func (h *Host) mount(ctx context.Context, typ, source, target string, opts []string) error {
+func (h *hcsVM) mount(ctx context.Context, typ, source, target string, opts []string) error {
 	if _, err := h.agent.Mount(ctx, &agent.MountRequest{Type: typ, Source: source, Target: target, Options: opts}); err != nil {
-		return fmt.Errorf("guest: %w", native(err))
+		return fmt.Errorf("guest: %w", errgrpc.ToNative(err))
 	}
 	return nil
 }
 
-func (h *Host) unmount(ctx context.Context, target string) error {
+func (h *hcsVM) unmount(ctx context.Context, target string) error {
 	if h.gone() {
 		return nil
 	}
 	if _, err := h.agent.Unmount(ctx, &agent.UnmountRequest{Target: target}); err != nil {
-		return fmt.Errorf("guest: %w", native(err))
+		return fmt.Errorf("guest: %w", errgrpc.ToNative(err))
 	}
 	return nil
 }
 
 // powerOff asks the guest to power off and gives it a while to: HCS then
 // finds the compute system stopped rather than terminating it.
-func (h *Host) powerOff(ctx context.Context) {
+func (h *hcsVM) powerOff(ctx context.Context) {
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if _, err := h.agent.Shutdown(sctx, &emptypb.Empty{}); err == nil {
 		select {
-		case <-h.vm.Exited():
+		case <-h.hvm.Exited():
 		case <-time.After(5 * time.Second):
 		}
 	}
 }
 
-// closePlatform closes the console pipe.
-func (h *Host) closePlatform(ctx context.Context) []error {
+func (h *hcsVM) stop(ctx context.Context) error {
+	if h.hvm == nil {
+		return nil
+	}
+	return stopVM(ctx, h.hvm)
+}
+
+// close stops the VM and closes the console pipe.
+func (h *hcsVM) close(ctx context.Context) error {
+	err := h.stop(ctx)
 	if h.consolePipe != nil {
 		h.consolePipe.Close()
 		h.consolePipe = nil
 	}
-	return nil
+	if h.logw != nil {
+		h.logw.Close()
+	}
+	return err
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 
 	"github.com/winctr/winctr/internal/containerhost"
 	agent "github.com/winctr/winctr/protos/agent/v1"
@@ -32,13 +33,13 @@ func (h *Host) StartSandbox(ctx context.Context, req *containerhost.SandboxReque
 	}
 	// The sandbox's bundle carries the VM for the delete bootstrap too: a
 	// pod may have no container when its shim dies.
-	if err := h.startPod(ctx, req.Bundle, req.NetNS, cgroupPath); err != nil {
+	if err := h.startPod(ctx, podPlace{name: req.ID, bundle: req.Bundle, netns: req.NetNS, cgroup: cgroupPath}); err != nil {
 		return nil, err
 	}
 	h.hasPod = true
 	resp, err := h.agent.StartSandbox(ctx, &agent.StartSandboxRequest{SandboxId: req.ID, Hostname: req.Hostname})
 	if err != nil {
-		return nil, fmt.Errorf("guest: %w", native(err))
+		return nil, fmt.Errorf("guest: %w", errgrpc.ToNative(err))
 	}
 	h.mu.Lock()
 	h.inits[int(resp.Pid)] = req.ID
@@ -65,7 +66,7 @@ func (p *guestPause) Kill(ctx context.Context, sig syscall.Signal, all bool) err
 		return fmt.Errorf("utility VM is gone: %w", errdefs.ErrNotFound)
 	}
 	_, err := p.h.agent.SignalProcess(ctx, &agent.SignalProcessRequest{ContainerId: p.id, Signal: uint32(sig)})
-	return native(err)
+	return errgrpc.ToNative(err)
 }
 
 func (p *guestPause) ResizeTTY(ctx context.Context, width, height uint32) error {
@@ -92,8 +93,8 @@ func (p *guestPause) Delete(ctx context.Context) error {
 	if p.h.gone() {
 		return nil
 	}
-	if _, err := p.h.agent.DeleteContainer(ctx, &agent.ContainerRequest{ContainerId: p.id}); err != nil && !errdefs.IsNotFound(native(err)) {
-		return fmt.Errorf("guest: %w", native(err))
+	if _, err := p.h.agent.DeleteContainer(ctx, &agent.ContainerRequest{ContainerId: p.id}); err != nil && !errdefs.IsNotFound(errgrpc.ToNative(err)) {
+		return fmt.Errorf("guest: %w", errgrpc.ToNative(err))
 	}
 	return nil
 }

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/winctr/winctr/internal/lcow"
-	"github.com/winctr/winctr/internal/task/runchost"
+	"github.com/winctr/winctr/internal/runchost"
 	"github.com/winctr/winctr/internal/vmpool"
 	"github.com/winctr/winctr/internal/vmstate"
 )

@@ -13,7 +13,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 
-	"github.com/winctr/winctr/internal/task/stdio"
+	"github.com/winctr/winctr/internal/containerhost"
+	"github.com/winctr/winctr/internal/stdio"
 )
 
 // container is the task service's record of one task: its init process, its
@@ -22,7 +23,7 @@ type container struct {
 	id     string
 	bundle string
 	rootfs []*types.Mount
-	host   Container
+	host   containerhost.Container
 	events *eventQueue
 	// sandbox marks a CRI pod's sandbox task.
 	sandbox bool
@@ -37,7 +38,7 @@ type container struct {
 	execsIdle    *sync.Cond
 }
 
-func newContainer(id, bundle string, rootfs []*types.Mount, host Container, io stdio.Config, q *eventQueue) *container {
+func newContainer(id, bundle string, rootfs []*types.Mount, host containerhost.Container, io stdio.Config, q *eventQueue) *container {
 	c := &container{
 		id:     id,
 		bundle: bundle,
@@ -104,7 +105,7 @@ func (c *container) watch(ctx context.Context, p *process) {
 		// The host lost the process (its VM died, say): report it as killed
 		// rather than leaving the task running forever.
 		log.G(ctx).WithError(err).WithField("task", c.id).WithField("exec", p.execID).Error("wait for process")
-		e = Exit{Status: 128 + int(syscall.SIGKILL)}
+		e = containerhost.Exit{Status: 128 + int(syscall.SIGKILL)}
 	}
 	e.At = nowIfZero(e.At)
 

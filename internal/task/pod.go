@@ -8,16 +8,18 @@ import (
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/winctr/winctr/internal/containerhost"
 )
 
 // checkPodMember refuses a workload container whose pod sandbox this shim
 // does not run: its containers would have no pod to share. The caller
 // holds s.mu.
 func (s *Service) checkPodMember(id string, spec *specs.Spec) error {
-	if spec.Annotations[AnnotationContainerType] != ContainerTypeContainer {
+	if spec.Annotations[containerhost.AnnotationContainerType] != containerhost.ContainerTypeContainer {
 		return nil
 	}
-	sb := spec.Annotations[AnnotationSandboxID]
+	sb := spec.Annotations[containerhost.AnnotationSandboxID]
 	if s.sandbox != nil && s.sandbox.req.ID == sb {
 		return nil // a pod of the Sandbox API
 	}
@@ -31,8 +33,8 @@ func (s *Service) checkPodMember(id string, spec *specs.Spec) error {
 // workload container of a Sandbox API pod (CRI does it only for pods with
 // a pause container), rewriting the bundle's spec. The caller holds s.mu.
 func (s *Service) addPodFiles(bundle string, spec *specs.Spec) error {
-	if s.sandbox == nil || spec.Annotations[AnnotationContainerType] != ContainerTypeContainer ||
-		spec.Annotations[AnnotationSandboxID] != s.sandbox.req.ID {
+	if s.sandbox == nil || spec.Annotations[containerhost.AnnotationContainerType] != containerhost.ContainerTypeContainer ||
+		spec.Annotations[containerhost.AnnotationSandboxID] != s.sandbox.req.ID {
 		return nil
 	}
 	if !withPodFiles(spec, s.sandbox.req.Bundle) {

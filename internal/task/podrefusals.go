@@ -4,7 +4,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/winctr/winctr/internal/containerhost"
-	"github.com/winctr/winctr/internal/task/options"
+	"github.com/winctr/winctr/internal/options"
 )
 
 // refusePod names what a pod of the Sandbox API asks that its isolation
@@ -14,7 +14,8 @@ func refusePod(pod *runtimeapi.PodSandboxConfig, cfg *options.Config) error {
 	if cfg.Isolation != options.IsolationHypervisor {
 		return nil
 	}
-	if pod.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions().GetMode() == runtimeapi.NamespaceMode_POD {
+	// POD is the mode's zero value: only options that are there ask.
+	if u := pod.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions(); u != nil && u.GetMode() == runtimeapi.NamespaceMode_POD {
 		return containerhost.ErrVMUserNamespace
 	}
 	return nil

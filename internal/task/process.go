@@ -3,13 +3,13 @@ package task
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/errdefs"
 
-	"github.com/winctr/winctr/internal/task/stdio"
+	"github.com/winctr/winctr/internal/containerhost"
+	"github.com/winctr/winctr/internal/stdio"
 )
 
 // state is where a process is in its life. The contract, for a task's init
@@ -59,16 +59,16 @@ func (s state) String() string {
 // fields are guarded by the owning container's mutex.
 type process struct {
 	execID string // empty for the init process
-	host   Process
+	host   containerhost.Process
 	stdio  stdio.Config
 	state  state
 	pid    int
-	exit   Exit
+	exit   containerhost.Exit
 	// exited is closed when the process reaches stateExited.
 	exited chan struct{}
 }
 
-func newProcess(execID string, host Process, io stdio.Config) *process {
+func newProcess(execID string, host containerhost.Process, io stdio.Config) *process {
 	return &process{execID: execID, host: host, stdio: io, pid: host.Pid(), exited: make(chan struct{})}
 }
 
@@ -121,7 +121,7 @@ func (p *process) checkDelete() error {
 
 // setExited records the exit; the caller holds the container's mutex and
 // has queued the TaskExit event.
-func (p *process) setExited(e Exit) {
+func (p *process) setExited(e containerhost.Exit) {
 	p.exit = e
 	p.state = stateExited
 	close(p.exited)
@@ -138,9 +138,9 @@ func (p *process) wait(ctx context.Context) error {
 }
 
 // exitOf returns the recorded exit, or a zero exit time before exit.
-func (p *process) exitOf() Exit {
+func (p *process) exitOf() containerhost.Exit {
 	if p.state < stateExited {
-		return Exit{}
+		return containerhost.Exit{}
 	}
 	return p.exit
 }
@@ -151,11 +151,4 @@ func nowIfZero(t time.Time) time.Time {
 		return time.Now()
 	}
 	return t
-}
-
-// execCounter counts an init's running execs so that its exit can wait for
-// theirs. It is guarded by the container's mutex.
-type execCounter struct {
-	running int
-	cond    *sync.Cond
 }

@@ -2,10 +2,7 @@ package task
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,20 +11,16 @@ import (
 	sandboxapi "github.com/containerd/containerd/api/runtime/sandbox/v1"
 	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/log"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/winctr/winctr/internal/cgstats"
-	"github.com/winctr/winctr/internal/task/options"
-	optionsv1 "github.com/winctr/winctr/protos/options/v1"
+	"github.com/winctr/winctr/internal/containerhost"
+	"github.com/winctr/winctr/internal/options"
 )
-
-// RuntimeOptionsFile is where, in a bundle, the shim's start keeps the
-// runtime options containerd gave it: for a sandbox they come only then.
-const RuntimeOptionsFile = "winctr-runtime-options.pb"
 
 // sandboxExitDelay is how long the shim stays after ShutdownSandbox
 // answered.
@@ -47,13 +40,13 @@ const (
 // the Host. A workload container may join the pod between Start and Stop.
 type podSandbox struct {
 	// req.Bundle also holds the pod's hostname, hosts and resolv.conf.
-	req     SandboxRequest
+	req     containerhost.SandboxRequest
 	created time.Time
 
 	mu     sync.Mutex
-	proc   Process
+	proc   containerhost.Process
 	exited chan struct{}
-	exit   Exit
+	exit   containerhost.Exit
 }
 
 // sandboxService is the shim's Sandbox API, sharing the task service's
@@ -67,12 +60,12 @@ func (ss sandboxService) CreateSandbox(ctx context.Context, r *sandboxapi.Create
 	pod := &runtimeapi.PodSandboxConfig{}
 	if a := r.GetOptions(); a != nil && strings.HasSuffix(a.GetTypeUrl(), "PodSandboxConfig") {
 		if err := proto.Unmarshal(a.GetValue(), pod); err != nil {
-			return nil, toGRPC(fmt.Errorf("pod sandbox config: %v: %w", err, errdefs.ErrInvalidArgument))
+			return nil, errgrpc.ToGRPC(fmt.Errorf("pod sandbox config: %v: %w", err, errdefs.ErrInvalidArgument))
 		}
 	}
-	opts, err := ReadRuntimeOptions(r.GetBundlePath())
+	opts, err := options.Load(r.GetBundlePath())
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	annotations := map[string]string{}
 	for k, v := range pod.GetAnnotations() {
@@ -83,26 +76,26 @@ func (ss sandboxService) CreateSandbox(ctx context.Context, r *sandboxapi.Create
 	}
 	cfg, err := options.Resolve(opts, annotations)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if err := refusePod(pod, cfg); err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if err := writePodFiles(r.GetBundlePath(), pod); err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sandbox != nil {
-		return nil, toGRPC(fmt.Errorf("sandbox %q in a shim that runs %q: %w", r.GetSandboxID(), s.sandbox.req.ID, errdefs.ErrAlreadyExists))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("sandbox %q in a shim that runs %q: %w", r.GetSandboxID(), s.sandbox.req.ID, errdefs.ErrAlreadyExists))
 	}
 	if _, err := s.hostFor(ctx, cfg); err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	s.sandbox = &podSandbox{
 		created: time.Now(),
 		exited:  make(chan struct{}),
-		req: SandboxRequest{
+		req: containerhost.SandboxRequest{
 			ID:           r.GetSandboxID(),
 			Bundle:       r.GetBundlePath(),
 			NetNS:        r.GetNetnsPath(),
@@ -113,23 +106,6 @@ func (ss sandboxService) CreateSandbox(ctx context.Context, r *sandboxapi.Create
 	return &sandboxapi.CreateSandboxResponse{}, nil
 }
 
-// ReadRuntimeOptions reads the options the shim's start saved in bundle,
-// if any.
-func ReadRuntimeOptions(bundle string) (*optionsv1.Options, error) {
-	b, err := os.ReadFile(filepath.Join(bundle, RuntimeOptionsFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return options.Decode(nil)
-	}
-	if err != nil {
-		return nil, err
-	}
-	var a anypb.Any
-	if err := proto.Unmarshal(b, &a); err != nil {
-		return nil, fmt.Errorf("saved runtime options: %w", err)
-	}
-	return options.Decode(&a)
-}
-
 // empty reports whether the shim holds no pod, host or task.
 func (s *Service) empty() bool {
 	s.mu.Lock()
@@ -138,7 +114,7 @@ func (s *Service) empty() bool {
 }
 
 // sandboxFor returns the pod if id names it.
-func (s *Service) sandboxFor(id string) (*podSandbox, Host, error) {
+func (s *Service) sandboxFor(id string) (*podSandbox, containerhost.Host, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sandbox == nil || s.sandbox.req.ID != id {
@@ -150,26 +126,26 @@ func (s *Service) sandboxFor(id string) (*podSandbox, Host, error) {
 func (ss sandboxService) StartSandbox(ctx context.Context, r *sandboxapi.StartSandboxRequest) (*sandboxapi.StartSandboxResponse, error) {
 	sb, h, err := ss.s.sandboxFor(r.GetSandboxID())
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
-	sh, ok := h.(SandboxHost)
+	sh, ok := h.(containerhost.SandboxHost)
 	if !ok {
-		return nil, toGRPC(fmt.Errorf("this pod's host cannot hold a pod without a pause container: %w", errdefs.ErrNotImplemented))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("this pod's host cannot hold a pod without a pause container: %w", errdefs.ErrNotImplemented))
 	}
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	if sb.proc != nil {
-		return nil, toGRPC(fmt.Errorf("sandbox %q already started: %w", sb.req.ID, errdefs.ErrFailedPrecondition))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("sandbox %q already started: %w", sb.req.ID, errdefs.ErrFailedPrecondition))
 	}
 	p, err := sh.StartSandbox(ctx, &sb.req)
 	if err != nil {
-		return nil, toGRPC(fmt.Errorf("start sandbox %q: %w", sb.req.ID, err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("start sandbox %q: %w", sb.req.ID, err))
 	}
 	sb.proc = p
 	go func() {
 		e, err := p.Wait(context.Background())
 		if err != nil {
-			e = Exit{Status: 255, At: time.Now()}
+			e = containerhost.Exit{Status: 255, At: time.Now()}
 		}
 		sb.exit = e
 		close(sb.exited)
@@ -179,7 +155,7 @@ func (ss sandboxService) StartSandbox(ctx context.Context, r *sandboxapi.StartSa
 
 func (ss sandboxService) Platform(ctx context.Context, r *sandboxapi.PlatformRequest) (*sandboxapi.PlatformResponse, error) {
 	if _, _, err := ss.s.sandboxFor(r.GetSandboxID()); err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	ss.s.mu.Lock()
 	cfg := ss.s.hostConfig
@@ -192,7 +168,7 @@ func (ss sandboxService) Platform(ctx context.Context, r *sandboxapi.PlatformReq
 func (ss sandboxService) StopSandbox(ctx context.Context, r *sandboxapi.StopSandboxRequest) (*sandboxapi.StopSandboxResponse, error) {
 	sb, _, err := ss.s.sandboxFor(r.GetSandboxID())
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	sb.mu.Lock()
 	p := sb.proc
@@ -205,21 +181,21 @@ func (ss sandboxService) StopSandbox(ctx context.Context, r *sandboxapi.StopSand
 		timeout = 10 * time.Second
 	}
 	if err := p.Kill(ctx, syscall.SIGTERM, false); err != nil && !errdefs.IsNotFound(err) {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	select {
 	case <-sb.exited:
 	case <-time.After(timeout):
 		if err := p.Kill(ctx, syscall.SIGKILL, false); err != nil && !errdefs.IsNotFound(err) {
-			return nil, toGRPC(err)
+			return nil, errgrpc.ToGRPC(err)
 		}
 		select {
 		case <-sb.exited:
 		case <-ctx.Done():
-			return nil, toGRPC(ctx.Err())
+			return nil, errgrpc.ToGRPC(ctx.Err())
 		}
 	case <-ctx.Done():
-		return nil, toGRPC(ctx.Err())
+		return nil, errgrpc.ToGRPC(ctx.Err())
 	}
 	return &sandboxapi.StopSandboxResponse{}, nil
 }
@@ -227,20 +203,20 @@ func (ss sandboxService) StopSandbox(ctx context.Context, r *sandboxapi.StopSand
 func (ss sandboxService) WaitSandbox(ctx context.Context, r *sandboxapi.WaitSandboxRequest) (*sandboxapi.WaitSandboxResponse, error) {
 	sb, _, err := ss.s.sandboxFor(r.GetSandboxID())
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	select {
 	case <-sb.exited:
 		return &sandboxapi.WaitSandboxResponse{ExitStatus: uint32(sb.exit.Status), ExitedAt: timestamppb.New(sb.exit.At)}, nil
 	case <-ctx.Done():
-		return nil, toGRPC(ctx.Err())
+		return nil, errgrpc.ToGRPC(ctx.Err())
 	}
 }
 
 func (ss sandboxService) SandboxStatus(ctx context.Context, r *sandboxapi.SandboxStatusRequest) (*sandboxapi.SandboxStatusResponse, error) {
 	sb, _, err := ss.s.sandboxFor(r.GetSandboxID())
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	resp := &sandboxapi.SandboxStatusResponse{SandboxID: sb.req.ID, State: sandboxNotReady, CreatedAt: timestamppb.New(sb.created)}
 	sb.mu.Lock()
@@ -260,7 +236,7 @@ func (ss sandboxService) SandboxStatus(ctx context.Context, r *sandboxapi.Sandbo
 
 func (ss sandboxService) PingSandbox(ctx context.Context, r *sandboxapi.PingRequest) (*sandboxapi.PingResponse, error) {
 	if _, _, err := ss.s.sandboxFor(r.GetSandboxID()); err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	return &sandboxapi.PingResponse{}, nil
 }
@@ -278,7 +254,7 @@ func (ss sandboxService) ShutdownSandbox(ctx context.Context, r *sandboxapi.Shut
 			time.AfterFunc(sandboxExitDelay, s.shutdown.Shutdown)
 			return &sandboxapi.ShutdownSandboxResponse{}, nil
 		}
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	sb.mu.Lock()
 	p := sb.proc
@@ -296,7 +272,7 @@ func (ss sandboxService) ShutdownSandbox(ctx context.Context, r *sandboxapi.Shut
 	s.mu.Lock()
 	s.sandbox = nil
 	last := len(s.containers) == 0
-	var h Host
+	var h containerhost.Host
 	if last {
 		h, s.host = s.host, nil
 	}
@@ -321,11 +297,11 @@ func (ss sandboxService) ShutdownSandbox(ctx context.Context, r *sandboxapi.Shut
 func (ss sandboxService) SandboxMetrics(ctx context.Context, r *sandboxapi.SandboxMetricsRequest) (*sandboxapi.SandboxMetricsResponse, error) {
 	sb, _, err := ss.s.sandboxFor(r.GetSandboxID())
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	data, err := cgstats.AtPath(sb.req.CgroupParent)
 	if err != nil {
-		return nil, toGRPC(fmt.Errorf("sandbox %q: %w", sb.req.ID, err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("sandbox %q: %w", sb.req.ID, err))
 	}
 	return &sandboxapi.SandboxMetricsResponse{Metrics: &types.Metric{Timestamp: timestamppb.Now(), ID: r.GetSandboxID(), Data: data}}, nil
 }
@@ -334,7 +310,7 @@ func (ss sandboxService) SandboxMetrics(ctx context.Context, r *sandboxapi.Sandb
 // changes a running pod here.
 func (ss sandboxService) UpdateSandbox(ctx context.Context, r *sandboxapi.UpdateSandboxRequest) (*sandboxapi.UpdateSandboxResponse, error) {
 	if _, _, err := ss.s.sandboxFor(r.GetSandboxID()); err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	return &sandboxapi.UpdateSandboxResponse{}, nil
 }

@@ -11,22 +11,24 @@ import (
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/typeurl/v2"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/winctr/winctr/internal/task/options"
+	"github.com/winctr/winctr/internal/containerhost"
+	"github.com/winctr/winctr/internal/options"
 )
 
 // sandboxFakeHost can hold a pod itself.
 type sandboxFakeHost struct {
 	fakeHost
-	req  *SandboxRequest
+	req  *containerhost.SandboxRequest
 	proc *fakeProcess
 }
 
-func (h *sandboxFakeHost) StartSandbox(ctx context.Context, req *SandboxRequest) (Process, error) {
+func (h *sandboxFakeHost) StartSandbox(ctx context.Context, req *containerhost.SandboxRequest) (containerhost.Process, error) {
 	h.req = req
 	h.proc = newFakeProcess(4242)
 	return h.proc, nil
@@ -39,7 +41,7 @@ func (h *sandboxFakeHost) StartSandbox(ctx context.Context, req *SandboxRequest)
 func TestSandboxAPILifecycle(t *testing.T) {
 	h := newHarness(t)
 	host := &sandboxFakeHost{}
-	h.svc.factory = func(context.Context, *options.Config) (Host, error) { return host, nil }
+	h.svc.factory = func(context.Context, *options.Config) (containerhost.Host, error) { return host, nil }
 	sb := sandboxService{h.svc}
 	cfg, err := proto.Marshal(&runtimeapi.PodSandboxConfig{
 		Hostname:  "web",
@@ -56,7 +58,7 @@ func TestSandboxAPILifecycle(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sb.CreateSandbox(h.ctx, &sandboxapi.CreateSandboxRequest{SandboxID: "pod2", BundlePath: t.TempDir()}); !errdefs.IsAlreadyExists(native(err)) {
+	if _, err := sb.CreateSandbox(h.ctx, &sandboxapi.CreateSandboxRequest{SandboxID: "pod2", BundlePath: t.TempDir()}); !errdefs.IsAlreadyExists(errgrpc.ToNative(err)) {
 		t.Fatalf("second sandbox in one shim: %v", err)
 	}
 	st, err := sb.SandboxStatus(h.ctx, &sandboxapi.SandboxStatusRequest{SandboxID: "pod1"})
@@ -67,13 +69,13 @@ func TestSandboxAPILifecycle(t *testing.T) {
 	if err != nil || started.Pid != 4242 {
 		t.Fatalf("start: %v %v", started, err)
 	}
-	if want := (SandboxRequest{ID: "pod1", Bundle: sbBundle, NetNS: "/var/run/netns/cni-1", Hostname: "web", CgroupParent: "/pods/web"}); *host.req != want {
+	if want := (containerhost.SandboxRequest{ID: "pod1", Bundle: sbBundle, NetNS: "/var/run/netns/cni-1", Hostname: "web", CgroupParent: "/pods/web"}); *host.req != want {
 		t.Fatalf("host got %+v, want %+v", *host.req, want)
 	}
 	if st, _ := sb.SandboxStatus(h.ctx, &sandboxapi.SandboxStatusRequest{SandboxID: "pod1"}); st.State != sandboxReady || st.Pid != 4242 {
 		t.Fatalf("status after start: %v", st)
 	}
-	appBundle := bundle(t, podSpec(ContainerTypeContainer, "pod1"))
+	appBundle := bundle(t, podSpec(containerhost.ContainerTypeContainer, "pod1"))
 	if _, err := h.svc.Create(h.ctx, &taskAPI.CreateTaskRequest{ID: "app", Bundle: appBundle}); err != nil {
 		t.Fatalf("workload container of the pod: %v", err)
 	}
@@ -113,7 +115,7 @@ func TestSandboxAPILifecycle(t *testing.T) {
 	if _, err := sb.ShutdownSandbox(h.ctx, &sandboxapi.ShutdownSandboxRequest{SandboxID: "pod1"}); err != nil || !host.closed {
 		t.Fatalf("shutdown sandbox: %v, host closed %v", err, host.closed)
 	}
-	if _, err := sb.PingSandbox(h.ctx, &sandboxapi.PingRequest{SandboxID: "pod1"}); !errdefs.IsNotFound(native(err)) {
+	if _, err := sb.PingSandbox(h.ctx, &sandboxapi.PingRequest{SandboxID: "pod1"}); !errdefs.IsNotFound(errgrpc.ToNative(err)) {
 		t.Fatalf("ping after shutdown: %v", err)
 	}
 }
@@ -131,11 +133,11 @@ func TestRefusedSandboxEndsTheShim(t *testing.T) {
 			sb := sandboxService{h.svc}
 			bundlePath := t.TempDir()
 			opts := []byte("isolation = \"hypervisor\"\n")
-			if err := os.WriteFile(filepath.Join(bundlePath, RuntimeOptionsFile), mustOptionsAny(t, opts), 0o600); err != nil {
+			if err := os.WriteFile(filepath.Join(bundlePath, options.FileName), mustOptionsAny(t, opts), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			if tc.withTask {
-				if _, err := h.svc.Create(h.ctx, &taskAPI.CreateTaskRequest{ID: "c1", Bundle: bundle(t, podSpec(ContainerTypeSandbox, "c1"))}); err != nil {
+				if _, err := h.svc.Create(h.ctx, &taskAPI.CreateTaskRequest{ID: "c1", Bundle: bundle(t, podSpec(containerhost.ContainerTypeSandbox, "c1"))}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -145,7 +147,7 @@ func TestRefusedSandboxEndsTheShim(t *testing.T) {
 			}
 			_, err = sb.CreateSandbox(h.ctx, &sandboxapi.CreateSandboxRequest{SandboxID: "pod1", BundlePath: bundlePath,
 				Options: &anypb.Any{TypeUrl: "type.googleapis.com/runtime.v1.PodSandboxConfig", Value: cfg}})
-			if !errdefs.IsInvalidArgument(native(err)) {
+			if !errdefs.IsInvalidArgument(errgrpc.ToNative(err)) {
 				t.Fatalf("create of a pod lowering its isolation: %v", err)
 			}
 			_, err = sb.ShutdownSandbox(h.ctx, &sandboxapi.ShutdownSandboxRequest{SandboxID: "pod1"})
@@ -155,7 +157,7 @@ func TestRefusedSandboxEndsTheShim(t *testing.T) {
 					t.Fatalf("shim ended (shutdown: %v) with a task held %v", err, tc.withTask)
 				}
 			case <-time.After(2 * time.Second):
-				if !tc.withTask || !errdefs.IsNotFound(native(err)) {
+				if !tc.withTask || !errdefs.IsNotFound(errgrpc.ToNative(err)) {
 					t.Fatalf("shim stayed (shutdown: %v) with a task held %v", err, tc.withTask)
 				}
 			}

@@ -34,8 +34,8 @@ import (
 
 	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/faultpoint"
-	"github.com/winctr/winctr/internal/task/options"
-	"github.com/winctr/winctr/internal/task/stdio"
+	"github.com/winctr/winctr/internal/options"
+	"github.com/winctr/winctr/internal/stdio"
 )
 
 // Service is containerd's Task v3 API for one shim: every task of one pod
@@ -47,7 +47,7 @@ type Service struct {
 	shutdown shutdown.Service
 
 	mu         sync.Mutex
-	host       Host
+	host       containerhost.Host
 	hostConfig *options.Config
 	containers map[string]*container
 	// sandbox is the pod the Sandbox API created, if it did.
@@ -101,14 +101,6 @@ func (s *Service) get(id string) (*container, error) {
 	return c, nil
 }
 
-// toGRPC maps errdefs errors into the status codes containerd decodes.
-func toGRPC(err error) error {
-	if err == nil {
-		return nil
-	}
-	return errgrpc.ToGRPC(err)
-}
-
 // ReadSpec loads and checks the OCI spec of a bundle. A spec that cannot
 // run (no process, no root) is an ErrInvalidArgument naming what is missing.
 func ReadSpec(bundle string) (*specs.Spec, error) {
@@ -134,66 +126,65 @@ func ReadSpec(bundle string) (*specs.Spec, error) {
 func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
 	ctx = log.WithLogger(ctx, log.G(ctx).WithField("task", r.ID))
 	if r.ID == "" {
-		return nil, toGRPC(fmt.Errorf("task id is empty: %w", errdefs.ErrInvalidArgument))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("task id is empty: %w", errdefs.ErrInvalidArgument))
 	}
 	if r.Checkpoint != "" || r.ParentCheckpoint != "" {
-		return nil, toGRPC(fmt.Errorf("restore from checkpoint: %w", errdefs.ErrNotImplemented))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("restore from checkpoint: %w", errdefs.ErrNotImplemented))
 	}
 	spec, err := ReadSpec(r.Bundle)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	opts, err := options.Decode(r.Options)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	cfg, err := options.ResolveSpec(opts, spec, goruntime.GOOS)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if cfg.LogLevel != "" {
 		if err := log.SetLevel(cfg.LogLevel); err != nil {
-			return nil, toGRPC(fmt.Errorf("log_level %q: %v: %w", cfg.LogLevel, err, errdefs.ErrInvalidArgument))
+			return nil, errgrpc.ToGRPC(fmt.Errorf("log_level %q: %v: %w", cfg.LogLevel, err, errdefs.ErrInvalidArgument))
 		}
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.containers[r.ID]; ok {
-		return nil, toGRPC(fmt.Errorf("task %q: %w", r.ID, errdefs.ErrAlreadyExists))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("task %q: %w", r.ID, errdefs.ErrAlreadyExists))
 	}
 	if err := s.checkPodMember(r.ID, spec); err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if err := s.addPodFiles(r.Bundle, spec); err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	faultpoint.Reach("create")
 	if cfg.Isolation == options.IsolationHypervisor {
 		if err := containerhost.CheckVMSpec(spec); err != nil {
-			return nil, toGRPC(err)
+			return nil, errgrpc.ToGRPC(err)
 		}
 	}
 	host, err := s.hostFor(ctx, cfg)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	io := stdio.Config{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal}
-	hc, err := host.CreateContainer(ctx, &ContainerRequest{
+	hc, err := host.CreateContainer(ctx, &containerhost.ContainerRequest{
 		Namespace: s.ns,
 		ID:        r.ID,
 		Bundle:    r.Bundle,
 		Spec:      spec,
 		Rootfs:    r.Rootfs,
 		Stdio:     io,
-		Config:    cfg,
 	})
 	if err != nil {
-		return nil, toGRPC(fmt.Errorf("create task %q: %w", r.ID, err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("create task %q: %w", r.ID, err))
 	}
 	faultpoint.Reach("created")
 	c := newContainer(r.ID, r.Bundle, r.Rootfs, hc, io, s.events)
-	c.sandbox = spec.Annotations[AnnotationContainerType] == ContainerTypeSandbox
+	c.sandbox = spec.Annotations[containerhost.AnnotationContainerType] == containerhost.ContainerTypeSandbox
 	s.containers[r.ID] = c
 	s.events.send(runtime.TaskCreateEventTopic, &eventstypes.TaskCreate{
 		ContainerID: r.ID,
@@ -212,7 +203,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 // hostFor returns the pod's Host, building it for the first container. A
 // later container must ask for the same isolation and OS as the first.
 // The caller holds s.mu.
-func (s *Service) hostFor(ctx context.Context, cfg *options.Config) (Host, error) {
+func (s *Service) hostFor(ctx context.Context, cfg *options.Config) (containerhost.Host, error) {
 	if s.host != nil {
 		if cfg.Isolation != s.hostConfig.Isolation || cfg.OS != s.hostConfig.OS {
 			return nil, fmt.Errorf("container asks for %s isolation on %s but its pod runs %s isolation on %s: %w",
@@ -238,7 +229,7 @@ func (s *Service) forwardOOM(id string, ch <-chan struct{}) {
 func (s *Service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.StartResponse, error) {
 	c, err := s.get(r.ID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if r.ExecID == "" {
 		faultpoint.Reach("start")
@@ -247,7 +238,7 @@ func (s *Service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 	}
 	pid, err := c.start(ctx, r.ExecID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	return &taskAPI.StartResponse{Pid: uint32(pid)}, nil
 }
@@ -257,7 +248,7 @@ func (s *Service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
 	c, err := s.get(r.ID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	c.mu.Lock()
 	p, err := c.process(r.ExecID)
@@ -269,7 +260,7 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	}
 	if err != nil {
 		c.mu.Unlock()
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if r.ExecID == "" {
 		faultpoint.Reach("delete")
@@ -280,11 +271,11 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 		if err := p.host.Kill(ctx, syscall.SIGKILL, false); err != nil {
 			log.G(ctx).WithError(err).WithField("task", r.ID).Debug("kill created process")
 		}
-		p.setExited(Exit{Status: 128 + int(syscall.SIGKILL), At: nowIfZero(p.exit.At)})
+		p.setExited(containerhost.Exit{Status: 128 + int(syscall.SIGKILL), At: nowIfZero(p.exit.At)})
 	}
 	if err := p.host.Delete(ctx); err != nil {
 		c.mu.Unlock()
-		return nil, toGRPC(fmt.Errorf("delete %s: %w", c.name(r.ExecID), err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("delete %s: %w", c.name(r.ExecID), err))
 	}
 	if r.ExecID != "" {
 		delete(c.execs, r.ExecID)
@@ -303,7 +294,7 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	s.mu.Unlock()
 	defer s.deleted(ctx, r.ID)
 	if err := c.host.Delete(ctx); err != nil {
-		return nil, toGRPC(fmt.Errorf("delete container %q: %w", r.ID, err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("delete container %q: %w", r.ID, err))
 	}
 	s.mu.Lock()
 	delete(s.containers, r.ID)
@@ -322,35 +313,35 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emptypb.Empty, error) {
 	c, err := s.get(r.ID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if r.ExecID == "" {
-		return nil, toGRPC(fmt.Errorf("exec id is empty: %w", errdefs.ErrInvalidArgument))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("exec id is empty: %w", errdefs.ErrInvalidArgument))
 	}
 	if r.Spec == nil {
-		return nil, toGRPC(fmt.Errorf("exec %q has no process spec: %w", r.ExecID, errdefs.ErrInvalidArgument))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("exec %q has no process spec: %w", r.ExecID, errdefs.ErrInvalidArgument))
 	}
 	var ps specs.Process
 	if err := typeurl.UnmarshalTo(r.Spec, &ps); err != nil {
-		return nil, toGRPC(fmt.Errorf("exec %q: decode process spec: %v: %w", r.ExecID, err, errdefs.ErrInvalidArgument))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("exec %q: decode process spec: %v: %w", r.ExecID, err, errdefs.ErrInvalidArgument))
 	}
 	if len(ps.Args) == 0 && ps.CommandLine == "" {
-		return nil, toGRPC(fmt.Errorf("exec %q: process has no args: %w", r.ExecID, errdefs.ErrInvalidArgument))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("exec %q: process has no args: %w", r.ExecID, errdefs.ErrInvalidArgument))
 	}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.execs[r.ExecID]; ok {
-		return nil, toGRPC(fmt.Errorf("exec %q of task %q: %w", r.ExecID, r.ID, errdefs.ErrAlreadyExists))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("exec %q of task %q: %w", r.ExecID, r.ID, errdefs.ErrAlreadyExists))
 	}
 	if c.init.state != stateRunning {
-		return nil, toGRPC(fmt.Errorf("task %q is %s; exec needs a running task: %w", r.ID, c.init.state, errdefs.ErrFailedPrecondition))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("task %q is %s; exec needs a running task: %w", r.ID, c.init.state, errdefs.ErrFailedPrecondition))
 	}
 	faultpoint.Reach("exec")
 	io := stdio.Config{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal}
 	hp, err := c.host.Exec(ctx, r.ExecID, &ps, io)
 	if err != nil {
-		return nil, toGRPC(fmt.Errorf("exec %q in task %q: %w", r.ExecID, r.ID, err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("exec %q in task %q: %w", r.ExecID, r.ID, err))
 	}
 	c.execs[r.ExecID] = newProcess(r.ExecID, hp, io)
 	s.events.send(runtime.TaskExecAddedEventTopic, &eventstypes.TaskExecAdded{ContainerID: r.ID, ExecID: r.ExecID})
@@ -361,13 +352,13 @@ func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emp
 func (s *Service) State(ctx context.Context, r *taskAPI.StateRequest) (*taskAPI.StateResponse, error) {
 	c, err := s.get(r.ID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p, err := c.process(r.ExecID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	e := p.exitOf()
 	resp := &taskAPI.StateResponse{
@@ -392,7 +383,7 @@ func (s *Service) State(ctx context.Context, r *taskAPI.StateRequest) (*taskAPI.
 func (s *Service) Pids(ctx context.Context, r *taskAPI.PidsRequest) (*taskAPI.PidsResponse, error) {
 	c, err := s.get(r.ID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	c.mu.Lock()
 	exited := c.init.state == stateExited
@@ -402,11 +393,11 @@ func (s *Service) Pids(ctx context.Context, r *taskAPI.PidsRequest) (*taskAPI.Pi
 		// a task whose shim lists no process for one whose create never
 		// finished and deletes it, and CRI then reports an exit that
 		// happened while containerd was down with an unknown code.
-		return nil, toGRPC(fmt.Errorf("task %q has exited; it has no processes: %w", r.ID, errdefs.ErrFailedPrecondition))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("task %q has exited; it has no processes: %w", r.ID, errdefs.ErrFailedPrecondition))
 	}
 	procs, err := c.host.Pids(ctx)
 	if err != nil {
-		return nil, toGRPC(fmt.Errorf("pids of task %q: %w", r.ID, err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("pids of task %q: %w", r.ID, err))
 	}
 	c.mu.Lock()
 	byPid := map[uint32]string{}
@@ -440,24 +431,24 @@ func (s *Service) Resume(ctx context.Context, r *taskAPI.ResumeRequest) (*emptyp
 func (s *Service) setPaused(ctx context.Context, id string, pause bool) (*emptypb.Empty, error) {
 	c, err := s.get(id)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.init.state != stateRunning {
-		return nil, toGRPC(fmt.Errorf("task %q is %s: %w", id, c.init.state, errdefs.ErrFailedPrecondition))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("task %q is %s: %w", id, c.init.state, errdefs.ErrFailedPrecondition))
 	}
 	if c.paused == pause {
 		return &emptypb.Empty{}, nil
 	}
 	if pause {
 		if err := c.host.Pause(ctx); err != nil {
-			return nil, toGRPC(fmt.Errorf("pause task %q: %w", id, err))
+			return nil, errgrpc.ToGRPC(fmt.Errorf("pause task %q: %w", id, err))
 		}
 		c.events.send(runtime.TaskPausedEventTopic, &eventstypes.TaskPaused{ContainerID: id})
 	} else {
 		if err := c.host.Resume(ctx); err != nil {
-			return nil, toGRPC(fmt.Errorf("resume task %q: %w", id, err))
+			return nil, errgrpc.ToGRPC(fmt.Errorf("resume task %q: %w", id, err))
 		}
 		c.events.send(runtime.TaskResumedEventTopic, &eventstypes.TaskResumed{ContainerID: id})
 	}
@@ -468,7 +459,7 @@ func (s *Service) setPaused(ctx context.Context, id string, pause bool) (*emptyp
 // Checkpoint is not supported: neither runc-on-host checkpoints through
 // CRIU nor VM snapshots are part of winctr yet.
 func (s *Service) Checkpoint(ctx context.Context, r *taskAPI.CheckpointTaskRequest) (*emptypb.Empty, error) {
-	return nil, toGRPC(fmt.Errorf("checkpoint: %w", errdefs.ErrNotImplemented))
+	return nil, errgrpc.ToGRPC(fmt.Errorf("checkpoint: %w", errdefs.ErrNotImplemented))
 }
 
 // Kill signals a task's init (with all: every process of the task) or an
@@ -479,7 +470,7 @@ func (s *Service) Checkpoint(ctx context.Context, r *taskAPI.CheckpointTaskReque
 func (s *Service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*emptypb.Empty, error) {
 	c, err := s.get(r.ID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	c.mu.Lock()
 	p, err := c.process(r.ExecID)
@@ -488,10 +479,10 @@ func (s *Service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*emptypb.Em
 	}
 	c.mu.Unlock()
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if err := p.host.Kill(ctx, syscall.Signal(r.Signal), r.All); err != nil {
-		return nil, toGRPC(fmt.Errorf("kill %s: %w", c.name(r.ExecID), err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("kill %s: %w", c.name(r.ExecID), err))
 	}
 	return &emptypb.Empty{}, nil
 }
@@ -500,10 +491,10 @@ func (s *Service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*emptypb.Em
 func (s *Service) ResizePty(ctx context.Context, r *taskAPI.ResizePtyRequest) (*emptypb.Empty, error) {
 	p, c, err := s.process(r.ID, r.ExecID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if err := p.host.ResizeTTY(ctx, r.Width, r.Height); err != nil {
-		return nil, toGRPC(fmt.Errorf("resize %s: %w", c.name(r.ExecID), err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("resize %s: %w", c.name(r.ExecID), err))
 	}
 	return &emptypb.Empty{}, nil
 }
@@ -512,11 +503,11 @@ func (s *Service) ResizePty(ctx context.Context, r *taskAPI.ResizePtyRequest) (*
 func (s *Service) CloseIO(ctx context.Context, r *taskAPI.CloseIORequest) (*emptypb.Empty, error) {
 	p, c, err := s.process(r.ID, r.ExecID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if r.Stdin {
 		if err := p.host.CloseStdin(ctx); err != nil {
-			return nil, toGRPC(fmt.Errorf("close stdin of %s: %w", c.name(r.ExecID), err))
+			return nil, errgrpc.ToGRPC(fmt.Errorf("close stdin of %s: %w", c.name(r.ExecID), err))
 		}
 	}
 	return &emptypb.Empty{}, nil
@@ -544,13 +535,13 @@ func (s *Service) process(id, execID string) (*process, *container, error) {
 func (s *Service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*emptypb.Empty, error) {
 	c, err := s.get(r.ID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if r.Resources == nil {
-		return nil, toGRPC(fmt.Errorf("update task %q: no resources: %w", r.ID, errdefs.ErrInvalidArgument))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("update task %q: no resources: %w", r.ID, errdefs.ErrInvalidArgument))
 	}
 	if err := c.host.Update(ctx, r.Resources); err != nil {
-		return nil, toGRPC(fmt.Errorf("update task %q: %w", r.ID, err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("update task %q: %w", r.ID, err))
 	}
 	return &emptypb.Empty{}, nil
 }
@@ -559,10 +550,10 @@ func (s *Service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*em
 func (s *Service) Wait(ctx context.Context, r *taskAPI.WaitRequest) (*taskAPI.WaitResponse, error) {
 	p, _, err := s.process(r.ID, r.ExecID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if err := p.wait(ctx); err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	c, err := s.get(r.ID)
 	if err != nil {
@@ -579,11 +570,11 @@ func (s *Service) Wait(ctx context.Context, r *taskAPI.WaitRequest) (*taskAPI.Wa
 func (s *Service) Stats(ctx context.Context, r *taskAPI.StatsRequest) (*taskAPI.StatsResponse, error) {
 	c, err := s.get(r.ID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, errgrpc.ToGRPC(err)
 	}
 	st, err := c.host.Stats(ctx)
 	if err != nil {
-		return nil, toGRPC(fmt.Errorf("stats of task %q: %w", r.ID, err))
+		return nil, errgrpc.ToGRPC(fmt.Errorf("stats of task %q: %w", r.ID, err))
 	}
 	return &taskAPI.StatsResponse{Stats: st}, nil
 }

@@ -24,8 +24,9 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/winctr/winctr/internal/task/options"
-	"github.com/winctr/winctr/internal/task/stdio"
+	"github.com/winctr/winctr/internal/containerhost"
+	"github.com/winctr/winctr/internal/options"
+	"github.com/winctr/winctr/internal/stdio"
 )
 
 // recorder is a fake of containerd's event forwarder.
@@ -64,7 +65,7 @@ type fakeHost struct {
 	closed     bool
 }
 
-func (h *fakeHost) CreateContainer(ctx context.Context, req *ContainerRequest) (Container, error) {
+func (h *fakeHost) CreateContainer(ctx context.Context, req *containerhost.ContainerRequest) (containerhost.Container, error) {
 	c := &fakeContainer{id: req.ID}
 	c.init = newFakeProcess(100)
 	h.mu.Lock()
@@ -89,8 +90,8 @@ type fakeContainer struct {
 	deleted bool
 }
 
-func (c *fakeContainer) Init() Process { return c.init }
-func (c *fakeContainer) Exec(ctx context.Context, id string, spec *specs.Process, io stdio.Config) (Process, error) {
+func (c *fakeContainer) Init() containerhost.Process { return c.init }
+func (c *fakeContainer) Exec(ctx context.Context, id string, spec *specs.Process, io stdio.Config) (containerhost.Process, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.execs == nil {
@@ -145,12 +146,12 @@ func (p *fakeProcess) Kill(ctx context.Context, sig syscall.Signal, all bool) er
 }
 func (p *fakeProcess) ResizeTTY(ctx context.Context, w, h uint32) error { return nil }
 func (p *fakeProcess) CloseStdin(ctx context.Context) error             { return nil }
-func (p *fakeProcess) Wait(ctx context.Context) (Exit, error) {
+func (p *fakeProcess) Wait(ctx context.Context) (containerhost.Exit, error) {
 	select {
 	case s := <-p.exit:
-		return Exit{Status: s, At: time.Now()}, nil
+		return containerhost.Exit{Status: s, At: time.Now()}, nil
 	case <-ctx.Done():
-		return Exit{}, ctx.Err()
+		return containerhost.Exit{}, ctx.Err()
 	}
 }
 func (p *fakeProcess) Delete(ctx context.Context) error { return nil }
@@ -168,7 +169,7 @@ func newHarness(t *testing.T) *harness {
 	ctx := namespaces.WithNamespace(context.Background(), "test")
 	ctx, sd := shutdown.WithShutdown(ctx)
 	h := &harness{host: &fakeHost{}, rec: newRecorder(), sd: sd, ctx: ctx}
-	svc, err := NewService(ctx, h.rec, sd, func(context.Context, *options.Config) (Host, error) { return h.host, nil })
+	svc, err := NewService(ctx, h.rec, sd, func(context.Context, *options.Config) (containerhost.Host, error) { return h.host, nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,9 +210,6 @@ func (h *harness) create(t *testing.T, id string) *fakeContainer {
 	return h.host.containers[len(h.host.containers)-1]
 }
 
-// native turns the service's gRPC-mapped error back into an errdefs one.
-func native(err error) error { return errgrpc.ToNative(err) }
-
 func TestTaskLifecycleEventOrder(t *testing.T) {
 	h := newHarness(t)
 	c := h.create(t, "t1")
@@ -232,7 +230,7 @@ func TestTaskLifecycleEventOrder(t *testing.T) {
 	}
 	// An exited task lists no processes, and says so: an empty list would
 	// make a restarting containerd delete it and lose its exit status.
-	if _, err := h.svc.Pids(h.ctx, &taskAPI.PidsRequest{ID: "t1"}); !errdefs.IsFailedPrecondition(native(err)) {
+	if _, err := h.svc.Pids(h.ctx, &taskAPI.PidsRequest{ID: "t1"}); !errdefs.IsFailedPrecondition(errgrpc.ToNative(err)) {
 		t.Fatalf("pids of an exited task: %v, want failed precondition", err)
 	}
 	d, err := h.svc.Delete(h.ctx, &taskAPI.DeleteRequest{ID: "t1"})
@@ -341,7 +339,7 @@ func TestStateMachineRules(t *testing.T) {
 		{"delete again", func() error { _, err := h.svc.Delete(h.ctx, &taskAPI.DeleteRequest{ID: "t1"}); return err }, errdefs.IsNotFound},
 	}
 	for _, tt := range tests {
-		err := native(tt.call())
+		err := errgrpc.ToNative(tt.call())
 		switch {
 		case tt.want == nil && err != nil:
 			t.Fatalf("%s: %v", tt.name, err)
@@ -390,7 +388,7 @@ func TestCreateRefusesBadSpecs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := h.svc.Create(h.ctx, &taskAPI.CreateTaskRequest{ID: "bad", Bundle: tt.bundle})
-			if !errdefs.IsInvalidArgument(native(err)) {
+			if !errdefs.IsInvalidArgument(errgrpc.ToNative(err)) {
 				t.Fatalf("got %v, want invalid argument", err)
 			}
 		})
@@ -401,7 +399,7 @@ func TestCreateRefusesBadSpecs(t *testing.T) {
 
 func podSpec(kind, sandbox string) *specs.Spec {
 	s := goodSpec()
-	s.Annotations = map[string]string{AnnotationContainerType: kind, AnnotationSandboxID: sandbox}
+	s.Annotations = map[string]string{containerhost.AnnotationContainerType: kind, containerhost.AnnotationSandboxID: sandbox}
 	return s
 }
 
@@ -410,11 +408,11 @@ func podSpec(kind, sandbox string) *specs.Spec {
 // own processes only: the pod's other tasks live on, as with the runc shim.
 func TestPodMembersAndKillAll(t *testing.T) {
 	h := newHarness(t)
-	_, err := h.svc.Create(h.ctx, &taskAPI.CreateTaskRequest{ID: "orphan", Bundle: bundle(t, podSpec(ContainerTypeContainer, "nopod"))})
-	if !errdefs.IsFailedPrecondition(native(err)) || !strings.Contains(err.Error(), `"nopod"`) {
+	_, err := h.svc.Create(h.ctx, &taskAPI.CreateTaskRequest{ID: "orphan", Bundle: bundle(t, podSpec(containerhost.ContainerTypeContainer, "nopod"))})
+	if !errdefs.IsFailedPrecondition(errgrpc.ToNative(err)) || !strings.Contains(err.Error(), `"nopod"`) {
 		t.Fatalf("workload container of an unknown pod: %v", err)
 	}
-	for _, tc := range []struct{ id, kind string }{{"pod", ContainerTypeSandbox}, {"app", ContainerTypeContainer}} {
+	for _, tc := range []struct{ id, kind string }{{"pod", containerhost.ContainerTypeSandbox}, {"app", containerhost.ContainerTypeContainer}} {
 		if _, err := h.svc.Create(h.ctx, &taskAPI.CreateTaskRequest{ID: tc.id, Bundle: bundle(t, podSpec(tc.kind, "pod"))}); err != nil {
 			t.Fatalf("create %s: %v", tc.id, err)
 		}

@@ -8,8 +8,10 @@ import (
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 
-	"github.com/winctr/winctr/internal/task/options"
+	"github.com/winctr/winctr/internal/containerhost"
+	"github.com/winctr/winctr/internal/options"
 )
 
 // slowDeleteHost's containers take until release is closed to delete, as
@@ -24,7 +26,7 @@ type slowDeleteContainer struct {
 	h *slowDeleteHost
 }
 
-func (h *slowDeleteHost) CreateContainer(ctx context.Context, req *ContainerRequest) (Container, error) {
+func (h *slowDeleteHost) CreateContainer(ctx context.Context, req *containerhost.ContainerRequest) (containerhost.Container, error) {
 	c, err := h.fakeHost.CreateContainer(ctx, req)
 	if err != nil {
 		return nil, err
@@ -45,7 +47,7 @@ func (c slowDeleteContainer) Delete(ctx context.Context) error {
 func TestShutdownOwedToASlowDelete(t *testing.T) {
 	h := newHarness(t)
 	host := &slowDeleteHost{entered: make(chan struct{}), release: make(chan struct{})}
-	h.svc.factory = func(context.Context, *options.Config) (Host, error) { return host, nil }
+	h.svc.factory = func(context.Context, *options.Config) (containerhost.Host, error) { return host, nil }
 	if _, err := h.svc.Create(h.ctx, &taskAPI.CreateTaskRequest{ID: "c1", Bundle: bundle(t, goodSpec())}); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +67,7 @@ func TestShutdownOwedToASlowDelete(t *testing.T) {
 	}()
 	<-host.entered
 	// containerd's retry, once its wait for the first ran out.
-	if _, err := h.svc.Delete(h.ctx, &taskAPI.DeleteRequest{ID: "c1"}); !errdefs.IsNotFound(native(err)) {
+	if _, err := h.svc.Delete(h.ctx, &taskAPI.DeleteRequest{ID: "c1"}); !errdefs.IsNotFound(errgrpc.ToNative(err)) {
 		t.Fatalf("retried delete: %v", err)
 	}
 	if _, err := h.svc.Shutdown(h.ctx, &taskAPI.ShutdownRequest{}); err != nil {

@@ -1,8 +1,10 @@
 // Package vmpool is the on-disk side of a warm pool of utility VMs: a
 // directory per pool, an entry per waiting shim whose VM is booting or
-// booted, and the claim that hands one entry to one new pod. The shims and
-// their VMs are the caller's; this package only names, counts and claims
-// them, so that concurrent start bootstraps agree without a daemon.
+// booted, and the claim that hands one entry to one new pod, so that
+// concurrent start bootstraps agree without a daemon; and the pool's life
+// on both sides: a start's Plan (take a waiting shim, refill the pool) and
+// a pooled shim's Waiter (boot, wait, be adopted, hand the VM on). The
+// shim processes and the VMs themselves are the caller's (Plan.Spawn, VM).
 //
 // An entry is a directory named by its shim's id. Its files:
 //

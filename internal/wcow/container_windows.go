@@ -20,7 +20,7 @@ import (
 	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/hcs"
 	"github.com/winctr/winctr/internal/hcs/schema"
-	"github.com/winctr/winctr/internal/task/stdio"
+	"github.com/winctr/winctr/internal/stdio"
 )
 
 // stopTimeout bounds a container's clean shutdown before it is terminated.

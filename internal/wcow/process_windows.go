@@ -17,7 +17,7 @@ import (
 	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/hcs"
 	"github.com/winctr/winctr/internal/hcs/schema"
-	"github.com/winctr/winctr/internal/task/stdio"
+	"github.com/winctr/winctr/internal/stdio"
 	"github.com/winctr/winctr/internal/wcow/hcsdoc"
 )
 

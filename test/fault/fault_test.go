@@ -14,7 +14,7 @@ import (
 
 	"github.com/digitalocean/go-qemu/qmp"
 
-	"github.com/winctr/winctr/internal/task/options"
+	"github.com/winctr/winctr/internal/options"
 	"github.com/winctr/winctr/test/harness"
 	"github.com/winctr/winctr/test/image"
 )

@@ -29,6 +29,9 @@ const (
 	// one booted VM waiting for the next pod (vm_pool_size = 1).
 	HandlerHypervisorPooled           = "winctr-vm-pool"
 	HandlerHypervisorSandboxAPIPooled = "winctr-vm-sb-pool"
+	// HandlerProcessPlain has no options table: containerd's CRI then
+	// sends the runc shim's options, which user-namespaced pods need.
+	HandlerProcessPlain = "winctr-plain"
 )
 
 // CNIBinDir is where Debian's containernetworking-plugins puts them.
@@ -113,7 +116,9 @@ func (c *CRI) setup(dir string) (string, error) {
 		RuntimeConfig(HandlerProcess, "process", ""), RuntimeConfig(HandlerHypervisor, "hypervisor", ""),
 		RuntimeConfig(HandlerProcessSandboxAPI, "process", "shim"), RuntimeConfig(HandlerHypervisorSandboxAPI, "hypervisor", "shim"),
 		RuntimeConfig(HandlerHypervisorPooled, "hypervisor", ""), "      vm_pool_size = 1\n",
-		RuntimeConfig(HandlerHypervisorSandboxAPIPooled, "hypervisor", "shim")), nil
+		RuntimeConfig(HandlerHypervisorSandboxAPIPooled, "hypervisor", "shim")) + fmt.Sprintf(`  [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.%s]
+    runtime_type = "io.containerd.winctr.v1"
+`, HandlerProcessPlain), nil
 }
 
 // CRIBootFiles, when set before StartCRI, is the boot files directory of

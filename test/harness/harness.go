@@ -25,7 +25,7 @@ import (
 
 	"github.com/winctr/winctr/internal/lcow"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
-	"github.com/winctr/winctr/internal/task/runchost"
+	"github.com/winctr/winctr/internal/runchost"
 	"github.com/winctr/winctr/internal/vmpool"
 	"github.com/winctr/winctr/test/image"
 )

@@ -50,3 +50,13 @@ func OptionsFile(body string) string {
 	}
 	return path
 }
+
+// Tool finds a program as the harness's containerd and its shims find it:
+// the project's tools directory first, then PATH (runc, say).
+func Tool(name string) (string, error) {
+	repo, err := Repo()
+	if err != nil {
+		return "", err
+	}
+	return tool(repo, name)
+}

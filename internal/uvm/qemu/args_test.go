@@ -42,18 +42,6 @@ func TestArgs(t *testing.T) {
 		{"a NIC without vsock takes fd 3", Q35, withNIC, false, 0,
 			[]string{"-netdev tap,id=net0,fd=3", "-device virtio-net-pci,netdev=net0,mac=0a:58:0a:58:00:05,romfile="},
 			[]string{"net1"}},
-		{"microvm: virtio-mmio devices", MicroVM, base, false, 0,
-			[]string{"-machine microvm -accel tcg,tb-size=64", "-device virtio-serial-device",
-				"-device virtio-balloon-device,free-page-reporting=on"},
-			[]string{"-pci"}},
-		{"microvm, kvm, vsock, share, NICs", MicroVM, sized, true, 42,
-			[]string{"-machine microvm,accel=kvm", "-cpu host",
-				"-device vhost-vsock-device,guest-cid=42,vhostfd=3",
-				"-object memory-backend-memfd,id=mem,size=384M,share=on", "-machine memory-backend=mem",
-				"-device vhost-user-fs-device,chardev=vfs,tag=share",
-				"-device virtio-net-device,netdev=net0,mac=02:00:00:00:00:01",
-				"-device virtio-net-device,netdev=net1,mac=02:00:00:00:00:02"},
-			[]string{"-pci", "-numa"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -73,24 +73,18 @@ type Machine struct {
 	// Name is QEMU's machine type.
 	Name string
 	// Bus is the suffix of the virtio devices' QEMU names: "pci" on a PC
-	// machine, "device" (virtio-mmio) on microvm.
+	// machine, "device" on a virtio-mmio one.
 	Bus string
 }
 
-// The machines the driver knows.
-var (
-	// Q35 is a PC with PCIe: firmware, ACPI tables and a PCI bus to probe.
-	Q35 = Machine{Name: "q35", Bus: "pci"}
-	// MicroVM has no PCI: virtio-mmio devices the kernel finds in its
-	// ACPI tables, less firmware and fewer devices to set up at boot.
-	// Its PIT and PIC stay on: a TCG guest without them hangs at boot.
-	MicroVM = Machine{Name: "microvm", Bus: "device"}
-)
+// Q35 is a PC with PCIe: firmware, ACPI tables and a PCI bus to probe.
+var Q35 = Machine{Name: "q35", Bus: "pci"}
 
-// DefaultMachine is what the driver boots. Not microvm: under TCG its
-// kernel calibrates the TSC against the PIT alone (it has no HPET or PM
-// timer), and on a busy host that fails and the boot hangs (seen in 5 of
-// 8 boots here); q35 falls back to its HPET.
+// DefaultMachine is what the driver boots. Not microvm, though it has
+// less firmware and no PCI to probe: under TCG its kernel calibrates the
+// TSC against the PIT alone (it has no HPET or PM timer), and on a busy
+// host that calibration fails and the boot hangs; q35 falls back to its
+// HPET.
 var DefaultMachine = Q35
 
 // device names a virtio device of kind (virtio-serial, vhost-user-fs, ...)
@@ -98,9 +92,9 @@ var DefaultMachine = Q35
 func (m Machine) device(kind string) string { return kind + "-" + m.Bus }
 
 // noOptionROM is the device property that leaves out a PCI NIC's option
-// ROM: the firmware would load and run its iPXE network boot code, which
-// took 0.13 s of every cold boot under TCG, for a guest that boots from
-// the kernel QEMU hands it. MMIO devices have no ROM.
+// ROM: the firmware would load and run its iPXE network boot code in every
+// cold boot, for a guest that boots from the kernel QEMU hands it. MMIO
+// devices have no ROM.
 func (m Machine) noOptionROM() string {
 	if m.Bus == "pci" {
 		return ",romfile="
@@ -109,15 +103,11 @@ func (m Machine) noOptionROM() string {
 }
 
 // TCGCacheMB caps TCG's translation cache (QEMU's tb-size), in MB. QEMU
-// 7.2 reserves 1 GiB for it, and every page of it that the translator
-// fills stays resident in the QEMU process until the VM ends: in an idle
-// 256 MB pod that had run one exec, 136 MB of the host's memory. Boot and
-// a container start translate 40 to 50 MB of code: with 64 MB the cold
-// start was as fast as with QEMU's default (medians 7.0 s against 7.5 s
-// over 9 interleaved runs on a 2-core host), with 32 MB the cache filled
-// and was flushed during boot (+0.7 s), with 24 and 16 MB +2.7 s. 64 MB
-// took 62 MB off that pod's host memory, and bounds what a busy guest
-// makes QEMU hold.
+// reserves far more by default, and every page of it that the translator
+// fills stays resident in the QEMU process until the VM ends. The cap is
+// the smallest that holds what a boot and a container start translate, so
+// the cache is not flushed during boot; the measurements that chose it
+// are in bench/results/qemu-tuning.md.
 const TCGCacheMB = 64
 
 // MachineArgs are QEMU's machine and CPU flags for a VM on m. The
@@ -137,11 +127,11 @@ func MachineArgs(m Machine, kvm bool) []string {
 // keyboard controller and serial ports beyond the console, the crypto
 // self-tests, the IO-APIC timer check, the TSC stability watchdog and
 // SMP alternatives patching; and it expedites RCU grace periods, which
-// the boot waits on. Together they took a third off a bare TCG boot here.
+// the boot waits on (bench/results/qemu-tuning.md has what they saved).
 //
 // rootfstype=ramfs unpacks the initrd into a ramfs rather than a tmpfs:
 // the kernel sizes a tmpfs root at half the memory free at that point,
-// and in a 128 MB guest the agent's files did not fit. The unpacking
+// and in a small guest the agent's files did not fit. The unpacking
 // stopped with "Initramfs unpacking failed: write error", and runc,
 // truncated, died of SIGBUS at the first container. The root holds the
 // initrd's files only (the agent's state is on /run), so it needs no cap.

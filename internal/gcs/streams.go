@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package gcs
 
 import (
 	"bufio"
@@ -14,9 +14,10 @@ import (
 	"time"
 )
 
-// router sorts the streams the host opens by their header line: API
+// Router sorts the streams the host opens by their header line: API
 // streams go to the ttrpc server, stdio streams wait for their process.
-type router struct {
+type Router struct {
+	logs    func(net.Conn)
 	api     chan net.Conn
 	closed  chan struct{}
 	once    sync.Once
@@ -25,8 +26,9 @@ type router struct {
 	arrived *sync.Cond
 }
 
-func newRouter() *router {
-	r := &router{api: make(chan net.Conn), closed: make(chan struct{}), pending: map[string]net.Conn{}}
+// NewRouter returns a router whose "logs" streams go to logs.
+func NewRouter(logs func(net.Conn)) *Router {
+	r := &Router{logs: logs, api: make(chan net.Conn), closed: make(chan struct{}), pending: map[string]net.Conn{}}
 	r.arrived = sync.NewCond(&r.mu)
 	return r
 }
@@ -39,8 +41,8 @@ type bufferedConn struct {
 
 func (c bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
-// route reads a stream's header and hands the stream on.
-func (r *router) route(c net.Conn) {
+// Route reads a stream's header and hands the stream on.
+func (r *Router) Route(c net.Conn) {
 	br := bufio.NewReader(c)
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	line, err := br.ReadString('\n')
@@ -61,7 +63,11 @@ func (r *router) route(c net.Conn) {
 			c.Close()
 		}
 	case h.kind == "logs":
-		guestLog.attach(conn)
+		if r.logs != nil {
+			r.logs(conn)
+		} else {
+			c.Close()
+		}
 	case h.kind == "stdio":
 		k := h.key + " " + strconv.Itoa(h.fd)
 		r.mu.Lock()
@@ -99,7 +105,7 @@ func parseHeader(line string) (header, bool) {
 }
 
 // take waits for the stdio stream fd of key.
-func (r *router) take(ctx context.Context, key string, fd int) (net.Conn, error) {
+func (r *Router) take(ctx context.Context, key string, fd int) (net.Conn, error) {
 	k := key + " " + strconv.Itoa(fd)
 	stop := context.AfterFunc(ctx, func() {
 		r.mu.Lock()
@@ -122,7 +128,7 @@ func (r *router) take(ctx context.Context, key string, fd int) (net.Conn, error)
 }
 
 // Accept makes the router the ttrpc server's listener of API streams.
-func (r *router) Accept() (net.Conn, error) {
+func (r *Router) Accept() (net.Conn, error) {
 	select {
 	case c := <-r.api:
 		return c, nil
@@ -132,13 +138,13 @@ func (r *router) Accept() (net.Conn, error) {
 }
 
 // Close stops handing out API streams.
-func (r *router) Close() error {
+func (r *Router) Close() error {
 	r.once.Do(func() { close(r.closed) })
 	return nil
 }
 
 // Addr is required by net.Listener.
-func (r *router) Addr() net.Addr { return routerAddr{} }
+func (r *Router) Addr() net.Addr { return routerAddr{} }
 
 type routerAddr struct{}
 

@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package gcs
 
 import (
 	"context"
@@ -37,7 +37,7 @@ func TestWaitOOMTellsAnOOMFromADelete(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := oomContainer{oom: make(chan struct{}, 1)}
-			s := newContainers(nil)
+			s := NewContainers(Config{})
 			s.conts["c1"] = &guestContainer{c: fake, deleted: make(chan struct{})}
 			tt.event(fake)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

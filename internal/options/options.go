@@ -13,6 +13,7 @@ import (
 	"time"
 
 	hcsannotations "github.com/Microsoft/hcsshim/pkg/annotations"
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
@@ -132,9 +133,11 @@ func invalid(format string, args ...any) error {
 
 // Decode turns the options containerd sends (CreateTaskRequest.Options, or
 // the bootstrap extension) into winctr's Options. It accepts winctr's own
-// type, and containerd's generic runtimeoptions.Options whose ConfigPath
+// type, containerd's generic runtimeoptions.Options whose ConfigPath
 // (from `ctr run --runtime-config-path`) or ConfigBody (CRI's options table
-// for a non-runc runtime) holds TOML with the same fields.
+// for a non-runc runtime) holds TOML with the same fields, and the runc
+// shim's options, which containerd's CRI sends for a user-namespaced
+// container of a handler without an options table (see fromRuncOptions).
 func Decode(a *anypb.Any) (*optionsv1.Options, error) {
 	if a == nil || (a.GetTypeUrl() == "" && len(a.GetValue()) == 0) {
 		return &optionsv1.Options{}, nil
@@ -146,6 +149,8 @@ func Decode(a *anypb.Any) (*optionsv1.Options, error) {
 	switch o := v.(type) {
 	case *optionsv1.Options:
 		return o, nil
+	case *runcoptions.Options:
+		return fromRuncOptions(o)
 	case *runtimeoptions.Options:
 		if o.ConfigPath != "" {
 			b, err := os.ReadFile(o.ConfigPath)

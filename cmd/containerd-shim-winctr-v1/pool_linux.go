@@ -2,25 +2,32 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 
 	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/shim"
+	"github.com/containerd/containerd/v2/pkg/shutdown"
+	"github.com/containerd/fifo"
+	"github.com/containerd/log"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/lcow"
+	"github.com/winctr/winctr/internal/options"
 	"github.com/winctr/winctr/internal/task"
-	"github.com/winctr/winctr/internal/task/options"
 	"github.com/winctr/winctr/internal/vmpool"
 )
+
+// The warm pool's life is internal/vmpool's (Plan on the start side,
+// Waiter in a pooled shim); this is what ties it to this shim: its
+// options, its VMs (lcow), and the processes and sockets of its start.
 
 // Environment of a pooled shim: its pool entry, and the containerd whose
 // exit ends it while it waits.
@@ -29,16 +36,10 @@ const (
 	poolWatchEnv = "WINCTR_POOL_WATCH"
 )
 
-// The start bootstrap's output is its result, which containerd reads with
-// the bootstrap's stderr: nothing here may log. A pool that cannot serve
-// falls back to booting a VM, which is what the pod would get without one.
-
-// poolPlan is what a start bootstrap does with the runtime's warm pool:
-// the pool of the runtime's default VM, whether this pod's VM is of that
-// size (only then can it take a pooled one), and how many to keep.
+// poolPlan is a start bootstrap's vmpool.Plan, and whether this pod's VM
+// is the pooled ones' size.
 type poolPlan struct {
-	pool  *vmpool.Pool
-	size  int
+	plan  *vmpool.Plan
 	match bool
 }
 
@@ -89,109 +90,34 @@ func newPoolPlan(ctx context.Context, params *bootapi.BootstrapParams, o *option
 	if err != nil {
 		return nil, err
 	}
-	return &poolPlan{pool: pool, size: int(cfg.VMPoolSize), match: vmShape(cfg) == vmShape(def)}, nil
+	plan := &vmpool.Plan{
+		Pool:    pool,
+		Size:    int(cfg.VMPoolSize),
+		Match:   vmShape(cfg) == vmShape(def),
+		Cleanup: func(ctx context.Context, dir string) { _, _ = lcow.Cleanup(ctx, dir) },
+	}
+	return &poolPlan{plan: plan, match: plan.Match}, nil
 }
 
-// socketPath is the file of a unix:// socket address.
-func socketPath(address string) string { return strings.TrimPrefix(address, "unix://") }
-
-// take gives the pod a pooled shim with a booted VM: claim an entry, hand
-// its shim the pod, and move its socket to the pod's address, replacing
-// the one start just made (rename is atomic: the address always has a
-// socket). false when none was ready or the hand-over failed, and the
-// caller starts a shim as usual.
+// take gives the pod (task id, at address) a pooled shim with a booted
+// VM; false when none could take it.
 func (p *poolPlan) take(ctx context.Context, id, address string, listener *net.UnixListener) bool {
-	e, err := p.pool.Claim()
-	if err != nil {
-		return false
-	}
-	fail := func(error) bool {
-		dropEntry(ctx, *e)
-		return false
-	}
 	bundle, err := os.Getwd()
 	if err != nil {
-		return fail(err)
+		return false
 	}
-	if err := vmpool.Adopt(ctx, e, vmpool.Adoption{Bundle: bundle, Address: address, TaskID: id}); err != nil {
-		return fail(err)
-	}
-	from, err := e.ReadFile(vmpool.AddressFile)
-	if err != nil {
-		return fail(err)
-	}
-	listener.SetUnlinkOnClose(false)
-	if err := os.Rename(socketPath(from), socketPath(address)); err != nil {
-		return fail(fmt.Errorf("move the pooled shim's socket: %w", err))
-	}
-	listener.Close()
-	_ = os.RemoveAll(e.Dir)
-	return true
+	return p.plan.Take(ctx, vmpool.Adoption{Bundle: bundle, Address: address, TaskID: id}, listener)
 }
 
-// dropEntry ends an entry's shim if it still runs (its VM dies with it)
-// and removes what it left: the VM's directory, recorded in the entry,
-// and the entry.
-func dropEntry(ctx context.Context, e vmpool.Entry) {
-	if e.Pid != 0 && vmpool.Alive(e.Pid, e.ID) {
-		_ = unix.Kill(e.Pid, unix.SIGKILL)
-	}
-	_, _ = lcow.Cleanup(ctx, e.Dir)
-	if addr, err := e.ReadFile(vmpool.AddressFile); err == nil && !shim.CanConnect(addr) {
-		_ = shim.RemoveSocket(addr)
-	}
-	_ = os.RemoveAll(e.Dir)
-}
-
-// refill brings the pool back to its size: entries whose shim died are
-// cleaned up, and new pooled shims are started for the missing ones. Each
-// boots its VM in the background; start does not wait for them.
+// refill tops the pool up with shims started as this start's params say.
 func (p *poolPlan) refill(ctx context.Context, params *bootapi.BootstrapParams, o *optionsFromStart) {
-	unlock, err := p.pool.Lock()
-	if err != nil {
-		return
-	}
-	defer unlock()
-	live, dead, err := p.pool.Scan()
-	if err != nil {
-		return
-	}
-	for _, e := range dead {
-		dropEntry(ctx, e)
-	}
-	for n := len(live); n < p.size; n++ {
-		if spawnPooled(ctx, p.pool, params, o) != nil {
-			break
-		}
-	}
-	sweepOtherPools(ctx, p.pool)
-}
-
-// sweepOtherPools cleans up after the dead shims of every other pool: a
-// pool whose runtime was reconfigured, or whose containerd moved, sees no
-// start of its own again. Their lock is not taken (another start may hold
-// it while it boots nothing but processes): dropping a dead entry twice
-// is harmless, and an entry being spawned has no pid yet and is left.
-func sweepOtherPools(ctx context.Context, own *vmpool.Pool) {
-	dirs, _ := filepath.Glob(filepath.Join(vmpool.Root, "*"))
-	for _, dir := range dirs {
-		if dir == own.Dir() {
-			continue
-		}
-		pool, err := vmpool.Open(vmpool.Root, filepath.Base(dir))
-		if err != nil {
-			continue
-		}
-		_, dead, _ := pool.Scan()
-		for _, e := range dead {
-			dropEntry(ctx, e)
-		}
-	}
+	p.plan.Spawn = func(ctx context.Context, pool *vmpool.Pool) error { return spawnPooled(ctx, pool, params, o) }
+	p.plan.Refill(ctx)
 }
 
 // spawnPooled starts one pooled shim: a shim like any other, on a socket
 // of its own, whose working directory is its pool entry until a pod takes
-// it. It boots the runtime's default VM and waits (pooled_linux.go).
+// it. It boots the runtime's default VM and waits (pooledHostFactory).
 func spawnPooled(ctx context.Context, pool *vmpool.Pool, params *bootapi.BootstrapParams, o *optionsFromStart) (retErr error) {
 	e, err := pool.NewEntry()
 	if err != nil {
@@ -202,7 +128,7 @@ func spawnPooled(ctx context.Context, pool *vmpool.Pool, params *bootapi.Bootstr
 			_ = os.RemoveAll(e.Dir)
 		}
 	}()
-	if err := os.WriteFile(filepath.Join(e.Dir, task.RuntimeOptionsFile), o.raw, 0o600); err != nil {
+	if err := options.Save(e.Dir, o.any); err != nil {
 		return err
 	}
 	// containerd's shim package logs to "log" in the working directory:
@@ -253,4 +179,103 @@ func spawnPooled(ctx context.Context, pool *vmpool.Pool, params *bootapi.Bootstr
 	}
 	_ = shim.AdjustOOMScore(cmd.Process.Pid)
 	return nil
+}
+
+// pooledHostFactory is the host factory of a pooled shim, nil for any
+// other shim. It starts the boot at once; the pod's first container of
+// the pooled VM's size gets the booted VM's Host.
+func pooledHostFactory(ctx context.Context, sd shutdown.Service, next task.HostFactory) task.HostFactory {
+	entry := os.Getenv(poolEntryEnv)
+	if entry == "" {
+		return nil
+	}
+	w := &vmpool.Waiter{
+		Entry:          entry,
+		ContainerdGone: containerdGone(ctx),
+		Adopted: func(ctx context.Context, a vmpool.Adoption) error {
+			return adoptPod(ctx, sd, a)
+		},
+	}
+	sd.RegisterCallback(w.Release)
+	go func() {
+		if err := runPooled(ctx, w); err != nil {
+			log.G(ctx).WithError(err).Warn("pooled VM shim leaves")
+			sd.Shutdown()
+		}
+	}()
+	return func(ctx context.Context, cfg *options.Config) (containerhost.Host, error) {
+		if cfg.Isolation == options.IsolationHypervisor {
+			if vm := w.Hand(vmShape(cfg)); vm != nil {
+				h := vm.(*lcow.Host)
+				h.SetConfig(cfg)
+				return h, nil
+			}
+		}
+		return next(ctx, cfg)
+	}
+}
+
+// runPooled builds the runtime's default VM host and waits with it.
+func runPooled(ctx context.Context, w *vmpool.Waiter) error {
+	ns, err := namespaces.NamespaceRequired(ctx)
+	if err != nil {
+		return err
+	}
+	o, err := options.Load(w.Entry)
+	if err != nil {
+		return err
+	}
+	cfg, err := defaultVMConfig(&optionsFromStart{opts: o})
+	if err != nil {
+		return err
+	}
+	h, err := lcow.New(ctx, ns, cfg)
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx, h, vmShape(cfg))
+}
+
+// adoptPod makes the shim the pod's: it works and logs in the pod's
+// bundle from now on, and removes the pod's socket address when it exits.
+func adoptPod(ctx context.Context, sd shutdown.Service, a vmpool.Adoption) error {
+	if err := os.Chdir(a.Bundle); err != nil {
+		return err
+	}
+	// As containerd's shim package does at start: the bundle's log fifo,
+	// read by containerd, on stderr and under the logger.
+	f, err := fifo.OpenFifoDup2(ctx, "log", unix.O_WRONLY, 0o700, int(os.Stderr.Fd()))
+	if err != nil {
+		return fmt.Errorf("the pod's log: %w", err)
+	}
+	log.L.Logger.SetOutput(f)
+	address := a.Address
+	sd.RegisterCallback(func(context.Context) error { return shim.RemoveSocket(address) })
+	return nil
+}
+
+// containerdGone is closed when the containerd that started the pool
+// exits: a waiting VM serves no one after that.
+func containerdGone(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	pid, err := strconv.Atoi(os.Getenv(poolWatchEnv))
+	if err != nil || pid <= 1 {
+		return done // nothing to watch
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		log.G(ctx).WithError(err).Warn("watch containerd")
+		return done
+	}
+	go func() {
+		defer unix.Close(fd)
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			if _, err := unix.Poll(fds, -1); err == nil || !errors.Is(err, unix.EINTR) {
+				break
+			}
+		}
+		close(done)
+	}()
+	return done
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package gcs
 
 import (
 	"fmt"
@@ -14,12 +14,12 @@ import (
 	"github.com/winctr/winctr/internal/containerhost"
 )
 
-// checkGuestSpec confines a container the host asks for to what the host
+// CheckGuestSpec confines a container the host asks for to what the host
 // brought into the VM: its id must be a plain name (it becomes a path),
 // and its root and every bind mount's source must resolve, symlinks
 // followed, to a place under root (the agent's tree, where the shares and
 // disks are). Nothing of the guest's own system may be handed in.
-func checkGuestSpec(id string, spec *specs.Spec, root string) error {
+func CheckGuestSpec(id string, spec *specs.Spec, root string) error {
 	if err := identifiers.Validate(id); err != nil {
 		return fmt.Errorf("container id: %v: %w", err, errdefs.ErrInvalidArgument)
 	}

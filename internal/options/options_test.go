@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
@@ -188,5 +189,20 @@ func TestResolve(t *testing.T) {
 				t.Fatalf("config %+v", c)
 			}
 		})
+	}
+}
+
+// TestDecodeRuncOptions: the runc shim's options, as containerd's CRI
+// makes them up for a user-namespaced container, are taken where winctr
+// can honour them and refused where it cannot.
+func TestDecodeRuncOptions(t *testing.T) {
+	o, err := Decode(anyOf(t, &runcoptions.Options{IoUid: 100000, IoGid: 100000, BinaryName: "/opt/runc", Root: "/run/r"}))
+	if err != nil || o.GetRuncBinary() != "/opt/runc" || o.GetRuncRoot() != "/run/r" || o.GetIsolation() != 0 {
+		t.Fatalf("got %v, %v", o, err)
+	}
+	for _, bad := range []*runcoptions.Options{{SystemdCgroup: true}, {CriuImagePath: "/x"}, {NoPivotRoot: true}} {
+		if _, err := Decode(anyOf(t, bad)); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("%v: %v, want invalid argument", bad, err)
+		}
 	}
 }

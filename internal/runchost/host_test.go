@@ -21,8 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/winctr/winctr/internal/containerhost"
-	"github.com/winctr/winctr/internal/task/options"
-	"github.com/winctr/winctr/internal/task/stdio"
+	"github.com/winctr/winctr/internal/stdio"
 )
 
 // These tests run real containers with runc; they need root, runc and a
@@ -136,7 +135,7 @@ func TestRuncHostRunsAContainer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	root := t.TempDir()
-	h, err := New(ctx, "test", &options.Config{Isolation: options.IsolationProcess, OS: "linux", RuncRoot: root})
+	h, err := New(ctx, "test", Config{Root: root})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +159,7 @@ func TestRuncHostRunsAContainer(t *testing.T) {
 			id := "c" + string(rune('a'+i))
 			c, err := h.CreateContainer(ctx, &containerhost.ContainerRequest{
 				Namespace: "test", ID: id, Bundle: bundle, Spec: spec,
-				Stdio: stdio.Config{Stdout: stdout}, Config: &options.Config{},
+				Stdio: stdio.Config{Stdout: stdout},
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package gcs
 
 import (
 	"os"
@@ -51,7 +51,7 @@ func TestCheckGuestSpec(t *testing.T) {
 		{"relative bind", "c1", spec(rootfs, "mounts/0"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := checkGuestSpec(tc.id, tc.spec, root)
+			err := CheckGuestSpec(tc.id, tc.spec, root)
 			if tc.ok && err != nil {
 				t.Fatalf("refused: %v", err)
 			}

@@ -28,8 +28,7 @@ import (
 	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/faultpoint"
 	"github.com/winctr/winctr/internal/layers"
-	"github.com/winctr/winctr/internal/task/options"
-	"github.com/winctr/winctr/internal/task/stdio"
+	"github.com/winctr/winctr/internal/stdio"
 )
 
 // DefaultRoot is where runc keeps container state unless runc_root is set;
@@ -53,15 +52,25 @@ var _ containerhost.Host = (*Host)(nil)
 // all children, so go-runc must learn exit codes from the reaper too.
 var once sync.Once
 
-// New returns a runc Host for namespace ns. It is a containerhost.HostFactory for
-// process isolation of Linux containers.
-func New(ctx context.Context, ns string, cfg *options.Config) (*Host, error) {
+// Config is what a runc Host is told by whoever builds it: the shim from
+// its runtime options, the guest agent from its own constants.
+type Config struct {
+	// Binary is the OCI runtime to run; runc on $PATH when empty.
+	Binary string
+	// Root is the runtime's state directory, under which each namespace
+	// gets its own; DefaultRoot when empty.
+	Root string
+}
+
+// New returns a runc Host for namespace ns: the host of process-isolated
+// Linux containers.
+func New(ctx context.Context, ns string, cfg Config) (*Host, error) {
 	once.Do(func() { runc.Monitor = reaper.Default })
-	bin := cfg.RuncBinary
+	bin := cfg.Binary
 	if bin == "" {
 		bin = runc.DefaultCommand
 	}
-	root := cfg.RuncRoot
+	root := cfg.Root
 	if root == "" {
 		root = DefaultRoot
 	}
