@@ -6,6 +6,12 @@ GO ?= go
 BIN := bin
 SHIM := $(BIN)/containerd-shim-winctr-v1
 AGENT := $(BIN)/winctr-gcs
+WINCTR := $(BIN)/winctr
+# winctr's version and revision, put into every binary (-v, winctr version).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+VERSION_LDFLAGS := -X github.com/winctr/winctr/internal/version.Version=$(VERSION) \
+	-X github.com/winctr/winctr/internal/version.Revision=$(REVISION)
 PREFIX ?= /usr/local
 BOOTFILES_DIR ?= $(PREFIX)/share/winctr/lcow
 # The guest's OCI runtime: Debian's crun linked statically by make deps
@@ -13,6 +19,7 @@ BOOTFILES_DIR ?= $(PREFIX)/share/winctr/lcow
 GUEST_RUNTIME ?= $(CURDIR)/_output/tools/guest/crun
 E2E_TIMEOUT ?= 30m
 
+.PHONY: install uninstall deb
 .PHONY: all build bootfiles bench bench-uvm deps test-deps demo fresh unit e2e e2e-compat fault fuzz test vet protos clean
 
 all: build
@@ -20,8 +27,9 @@ all: build
 # The agent is stripped: every byte of it is unpacked and copied in each
 # VM's boot, and held in its memory.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(SHIM) ./cmd/containerd-shim-winctr-v1
-	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "-s -w" -o $(AGENT) ./cmd/winctr-gcs
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(VERSION_LDFLAGS)" -o $(SHIM) ./cmd/containerd-shim-winctr-v1
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(VERSION_LDFLAGS)" -o $(WINCTR) ./cmd/winctr
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "-s -w $(VERSION_LDFLAGS)" -o $(AGENT) ./cmd/winctr-gcs
 
 # The utility VM's kernel (Debian's cloud kernel, installed by make deps)
 # and initrd (our agent as /init, the kernel modules it loads, and crun),
@@ -54,10 +62,11 @@ fresh:
 unit:
 	$(GO) test -count=1 ./...
 
-# The suite through ctr, the CRI suite, and the boot of a bare VM that
-# both build on; one package at a time (each starts its own containerd).
+# The suite through ctr, the CRI suite, the winctr command's suite and the
+# boot of a bare VM that they build on; one package at a time (each starts
+# its own containerd).
 e2e: test-deps build bootfiles
-	$(GO) test -tags e2e -count=1 -v -p 1 -timeout $(E2E_TIMEOUT) ./internal/uvm/qemu/ ./test/e2e/... ./test/cri/...
+	$(GO) test -tags e2e -count=1 -v -p 1 -timeout $(E2E_TIMEOUT) ./internal/uvm/qemu/ ./test/e2e/... ./test/cri/... ./test/ops/...
 
 # The same suite against containerd 2.2, which starts shims with the
 # protocol that containerd 2.0-2.2 use.
@@ -118,3 +127,64 @@ protos:
 
 clean:
 	rm -rf $(BIN) _output
+
+# Installing. `make install` puts the shim and winctr in $(PREFIX)/bin, the
+# boot files (built by `make bootfiles` into a staging directory) in
+# $(PREFIX)/share/winctr/lcow, containerd's config drop-in with the winctr
+# and winctr-vm runtime handlers in $(SYSCONFDIR)/containerd/conf.d and
+# runtime options for ctr in $(SYSCONFDIR)/winctr/vm.toml; configuration
+# files already there are left as they are. DESTDIR stages the whole tree.
+# `make deb` builds the same as a Debian package in _output/.
+SYSCONFDIR ?= /etc
+INSTALL_BOOTFILES = $(PREFIX)/share/winctr/lcow
+STAGED_BOOTFILES := _output/bootfiles
+DROPIN := $(SYSCONFDIR)/containerd/conf.d/winctr.toml
+CTR_OPTIONS := $(SYSCONFDIR)/winctr/vm.toml
+# Debian versions start with a digit: a tag's v goes, a bare commit gets 0.0~git.
+DEB_VERSION ?= $(shell echo '$(VERSION)' | sed -e 's/^v//' -e '/^[0-9][0-9]*\./!s/^/0.0~git/' -e 's/-/+/g')
+DEB_ROOT := _output/deb/winctr
+DEB := _output/winctr_$(DEB_VERSION)_amd64.deb
+
+$(STAGED_BOOTFILES)/initrd.img: $(AGENT)
+	$(MAKE) bootfiles BOOTFILES_DIR=$(STAGED_BOOTFILES)
+
+# $(1): template, $(2): destination; an existing file is kept.
+define install-config
+	@if [ -e "$(DESTDIR)$(2)" ]; then \
+		echo "kept $(DESTDIR)$(2) (exists; compare with $(1))"; \
+	else \
+		install -d "$(dir $(DESTDIR)$(2))" && \
+		sed -e 's|@BOOTFILES_DIR@|$(INSTALL_BOOTFILES)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $(1) > "$(DESTDIR)$(2)" && \
+		chmod 0644 "$(DESTDIR)$(2)" && echo "installed $(DESTDIR)$(2)"; \
+	fi
+endef
+
+install: build $(STAGED_BOOTFILES)/initrd.img
+	install -D -m 0755 $(SHIM) $(DESTDIR)$(PREFIX)/bin/containerd-shim-winctr-v1
+	install -D -m 0755 $(WINCTR) $(DESTDIR)$(PREFIX)/bin/winctr
+	install -d $(DESTDIR)$(INSTALL_BOOTFILES)
+	install -m 0644 $(STAGED_BOOTFILES)/kernel $(STAGED_BOOTFILES)/initrd.img $(STAGED_BOOTFILES)/manifest.json $(DESTDIR)$(INSTALL_BOOTFILES)/
+	$(call install-config,packaging/containerd-winctr.toml.in,$(DROPIN))
+	$(call install-config,packaging/winctr-vm.toml.in,$(CTR_OPTIONS))
+
+# Configuration files go only if they are still what install wrote.
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/containerd-shim-winctr-v1 $(DESTDIR)$(PREFIX)/bin/winctr
+	rm -f $(DESTDIR)$(INSTALL_BOOTFILES)/kernel $(DESTDIR)$(INSTALL_BOOTFILES)/initrd.img $(DESTDIR)$(INSTALL_BOOTFILES)/manifest.json
+	-rmdir $(DESTDIR)$(INSTALL_BOOTFILES) $(DESTDIR)$(PREFIX)/share/winctr 2>/dev/null
+	@for pair in packaging/containerd-winctr.toml.in:$(DROPIN) packaging/winctr-vm.toml.in:$(CTR_OPTIONS); do \
+		tmpl=$${pair%%:*}; f=$(DESTDIR)$${pair#*:}; [ -e "$$f" ] || continue; \
+		if sed -e 's|@BOOTFILES_DIR@|$(INSTALL_BOOTFILES)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $$tmpl | cmp -s - "$$f"; then \
+			rm -f "$$f" && echo "removed $$f"; else echo "kept $$f (changed since install)"; fi; \
+	done
+
+# The package installs under /usr; its configuration files are conffiles,
+# which dpkg never overwrites once changed.
+deb:
+	rm -rf $(DEB_ROOT)
+	$(MAKE) install DESTDIR=$(DEB_ROOT) PREFIX=/usr SYSCONFDIR=/etc
+	install -d $(DEB_ROOT)/DEBIAN
+	sed -e 's|@DEB_VERSION@|$(DEB_VERSION)|' packaging/control.in > $(DEB_ROOT)/DEBIAN/control
+	printf '%s\n' $(DROPIN) $(CTR_OPTIONS) > $(DEB_ROOT)/DEBIAN/conffiles
+	fakeroot dpkg-deb --build -Zgzip $(DEB_ROOT) $(DEB)
+	@echo "package: $(DEB)"

@@ -20,6 +20,10 @@ const runtimeName = "io.containerd.winctr.v1"
 
 func main() {
 	runPauseIfAsked()
+	if versionRequested(os.Args[1:]) {
+		printVersion(os.Stdout, os.Args[0])
+		return
+	}
 	finish, err := adaptLegacyStart(os.Args[1:])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %s", runtimeName, err)

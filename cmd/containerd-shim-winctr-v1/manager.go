@@ -16,13 +16,13 @@ import (
 	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/shim"
-	"github.com/containerd/containerd/v2/version"
 	"github.com/containerd/log"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/options"
+	"github.com/winctr/winctr/internal/version"
 	optionsv1 "github.com/winctr/winctr/protos/options/v1"
 )
 
@@ -112,6 +112,7 @@ func (m *manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) 
 		return shim.StopStatus{}, err
 	}
 	removeDeadSocket(ctx, bundle)
+	removeStaleDebugSockets()
 	pid, err := cleanupTask(ctx, bundle, ns, id)
 	if err != nil {
 		// containerd goes on removing the task either way; say what was left.

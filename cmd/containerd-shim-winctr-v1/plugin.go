@@ -50,6 +50,7 @@ func registerTaskPlugin() {
 			if pooled := pooledHostFactory(ic.Context, sd.(shutdown.Service), factory); pooled != nil {
 				factory = pooled
 			}
+			factory = serveDebug(ic.Context, sd.(shutdown.Service), factory)
 			return task.NewService(ic.Context, pub, sd.(shutdown.Service), factory)
 		},
 	})

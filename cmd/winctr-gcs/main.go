@@ -49,6 +49,12 @@ func main() {
 	if pause.Requested() {
 		pause.Main()
 	}
+	if os.Getpid() != 1 && versionRequested(os.Args) {
+		if err := printVersion(os.Stdout); err != nil {
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintf(os.Stderr, "winctr-gcs: %v\n", err)
 		if os.Getpid() == 1 {

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/winctr/winctr/internal/gcs"
+	"github.com/winctr/winctr/internal/version"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
 
@@ -37,6 +38,10 @@ func (s *service) Ping(ctx context.Context, r *agent.PingRequest) (*agent.PingRe
 		KernelRelease: strings.TrimRight(string(u.Release[:]), "\x00"),
 		UptimeMs:      (time.Duration(info.Uptime) * time.Second).Milliseconds(),
 		ModulesLoaded: s.modules,
+		// The shim has checked the boot files' manifest; the agent's own
+		// word is for diagnostics.
+		ProtocolVersion: agent.ProtocolVersion,
+		AgentVersion:    version.Version,
 	}
 	if !r.GetRuncVersion() {
 		return resp, nil

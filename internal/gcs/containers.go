@@ -99,15 +99,29 @@ func (s *Containers) pipes(ctx context.Context, io *agent.Stdio) (*stdio.Pipes, 
 	if io == nil {
 		return stdio.FromStreams(nil, nil, nil), nil
 	}
+	streams, err := s.Streams(ctx, io)
+	if err != nil {
+		return nil, err
+	}
+	return stdio.FromStreams(readerOrNil(streams[0]), writerOrNil(streams[1]), writerOrNil(streams[2])), nil
+}
+
+// Streams takes the stdio streams the host opened under io's key, as
+// they are (nil where io asks for none): for a program of the agent's
+// own, such as a debug shell, that is no container's process.
+func (s *Containers) Streams(ctx context.Context, io *agent.Stdio) ([3]net.Conn, error) {
+	var streams [3]net.Conn
+	if io == nil {
+		return streams, nil
+	}
 	s.mu.Lock()
 	router := s.router
 	s.mu.Unlock()
 	if router == nil {
-		return nil, fmt.Errorf("stdio streams before a session: %w", errdefs.ErrFailedPrecondition)
+		return streams, fmt.Errorf("stdio streams before a session: %w", errdefs.ErrFailedPrecondition)
 	}
 	ctx, cancel := context.WithTimeout(ctx, streamWait)
 	defer cancel()
-	var streams [3]net.Conn
 	for fd, want := range []bool{io.Stdin, io.Stdout, io.Stderr && !io.Terminal} {
 		if !want {
 			continue
@@ -119,11 +133,11 @@ func (s *Containers) pipes(ctx context.Context, io *agent.Stdio) (*stdio.Pipes, 
 					st.Close()
 				}
 			}
-			return nil, err
+			return [3]net.Conn{}, err
 		}
 		streams[fd] = c
 	}
-	return stdio.FromStreams(readerOrNil(streams[0]), writerOrNil(streams[1]), writerOrNil(streams[2])), nil
+	return streams, nil
 }
 
 // readerOrNil and writerOrNil keep a nil stream a nil interface.

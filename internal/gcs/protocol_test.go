@@ -45,6 +45,21 @@ func (testAgent) Unmount(context.Context, *agent.UnmountRequest) (*emptypb.Empty
 func (testAgent) ConfigureNetwork(context.Context, *agent.ConfigureNetworkRequest) (*emptypb.Empty, error) {
 	return nil, notHere()
 }
+func (testAgent) Stacks(context.Context, *emptypb.Empty) (*agent.StacksResponse, error) {
+	return nil, notHere()
+}
+func (testAgent) StartDebugShell(context.Context, *agent.DebugShellRequest) (*agent.PidResponse, error) {
+	return nil, notHere()
+}
+func (testAgent) WaitDebugShell(context.Context, *agent.DebugShellID) (*agent.WaitProcessResponse, error) {
+	return nil, notHere()
+}
+func (testAgent) ResizeDebugShell(context.Context, *agent.DebugShellResize) (*emptypb.Empty, error) {
+	return nil, notHere()
+}
+func (testAgent) KillDebugShell(context.Context, *agent.DebugShellID) (*emptypb.Empty, error) {
+	return nil, notHere()
+}
 
 // guest is one agent served over in-memory connections, and the host's
 // end of it: the same uvm.Session the VM host uses, dialing net.Pipe

@@ -97,7 +97,7 @@ func (h *Host) dial(ctx context.Context, s *uvm.Session, logger *log.Entry) (age
 		return nil, nil, fmt.Errorf("guest agent did not answer: %w; console tail:\n%s", err, h.console.String())
 	}
 	if logs, err := s.OpenLogs(); err == nil {
-		go copyGuestLogs(logger, logs)
+		go copyGuestLogs(logger, logs, h.agentLog())
 	}
 	return h.agent, resp, nil
 }
@@ -249,13 +249,15 @@ func (h *Host) Close(ctx context.Context) error {
 	return h.vm.close(ctx)
 }
 
-// copyGuestLogs puts the agent's log lines into the shim's log until the
-// stream ends with the VM.
-func copyGuestLogs(l *log.Entry, r io.ReadCloser) {
+// copyGuestLogs puts the agent's log lines into the shim's log, and
+// file, until the stream ends with the VM.
+func copyGuestLogs(l *log.Entry, r io.ReadCloser, file io.WriteCloser) {
 	defer r.Close()
+	defer file.Close()
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		l.Info(sc.Text())
+		_, _ = file.Write(append(sc.Bytes(), '\n'))
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/log"
 	"golang.org/x/sys/unix"
 
+	"github.com/winctr/winctr/internal/bootmanifest"
 	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/faultpoint"
 	"github.com/winctr/winctr/internal/layers"
@@ -22,6 +23,7 @@ import (
 	"github.com/winctr/winctr/internal/options"
 	"github.com/winctr/winctr/internal/uvm"
 	"github.com/winctr/winctr/internal/uvm/qemu"
+	"github.com/winctr/winctr/internal/vmstate"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
 
@@ -29,7 +31,7 @@ import (
 const DefaultBootFiles = "/usr/local/share/winctr/lcow"
 
 // StateRoot holds each VM's sockets and shared directory.
-const StateRoot = "/run/containerd/winctr/vm"
+const StateRoot = vmstate.Root
 
 // guestShare is where the agent mounts the share (see cmd/winctr-gcs).
 const guestShare = "/run/winctr/share"
@@ -53,6 +55,8 @@ type qemuVM struct {
 	net      *podNetwork // the pod's network, when CRI gave it one
 	cg       *podCgroup  // the pod's host cgroup, holding the VM
 	spare    *spareNIC   // a pooled VM's NIC, until a pod's network takes it
+	// consoleLog keeps the guest console for `winctr logs`.
+	consoleLog io.WriteCloser
 }
 
 var _ podVM = (*qemuVM)(nil)
@@ -146,6 +150,9 @@ func (q *qemuVM) start(ctx context.Context, pod podPlace, dial dialAgent, change
 	if boot == "" {
 		boot = DefaultBootFiles
 	}
+	if err := bootmanifest.CheckAgent(boot, agent.ProtocolVersion); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Join(StateRoot, q.ns), 0o700); err != nil {
 		return err
 	}
@@ -181,6 +188,7 @@ func (q *qemuVM) start(ctx context.Context, pod podPlace, dial dialAgent, change
 	logger := log.G(ctx).WithField("vm", filepath.Base(stateDir))
 	logw := logger.WriterLevel(log.DebugLevel)
 	q.logw = logw
+	q.consoleLog = q.openGuestLog(vmstate.ConsoleLog)
 	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
 	defer cancel()
 	vm, err := qemu.Start(ctx, uvm.Config{
@@ -192,9 +200,13 @@ func (q *qemuVM) start(ctx context.Context, pod podPlace, dial dialAgent, change
 		MemoryMB: int(cfg.VMMemoryMB),
 		ShareDir: q.shareDir,
 		NICs:     nics,
-		Console:  io.MultiWriter(q.console, logw),
+		Console:  io.MultiWriter(q.console, logw, q.consoleLog),
 		// A pool's VM boots behind the pods that run now.
 		Background: q.spare != nil,
+		Host: uvm.HostConfig{
+			Hypervisor: cfg.VM.QEMUBinary, FileServer: cfg.VM.VirtiofsdBinary,
+			KernelParams: cfg.VM.KernelParams, RequireAcceleration: cfg.VM.RequireKVM,
+		},
 	})
 	if q.net != nil {
 		q.net.closeTap() // QEMU has its own copy, or failed
@@ -333,6 +345,10 @@ func (q *qemuVM) close(ctx context.Context) error {
 	if q.spare != nil {
 		q.spare.close()
 		q.spare = nil
+	}
+	if q.consoleLog != nil {
+		q.consoleLog.Close()
+		q.consoleLog = nil
 	}
 	if q.stateDir != "" {
 		errs = append(errs, os.RemoveAll(q.stateDir))

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	hcsannotations "github.com/Microsoft/hcsshim/pkg/annotations"
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"github.com/containerd/errdefs"
@@ -35,9 +36,9 @@ const (
 	// for the guest agent's answer to a call before it gives up on it.
 	AnnotationAgentTimeout = "io.winctr.vm.agent-timeout-seconds"
 
-	HCSAnnotationProcessorCount = "io.microsoft.virtualmachine.computetopology.processor.count"
-	HCSAnnotationMemoryMB       = "io.microsoft.virtualmachine.computetopology.memory.sizeinmb"
-	HCSAnnotationBootFiles      = "io.microsoft.virtualmachine.bootfilesrootpath"
+	HCSAnnotationProcessorCount = hcsannotations.ProcessorCount
+	HCSAnnotationMemoryMB       = hcsannotations.MemorySizeInMB
+	HCSAnnotationBootFiles      = hcsannotations.BootFilesRootPath
 )
 
 // The annotations in which containerd's CRI passes a pod's resources (the
@@ -117,6 +118,9 @@ type Config struct {
 	// VMPoolSize is how many booted VMs of the runtime's default size
 	// the runtime keeps waiting for new pods; 0 for none.
 	VMPoolSize int32
+	// VM is the operator's choice of VM programs and kernel parameters;
+	// no annotation reaches it.
+	VM VMHost
 
 	// platformSet records that the options or an annotation named the
 	// platform, which then wins over what the spec suggests.
@@ -179,6 +183,11 @@ type tomlOptions struct {
 	// Pointers, so that a list set empty differs from one not set.
 	AllowedAnnotations  *[]string `toml:"allowed_annotations"`
 	ValidBootFilesPaths *[]string `toml:"valid_boot_files_paths"`
+	QEMUBinary          string    `toml:"qemu_binary"`
+	VirtiofsdBinary     string    `toml:"virtiofsd_binary"`
+	KernelParams        string    `toml:"kernel_params"`
+	DebugShell          bool      `toml:"debug_shell"`
+	RequireKVM          bool      `toml:"require_kvm"`
 
 	// CRI copies its own keys of the options table into ConfigBody.
 	TypeURL    string `toml:"TypeUrl"`
@@ -216,6 +225,11 @@ func DecodeTOML(b []byte, strict bool) (*optionsv1.Options, error) {
 		VmPoolSize:                  t.VMPoolSize,
 		AllowedAnnotations:          stringList(t.AllowedAnnotations),
 		ValidBootFilesPaths:         stringList(t.ValidBootFilesPaths),
+		QemuBinary:                  t.QEMUBinary,
+		VirtiofsdBinary:             t.VirtiofsdBinary,
+		KernelParams:                t.KernelParams,
+		DebugShell:                  t.DebugShell,
+		RequireKvm:                  t.RequireKVM,
 	}, nil
 }
 
@@ -288,6 +302,7 @@ func resolve(o *optionsv1.Options, untrusted map[string]string, fl floor) (*Conf
 		RuncBinary:        o.GetRuncBinary(),
 		RuncRoot:          o.GetRuncRoot(),
 		VMPoolSize:        o.GetVmPoolSize(),
+		VM:                vmHost(o),
 	}
 	// The isolation first: a pod asking for less than the floor hears
 	// that, whether or not it may use the key at all.

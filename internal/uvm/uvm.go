@@ -35,6 +35,18 @@ type Config struct {
 	// booted ahead for a pool must not slow the pods running now. Its
 	// driver raises it again when a pod takes the VM.
 	Background bool
+	// Programs, kernel parameters and accelerator policy: the operator's.
+	Host HostConfig
+}
+
+// HostConfig is how a host runs VMs, from the runtime's options: the
+// hypervisor's and file-sharing daemon's programs (empty: the driver's
+// defaults), kernel parameters added to the driver's, and whether the
+// VM must have hardware acceleration rather than fall back to emulation.
+type HostConfig struct {
+	Hypervisor, FileServer string
+	KernelParams           string
+	RequireAcceleration    bool
 }
 
 // NIC is a network interface of the VM backed by a tap device the caller

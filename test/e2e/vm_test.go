@@ -15,6 +15,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/winctr/winctr/internal/bootmanifest"
 	"github.com/winctr/winctr/internal/lcow"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/test/harness"
@@ -286,8 +287,10 @@ func TestVMBootFails(t *testing.T) {
 	harness.RequireBootFiles(t)
 	dir := t.TempDir()
 	src := lcow.DefaultBootFiles
-	if err := os.Symlink(filepath.Join(src, bootfiles.KernelFile), filepath.Join(dir, bootfiles.KernelFile)); err != nil {
-		t.Fatal(err)
+	for _, f := range []string{bootfiles.KernelFile, bootmanifest.File} {
+		if err := os.Symlink(filepath.Join(src, f), filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, bootfiles.InitrdFile), []byte("not a cpio archive\n"), 0o644); err != nil {
 		t.Fatal(err)

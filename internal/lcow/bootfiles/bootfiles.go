@@ -13,12 +13,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/cavaliergopher/cpio"
 
+	"github.com/winctr/winctr/internal/bootmanifest"
 	"github.com/winctr/winctr/internal/uvm"
 )
 
@@ -86,8 +86,12 @@ type Options struct {
 	// loads, if any, go to their own paths. Empty: DefaultRuntime;
 	// NoRuntime: none (an initrd that boots but runs no containers).
 	Runtime string
-	// Out is the directory that receives kernel and initrd.img.
+	// Out is the directory that receives kernel, initrd.img and the
+	// manifest.
 	Out string
+	// Manifest is what the agent says of itself; nil asks the agent
+	// (bootmanifest.FromAgent).
+	Manifest *bootmanifest.Manifest
 }
 
 // RuntimePath is where the guest finds its OCI runtime (crun).
@@ -118,6 +122,14 @@ func Build(o Options) error {
 	optional := []string(nil)
 	if o.HyperVModules == nil {
 		o.HyperVModules, optional = DefaultHyperVModules, optionalHyperVModules
+	}
+	m := o.Manifest
+	if m == nil {
+		am, err := bootmanifest.FromAgent(o.Agent)
+		if err != nil {
+			return err
+		}
+		m = &am
 	}
 	extra, err := runtimeFiles(o.Root, o.Runtime)
 	if err != nil {
@@ -181,7 +193,12 @@ func Build(o Options) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp, filepath.Join(o.Out, InitrdFile))
+	if err := os.Rename(tmp, filepath.Join(o.Out, InitrdFile)); err != nil {
+		return err
+	}
+	// Last: a manifest vouches for the kernel and initrd beside it.
+	m.KernelRelease = release
+	return bootmanifest.Write(o.Out, *m)
 }
 
 // writeVmlinux writes the uncompressed kernel unpacked from the bzImage
@@ -262,8 +279,7 @@ func NewestCloudKernel(root string) (string, error) {
 	if len(releases) == 0 {
 		return "", errors.New("no cloud kernel installed (apt-get install linux-image-cloud-amd64)")
 	}
-	sort.Strings(releases)
-	return releases[len(releases)-1], nil
+	return slices.MaxFunc(releases, compareReleases), nil
 }
 
 // moduleName normalises a module file or name: the kernel treats - and _
@@ -377,12 +393,12 @@ func writeInitrd(w io.Writer, agent, modDir string, lists map[string][]string, e
 	for _, path := range slices.Sorted(maps.Keys(lists)) {
 		var list strings.Builder
 		for _, m := range lists[path] {
-			name := "lib/modules/" + filepath.Base(m)
+			base, data, err := readModule(filepath.Join(modDir, m))
+			if err != nil {
+				return fmt.Errorf("module %s: %w", m, err)
+			}
+			name := "lib/modules/" + base
 			if !written[name] {
-				data, err := os.ReadFile(filepath.Join(modDir, m))
-				if err != nil {
-					return fmt.Errorf("module %s: %w", m, err)
-				}
 				if err := file(name, 0o644, data); err != nil {
 					return err
 				}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cavaliergopher/cpio"
 
+	"github.com/winctr/winctr/internal/bootmanifest"
 	"github.com/winctr/winctr/internal/uvm"
 )
 
@@ -180,7 +181,8 @@ func TestBuildWritesCompressedInitrd(t *testing.T) {
 	out := filepath.Join(root, "out")
 	err := Build(Options{Root: root, Agent: filepath.Join(root, "agent"), Out: out,
 		Modules: []string{"overlay", "virtiofs"}, HyperVModules: []string{"overlay"},
-		ConditionalModules: map[string][]string{uvm.ModulesPCI: {"virtio_pci"}}, Runtime: NoRuntime})
+		ConditionalModules: map[string][]string{uvm.ModulesPCI: {"virtio_pci"}}, Runtime: NoRuntime,
+		Manifest: &bootmanifest.Manifest{AgentProtocol: 9, AgentVersion: "v-test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,6 +207,9 @@ func TestBuildWritesCompressedInitrd(t *testing.T) {
 		if files[list] != want {
 			t.Errorf("%s: got %q, want %q", list, files[list], want)
 		}
+	}
+	if m, err := bootmanifest.Read(out); err != nil || m != (bootmanifest.Manifest{AgentProtocol: 9, AgentVersion: "v-test", KernelRelease: release}) {
+		t.Errorf("manifest %+v, %v", m, err)
 	}
 	if _, err := os.Stat(filepath.Join(out, InitrdFile+".tmp")); !os.IsNotExist(err) {
 		t.Errorf("temporary file left: %v", err)

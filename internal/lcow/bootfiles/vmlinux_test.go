@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/winctr/winctr/internal/bootmanifest"
 )
 
 // fakeBzImage lays out a bzImage as the kernel's build does: a boot
@@ -75,7 +77,8 @@ func TestBuildWritesVmlinux(t *testing.T) {
 	}
 	out := filepath.Join(root, "out")
 	if err := Build(Options{Root: root, Agent: filepath.Join(root, "agent"), Out: out, Modules: []string{"overlay"},
-		HyperVModules: []string{"overlay"}, ConditionalModules: map[string][]string{}, Runtime: NoRuntime}); err != nil {
+		HyperVModules: []string{"overlay"}, ConditionalModules: map[string][]string{}, Runtime: NoRuntime,
+		Manifest: &bootmanifest.Manifest{AgentProtocol: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(filepath.Join(out, VmlinuxFile))

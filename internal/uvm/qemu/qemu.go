@@ -42,9 +42,6 @@ const agentPort = "agent"
 // Binary is the QEMU system emulator to run.
 var Binary = "qemu-system-x86_64"
 
-// Virtiofsd is the virtio-fs daemon Debian's QEMU package ships.
-var Virtiofsd = "/usr/lib/qemu/virtiofsd"
-
 // VM is one running QEMU.
 type VM struct {
 	cfg     uvm.Config
@@ -166,6 +163,9 @@ func args(m Machine, cfg uvm.Config, kvm bool, agentSock, qmpSock, fsSock string
 		"-qmp", "unix:"+qmpSock+",server=on,wait=off",
 	)
 	cmdline := KernelCmdline
+	if p := strings.TrimSpace(cfg.Host.KernelParams); p != "" {
+		cmdline += " " + p
+	}
 	if vsockCID != 0 {
 		cmdline += " " + uvm.TransportParam + "=vsock"
 		a = append(a, "-device", fmt.Sprintf("%s,guest-cid=%d,vhostfd=3", m.device("vhost-vsock"), vsockCID))
@@ -210,7 +210,7 @@ func args(m Machine, cfg uvm.Config, kvm bool, agentSock, qmpSock, fsSock string
 // startVirtiofsd serves dir on sock. The shim makes the listening socket
 // and hands it over (--fd), so it exists before virtiofsd runs: QEMU can
 // start at once, with no waiting for virtiofsd to create it.
-func startVirtiofsd(dir, sock string, console io.Writer, background bool) (*exec.Cmd, chan struct{}, error) {
+func startVirtiofsd(virtiofsd, dir, sock string, console io.Writer, background bool) (*exec.Cmd, chan struct{}, error) {
 	_ = os.Remove(sock)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 	if err != nil {
@@ -225,12 +225,12 @@ func startVirtiofsd(dir, sock string, console io.Writer, background bool) (*exec
 	defer f.Close()
 	// sandbox=chroot: virtiofsd stays in the host's mount namespace, so
 	// each container's rootfs mounted into the share later is visible.
-	cmd := command(background, Virtiofsd, "--fd=3", "-o", "source="+dir, "-o", "cache=none", "-o", "sandbox=chroot")
+	cmd := command(background, virtiofsd, "--fd=3", "-o", "source="+dir, "-o", "cache=none", "-o", "sandbox=chroot")
 	cmd.ExtraFiles = []*os.File{f}
 	cmd.Stdout, cmd.Stderr = console, console
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return nil, nil, fmt.Errorf("start %s: %w", Virtiofsd, err)
+		return nil, nil, fmt.Errorf("start %s: %w", virtiofsd, err)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -253,6 +253,14 @@ func Start(ctx context.Context, cfg uvm.Config) (_ *VM, retErr error) {
 			return nil, fmt.Errorf("boot file %s: %v (build them with `make bootfiles`): %w", f, err, errdefs.ErrFailedPrecondition)
 		}
 	}
+	binary, err := FindQEMU(cfg.Host.Hypervisor)
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", err, errdefs.ErrFailedPrecondition)
+	}
+	kvm := KVM()
+	if err := accelerator(ctx, cfg, kvm); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -262,7 +270,6 @@ func Start(ctx context.Context, cfg uvm.Config) (_ *VM, retErr error) {
 		ln    net.Listener
 		vhost *os.File
 		cid   uint32
-		err   error
 	)
 	if vsockUsable() {
 		if vhost, cid, err = openVsock(); err != nil {
@@ -285,7 +292,11 @@ func Start(ctx context.Context, cfg uvm.Config) (_ *VM, retErr error) {
 	)
 	if cfg.ShareDir != "" {
 		fsSock = filepath.Join(cfg.StateDir, "virtiofs.sock")
-		if fsd, fsdDone, err = startVirtiofsd(cfg.ShareDir, fsSock, cfg.Console, cfg.Background); err != nil {
+		virtiofsd, err := FindVirtiofsd(cfg.Host.FileServer)
+		if err != nil {
+			return nil, fmt.Errorf("%v: %w", err, errdefs.ErrFailedPrecondition)
+		}
+		if fsd, fsdDone, err = startVirtiofsd(virtiofsd, cfg.ShareDir, fsSock, cfg.Console, cfg.Background); err != nil {
 			return nil, err
 		}
 		defer func() {
@@ -296,9 +307,8 @@ func Start(ctx context.Context, cfg uvm.Config) (_ *VM, retErr error) {
 		}()
 	}
 
-	kvm := KVM()
 	log.G(ctx).WithField("vm", cfg.ID).WithField("kvm", kvm).WithField("vsock_cid", cid).Info("starting QEMU")
-	cmd := command(cfg.Background, Binary, args(DefaultMachine, cfg, kvm, agentSock, qmpSock, fsSock, cid)...)
+	cmd := command(cfg.Background, binary, args(DefaultMachine, cfg, kvm, agentSock, qmpSock, fsSock, cid)...)
 	if vhost != nil {
 		cmd.ExtraFiles = []*os.File{vhost} // fd 3, args' vhostfd
 	}
@@ -310,7 +320,7 @@ func Start(ctx context.Context, cfg uvm.Config) (_ *VM, retErr error) {
 	// The VM must not outlive the shim that owns it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", Binary, err)
+		return nil, fmt.Errorf("start %s: %w", binary, err)
 	}
 	vm := &VM{cfg: cfg, cmd: cmd, fsd: fsd, fsdDone: fsdDone, qmpPath: qmpSock, exited: make(chan struct{})}
 	// Pid files let the delete bootstrap end a VM whose shim is gone.

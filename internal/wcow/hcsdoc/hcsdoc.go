@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	hcsannotations "github.com/Microsoft/hcsshim/pkg/annotations"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -22,12 +23,12 @@ import (
 // hcsshim's annotation keys for a Windows container's resources; they win
 // over the spec's windows.resources, as they do with hcsshim.
 const (
-	AnnotationContainerMemoryMB         = "io.microsoft.container.memory.sizeinmb"
-	AnnotationContainerProcessorCount   = "io.microsoft.container.processor.count"
-	AnnotationContainerProcessorLimit   = "io.microsoft.container.processor.limit"
-	AnnotationContainerProcessorWeight  = "io.microsoft.container.processor.weight"
-	AnnotationContainerStorageIops      = "io.microsoft.container.storage.qos.iopsmaximum"
-	AnnotationContainerStorageBandwidth = "io.microsoft.container.storage.qos.bandwidthmaximum"
+	AnnotationContainerMemoryMB         = hcsannotations.ContainerMemorySizeInMB
+	AnnotationContainerProcessorCount   = hcsannotations.ContainerProcessorCount
+	AnnotationContainerProcessorLimit   = hcsannotations.ContainerProcessorLimit
+	AnnotationContainerProcessorWeight  = hcsannotations.ContainerProcessorWeight
+	AnnotationContainerStorageIops      = hcsannotations.ContainerStorageQoSIopsMaximum
+	AnnotationContainerStorageBandwidth = hcsannotations.ContainerStorageQoSBandwidthMaximum
 )
 
 // ContainerStorage is a Windows container's root as its host sees it.

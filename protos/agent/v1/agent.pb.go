@@ -26,6 +26,241 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type StacksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stacks        []byte                 `protobuf:"bytes,1,opt,name=stacks,proto3" json:"stacks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StacksResponse) Reset() {
+	*x = StacksResponse{}
+	mi := &file_agent_v1_agent_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StacksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StacksResponse) ProtoMessage() {}
+
+func (x *StacksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StacksResponse.ProtoReflect.Descriptor instead.
+func (*StacksResponse) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *StacksResponse) GetStacks() []byte {
+	if x != nil {
+		return x.Stacks
+	}
+	return nil
+}
+
+type DebugShellRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// args is the program and its arguments; args[0] is an absolute path.
+	Args []string `protobuf:"bytes,2,rep,name=args,proto3" json:"args,omitempty"`
+	// env is added to the agent's environment for the program.
+	Env   []string `protobuf:"bytes,3,rep,name=env,proto3" json:"env,omitempty"`
+	Stdio *Stdio   `protobuf:"bytes,4,opt,name=stdio,proto3" json:"stdio,omitempty"`
+	// width and height size the terminal when stdio.terminal is set.
+	Width         uint32 `protobuf:"varint,5,opt,name=width,proto3" json:"width,omitempty"`
+	Height        uint32 `protobuf:"varint,6,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DebugShellRequest) Reset() {
+	*x = DebugShellRequest{}
+	mi := &file_agent_v1_agent_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DebugShellRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DebugShellRequest) ProtoMessage() {}
+
+func (x *DebugShellRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DebugShellRequest.ProtoReflect.Descriptor instead.
+func (*DebugShellRequest) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *DebugShellRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DebugShellRequest) GetArgs() []string {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+func (x *DebugShellRequest) GetEnv() []string {
+	if x != nil {
+		return x.Env
+	}
+	return nil
+}
+
+func (x *DebugShellRequest) GetStdio() *Stdio {
+	if x != nil {
+		return x.Stdio
+	}
+	return nil
+}
+
+func (x *DebugShellRequest) GetWidth() uint32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *DebugShellRequest) GetHeight() uint32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+type DebugShellID struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DebugShellID) Reset() {
+	*x = DebugShellID{}
+	mi := &file_agent_v1_agent_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DebugShellID) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DebugShellID) ProtoMessage() {}
+
+func (x *DebugShellID) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DebugShellID.ProtoReflect.Descriptor instead.
+func (*DebugShellID) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DebugShellID) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type DebugShellResize struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Width         uint32                 `protobuf:"varint,2,opt,name=width,proto3" json:"width,omitempty"`
+	Height        uint32                 `protobuf:"varint,3,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DebugShellResize) Reset() {
+	*x = DebugShellResize{}
+	mi := &file_agent_v1_agent_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DebugShellResize) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DebugShellResize) ProtoMessage() {}
+
+func (x *DebugShellResize) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_v1_agent_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DebugShellResize.ProtoReflect.Descriptor instead.
+func (*DebugShellResize) Descriptor() ([]byte, []int) {
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DebugShellResize) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DebugShellResize) GetWidth() uint32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *DebugShellResize) GetHeight() uint32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
 // Stdio says which stdio streams a process has and how to find them.
 type Stdio struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -40,7 +275,7 @@ type Stdio struct {
 
 func (x *Stdio) Reset() {
 	*x = Stdio{}
-	mi := &file_agent_v1_agent_proto_msgTypes[0]
+	mi := &file_agent_v1_agent_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -52,7 +287,7 @@ func (x *Stdio) String() string {
 func (*Stdio) ProtoMessage() {}
 
 func (x *Stdio) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_agent_proto_msgTypes[0]
+	mi := &file_agent_v1_agent_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -65,7 +300,7 @@ func (x *Stdio) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stdio.ProtoReflect.Descriptor instead.
 func (*Stdio) Descriptor() ([]byte, []int) {
-	return file_agent_v1_agent_proto_rawDescGZIP(), []int{0}
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Stdio) GetKey() string {
@@ -115,7 +350,7 @@ type CreateContainerRequest struct {
 
 func (x *CreateContainerRequest) Reset() {
 	*x = CreateContainerRequest{}
-	mi := &file_agent_v1_agent_proto_msgTypes[1]
+	mi := &file_agent_v1_agent_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -127,7 +362,7 @@ func (x *CreateContainerRequest) String() string {
 func (*CreateContainerRequest) ProtoMessage() {}
 
 func (x *CreateContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_agent_proto_msgTypes[1]
+	mi := &file_agent_v1_agent_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -140,7 +375,7 @@ func (x *CreateContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateContainerRequest.ProtoReflect.Descriptor instead.
 func (*CreateContainerRequest) Descriptor() ([]byte, []int) {
-	return file_agent_v1_agent_proto_rawDescGZIP(), []int{1}
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateContainerRequest) GetContainerId() string {
@@ -177,7 +412,7 @@ type ExecProcessRequest struct {
 
 func (x *ExecProcessRequest) Reset() {
 	*x = ExecProcessRequest{}
-	mi := &file_agent_v1_agent_proto_msgTypes[2]
+	mi := &file_agent_v1_agent_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -189,7 +424,7 @@ func (x *ExecProcessRequest) String() string {
 func (*ExecProcessRequest) ProtoMessage() {}
 
 func (x *ExecProcessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_agent_proto_msgTypes[2]
+	mi := &file_agent_v1_agent_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -202,7 +437,7 @@ func (x *ExecProcessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecProcessRequest.ProtoReflect.Descriptor instead.
 func (*ExecProcessRequest) Descriptor() ([]byte, []int) {
-	return file_agent_v1_agent_proto_rawDescGZIP(), []int{2}
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ExecProcessRequest) GetContainerId() string {
@@ -244,7 +479,7 @@ type ProcessRequest struct {
 
 func (x *ProcessRequest) Reset() {
 	*x = ProcessRequest{}
-	mi := &file_agent_v1_agent_proto_msgTypes[3]
+	mi := &file_agent_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -256,7 +491,7 @@ func (x *ProcessRequest) String() string {
 func (*ProcessRequest) ProtoMessage() {}
 
 func (x *ProcessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_agent_proto_msgTypes[3]
+	mi := &file_agent_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -269,7 +504,7 @@ func (x *ProcessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessRequest.ProtoReflect.Descriptor instead.
 func (*ProcessRequest) Descriptor() ([]byte, []int) {
-	return file_agent_v1_agent_proto_rawDescGZIP(), []int{3}
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ProcessRequest) GetContainerId() string {
@@ -295,7 +530,7 @@ type ContainerRequest struct {
 
 func (x *ContainerRequest) Reset() {
 	*x = ContainerRequest{}
-	mi := &file_agent_v1_agent_proto_msgTypes[4]
+	mi := &file_agent_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -307,7 +542,7 @@ func (x *ContainerRequest) String() string {
 func (*ContainerRequest) ProtoMessage() {}
 
 func (x *ContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_agent_proto_msgTypes[4]
+	mi := &file_agent_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -320,7 +555,7 @@ func (x *ContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerRequest.ProtoReflect.Descriptor instead.
 func (*ContainerRequest) Descriptor() ([]byte, []int) {
-	return file_agent_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ContainerRequest) GetContainerId() string {
@@ -339,7 +574,7 @@ type PidResponse struct {
 
 func (x *PidResponse) Reset() {
 	*x = PidResponse{}
-	mi := &file_agent_v1_agent_proto_msgTypes[5]
+	mi := &file_agent_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -351,7 +586,7 @@ func (x *PidResponse) String() string {
 func (*PidResponse) ProtoMessage() {}
 
 func (x *PidResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_agent_proto_msgTypes[5]
+	mi := &file_agent_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -364,7 +599,7 @@ func (x *PidResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PidResponse.ProtoReflect.Descriptor instead.
 func (*PidResponse) Descriptor() ([]byte, []int) {
-	return file_agent_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PidResponse) GetPid() uint32 {
@@ -386,7 +621,7 @@ type SignalProcessRequest struct {
 
 func (x *SignalProcessRequest) Reset() {
 	*x = SignalProcessRequest{}
-	mi := &file_agent_v1_agent_proto_msgTypes[6]
+	mi := &file_agent_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -398,7 +633,7 @@ func (x *SignalProcessRequest) String() string {
 func (*SignalProcessRequest) ProtoMessage() {}
 
 func (x *SignalProcessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_agent_proto_msgTypes[6]
+	mi := &file_agent_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -411,7 +646,7 @@ func (x *SignalProcessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalProcessRequest.ProtoReflect.Descriptor instead.
 func (*SignalProcessRequest) Descriptor() ([]byte, []int) {
-	return file_agent_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SignalProcessRequest) GetContainerId() string {
@@ -452,7 +687,7 @@ type WaitProcessResponse struct {
 
 func (x *WaitProcessResponse) Reset() {
 	*x = WaitProcessResponse{}
-	mi := &file_agent_v1_agent_proto_msgTypes[7]
+	mi := &file_agent_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +699,7 @@ func (x *WaitProcessResponse) String() string {
 func (*WaitProcessResponse) ProtoMessage() {}
 
 func (x *WaitProcessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_agent_proto_msgTypes[7]
+	mi := &file_agent_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +712,7 @@ func (x *WaitProcessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitProcessResponse.ProtoReflect.Descriptor instead.
 func (*WaitProcessResponse) Descriptor() ([]byte, []int) {
-	return file_agent_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WaitProcessResponse) GetExitStatus() uint32 {
@@ -506,7 +741,7 @@ type ResizeTTYRequest struct {
 
 func (x *ResizeTTYRequest) Reset() {
 	*x = ResizeTTYRequest{}
-	mi := &file_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_agent_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -518,7 +753,7 @@ func (x *ResizeTTYRequest) String() string {
 func (*ResizeTTYRequest) ProtoMessage() {}
 
 func (x *ResizeTTYRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_agent_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -531,7 +766,7 @@ func (x *ResizeTTYRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResizeTTYRequest.ProtoReflect.Descriptor instead.
 func (*ResizeTTYRequest) Descriptor() ([]byte, []int) {
-	return file_agent_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ResizeTTYRequest) GetContainerId() string {
@@ -573,7 +808,7 @@ type UpdateContainerRequest struct {
 
 func (x *UpdateContainerRequest) Reset() {
 	*x = UpdateContainerRequest{}
-	mi := &file_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_agent_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -585,7 +820,7 @@ func (x *UpdateContainerRequest) String() string {
 func (*UpdateContainerRequest) ProtoMessage() {}
 
 func (x *UpdateContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_agent_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -598,7 +833,7 @@ func (x *UpdateContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateContainerRequest.ProtoReflect.Descriptor instead.
 func (*UpdateContainerRequest) Descriptor() ([]byte, []int) {
-	return file_agent_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UpdateContainerRequest) GetContainerId() string {
@@ -624,7 +859,7 @@ type StatsResponse struct {
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_agent_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +871,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_agent_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +884,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_agent_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StatsResponse) GetStats() *anypb.Any {
@@ -668,7 +903,7 @@ type PidsResponse struct {
 
 func (x *PidsResponse) Reset() {
 	*x = PidsResponse{}
-	mi := &file_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_agent_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -680,7 +915,7 @@ func (x *PidsResponse) String() string {
 func (*PidsResponse) ProtoMessage() {}
 
 func (x *PidsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_agent_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -693,7 +928,7 @@ func (x *PidsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PidsResponse.ProtoReflect.Descriptor instead.
 func (*PidsResponse) Descriptor() ([]byte, []int) {
-	return file_agent_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PidsResponse) GetPids() []uint32 {
@@ -716,7 +951,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_agent_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +963,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_agent_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +976,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_agent_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PingRequest) GetRuncVersion() bool {
@@ -761,14 +996,19 @@ type PingResponse struct {
 	ModulesLoaded []string `protobuf:"bytes,3,rep,name=modules_loaded,json=modulesLoaded,proto3" json:"modules_loaded,omitempty"`
 	// runc_version is the first line of the guest OCI runtime's --version,
 	// when the request asked for it.
-	RuncVersion   string `protobuf:"bytes,4,opt,name=runc_version,json=runcVersion,proto3" json:"runc_version,omitempty"`
+	RuncVersion string `protobuf:"bytes,4,opt,name=runc_version,json=runcVersion,proto3" json:"runc_version,omitempty"`
+	// protocol_version is the agent API's version the agent speaks
+	// (agent.ProtocolVersion of its tree); 0 from agents older than it.
+	ProtocolVersion uint32 `protobuf:"varint,6,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	// agent_version is winctr's version the agent was built from.
+	AgentVersion  string `protobuf:"bytes,7,opt,name=agent_version,json=agentVersion,proto3" json:"agent_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PingResponse) Reset() {
 	*x = PingResponse{}
-	mi := &file_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_agent_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -780,7 +1020,7 @@ func (x *PingResponse) String() string {
 func (*PingResponse) ProtoMessage() {}
 
 func (x *PingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_agent_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -793,7 +1033,7 @@ func (x *PingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingResponse.ProtoReflect.Descriptor instead.
 func (*PingResponse) Descriptor() ([]byte, []int) {
-	return file_agent_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PingResponse) GetKernelRelease() string {
@@ -824,6 +1064,20 @@ func (x *PingResponse) GetRuncVersion() string {
 	return ""
 }
 
+func (x *PingResponse) GetProtocolVersion() uint32 {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return 0
+}
+
+func (x *PingResponse) GetAgentVersion() string {
+	if x != nil {
+		return x.AgentVersion
+	}
+	return ""
+}
+
 type MountRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// type is the filesystem type (virtiofs, tmpfs, overlay, ...).
@@ -845,7 +1099,7 @@ type MountRequest struct {
 
 func (x *MountRequest) Reset() {
 	*x = MountRequest{}
-	mi := &file_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_agent_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -857,7 +1111,7 @@ func (x *MountRequest) String() string {
 func (*MountRequest) ProtoMessage() {}
 
 func (x *MountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_agent_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -870,7 +1124,7 @@ func (x *MountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountRequest.ProtoReflect.Descriptor instead.
 func (*MountRequest) Descriptor() ([]byte, []int) {
-	return file_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MountRequest) GetType() string {
@@ -910,7 +1164,7 @@ type UnmountRequest struct {
 
 func (x *UnmountRequest) Reset() {
 	*x = UnmountRequest{}
-	mi := &file_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_agent_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +1176,7 @@ func (x *UnmountRequest) String() string {
 func (*UnmountRequest) ProtoMessage() {}
 
 func (x *UnmountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_agent_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +1189,7 @@ func (x *UnmountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnmountRequest.ProtoReflect.Descriptor instead.
 func (*UnmountRequest) Descriptor() ([]byte, []int) {
-	return file_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UnmountRequest) GetTarget() string {
@@ -955,7 +1209,7 @@ type ConfigureNetworkRequest struct {
 
 func (x *ConfigureNetworkRequest) Reset() {
 	*x = ConfigureNetworkRequest{}
-	mi := &file_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_agent_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +1221,7 @@ func (x *ConfigureNetworkRequest) String() string {
 func (*ConfigureNetworkRequest) ProtoMessage() {}
 
 func (x *ConfigureNetworkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_agent_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -980,7 +1234,7 @@ func (x *ConfigureNetworkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureNetworkRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureNetworkRequest) Descriptor() ([]byte, []int) {
-	return file_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ConfigureNetworkRequest) GetInterfaces() []*Interface {
@@ -1014,7 +1268,7 @@ type Interface struct {
 
 func (x *Interface) Reset() {
 	*x = Interface{}
-	mi := &file_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_agent_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1026,7 +1280,7 @@ func (x *Interface) String() string {
 func (*Interface) ProtoMessage() {}
 
 func (x *Interface) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_agent_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1039,7 +1293,7 @@ func (x *Interface) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Interface.ProtoReflect.Descriptor instead.
 func (*Interface) Descriptor() ([]byte, []int) {
-	return file_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Interface) GetMac() string {
@@ -1084,7 +1338,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_agent_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1096,7 +1350,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_agent_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1109,7 +1363,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Route) GetDestination() string {
@@ -1143,7 +1397,7 @@ type StartSandboxRequest struct {
 
 func (x *StartSandboxRequest) Reset() {
 	*x = StartSandboxRequest{}
-	mi := &file_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_agent_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1155,7 +1409,7 @@ func (x *StartSandboxRequest) String() string {
 func (*StartSandboxRequest) ProtoMessage() {}
 
 func (x *StartSandboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_agent_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1168,7 +1422,7 @@ func (x *StartSandboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSandboxRequest.ProtoReflect.Descriptor instead.
 func (*StartSandboxRequest) Descriptor() ([]byte, []int) {
-	return file_agent_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_agent_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StartSandboxRequest) GetSandboxId() string {
@@ -1189,7 +1443,22 @@ var File_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x14agent/v1/agent.proto\x12\x0fwinctr.agent.v1\x1a\x19google/protobuf/any.proto\x1a\x1bgoogle/protobuf/empty.proto\"{\n" +
+	"\x14agent/v1/agent.proto\x12\x0fwinctr.agent.v1\x1a\x19google/protobuf/any.proto\x1a\x1bgoogle/protobuf/empty.proto\"(\n" +
+	"\x0eStacksResponse\x12\x16\n" +
+	"\x06stacks\x18\x01 \x01(\fR\x06stacks\"\xa5\x01\n" +
+	"\x11DebugShellRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04args\x18\x02 \x03(\tR\x04args\x12\x10\n" +
+	"\x03env\x18\x03 \x03(\tR\x03env\x12,\n" +
+	"\x05stdio\x18\x04 \x01(\v2\x16.winctr.agent.v1.StdioR\x05stdio\x12\x14\n" +
+	"\x05width\x18\x05 \x01(\rR\x05width\x12\x16\n" +
+	"\x06height\x18\x06 \x01(\rR\x06height\"\x1e\n" +
+	"\fDebugShellID\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"P\n" +
+	"\x10DebugShellResize\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05width\x18\x02 \x01(\rR\x05width\x12\x16\n" +
+	"\x06height\x18\x03 \x01(\rR\x06height\"{\n" +
 	"\x05Stdio\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05stdin\x18\x02 \x01(\bR\x05stdin\x12\x16\n" +
@@ -1234,12 +1503,14 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\fPidsResponse\x12\x12\n" +
 	"\x04pids\x18\x01 \x03(\rR\x04pids\"0\n" +
 	"\vPingRequest\x12!\n" +
-	"\frunc_version\x18\x01 \x01(\bR\vruncVersion\"\xa2\x01\n" +
+	"\frunc_version\x18\x01 \x01(\bR\vruncVersion\"\xf2\x01\n" +
 	"\fPingResponse\x12%\n" +
 	"\x0ekernel_release\x18\x01 \x01(\tR\rkernelRelease\x12\x1b\n" +
 	"\tuptime_ms\x18\x02 \x01(\x03R\buptimeMs\x12%\n" +
 	"\x0emodules_loaded\x18\x03 \x03(\tR\rmodulesLoaded\x12!\n" +
-	"\frunc_version\x18\x04 \x01(\tR\vruncVersionJ\x04\b\x05\x10\x06\"l\n" +
+	"\frunc_version\x18\x04 \x01(\tR\vruncVersion\x12)\n" +
+	"\x10protocol_version\x18\x06 \x01(\rR\x0fprotocolVersion\x12#\n" +
+	"\ragent_version\x18\a \x01(\tR\fagentVersionJ\x04\b\x05\x10\x06\"l\n" +
 	"\fMountRequest\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +
@@ -1264,7 +1535,7 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\x13StartSandboxRequest\x12\x1d\n" +
 	"\n" +
 	"sandbox_id\x18\x01 \x01(\tR\tsandboxId\x12\x1a\n" +
-	"\bhostname\x18\x02 \x01(\tR\bhostname2\xc3\f\n" +
+	"\bhostname\x18\x02 \x01(\tR\bhostname2\xca\x0f\n" +
 	"\x05Agent\x12C\n" +
 	"\x04Ping\x12\x1c.winctr.agent.v1.PingRequest\x1a\x1d.winctr.agent.v1.PingResponse\x12X\n" +
 	"\x0fCreateContainer\x12'.winctr.agent.v1.CreateContainerRequest\x1a\x1c.winctr.agent.v1.PidResponse\x12J\n" +
@@ -1287,7 +1558,12 @@ const file_agent_v1_agent_proto_rawDesc = "" +
 	"\x05Mount\x12\x1d.winctr.agent.v1.MountRequest\x1a\x16.google.protobuf.Empty\x12B\n" +
 	"\aUnmount\x12\x1f.winctr.agent.v1.UnmountRequest\x1a\x16.google.protobuf.Empty\x12T\n" +
 	"\x10ConfigureNetwork\x12(.winctr.agent.v1.ConfigureNetworkRequest\x1a\x16.google.protobuf.Empty\x12R\n" +
-	"\fStartSandbox\x12$.winctr.agent.v1.StartSandboxRequest\x1a\x1c.winctr.agent.v1.PidResponseB0Z.github.com/winctr/winctr/protos/agent/v1;agentb\x06proto3"
+	"\fStartSandbox\x12$.winctr.agent.v1.StartSandboxRequest\x1a\x1c.winctr.agent.v1.PidResponse\x12A\n" +
+	"\x06Stacks\x12\x16.google.protobuf.Empty\x1a\x1f.winctr.agent.v1.StacksResponse\x12S\n" +
+	"\x0fStartDebugShell\x12\".winctr.agent.v1.DebugShellRequest\x1a\x1c.winctr.agent.v1.PidResponse\x12U\n" +
+	"\x0eWaitDebugShell\x12\x1d.winctr.agent.v1.DebugShellID\x1a$.winctr.agent.v1.WaitProcessResponse\x12M\n" +
+	"\x10ResizeDebugShell\x12!.winctr.agent.v1.DebugShellResize\x1a\x16.google.protobuf.Empty\x12G\n" +
+	"\x0eKillDebugShell\x12\x1d.winctr.agent.v1.DebugShellID\x1a\x16.google.protobuf.EmptyB0Z.github.com/winctr/winctr/protos/agent/v1;agentb\x06proto3"
 
 var (
 	file_agent_v1_agent_proto_rawDescOnce sync.Once
@@ -1301,85 +1577,100 @@ func file_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_agent_v1_agent_proto_rawDescData
 }
 
-var file_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_agent_v1_agent_proto_goTypes = []any{
-	(*Stdio)(nil),                   // 0: winctr.agent.v1.Stdio
-	(*CreateContainerRequest)(nil),  // 1: winctr.agent.v1.CreateContainerRequest
-	(*ExecProcessRequest)(nil),      // 2: winctr.agent.v1.ExecProcessRequest
-	(*ProcessRequest)(nil),          // 3: winctr.agent.v1.ProcessRequest
-	(*ContainerRequest)(nil),        // 4: winctr.agent.v1.ContainerRequest
-	(*PidResponse)(nil),             // 5: winctr.agent.v1.PidResponse
-	(*SignalProcessRequest)(nil),    // 6: winctr.agent.v1.SignalProcessRequest
-	(*WaitProcessResponse)(nil),     // 7: winctr.agent.v1.WaitProcessResponse
-	(*ResizeTTYRequest)(nil),        // 8: winctr.agent.v1.ResizeTTYRequest
-	(*UpdateContainerRequest)(nil),  // 9: winctr.agent.v1.UpdateContainerRequest
-	(*StatsResponse)(nil),           // 10: winctr.agent.v1.StatsResponse
-	(*PidsResponse)(nil),            // 11: winctr.agent.v1.PidsResponse
-	(*PingRequest)(nil),             // 12: winctr.agent.v1.PingRequest
-	(*PingResponse)(nil),            // 13: winctr.agent.v1.PingResponse
-	(*MountRequest)(nil),            // 14: winctr.agent.v1.MountRequest
-	(*UnmountRequest)(nil),          // 15: winctr.agent.v1.UnmountRequest
-	(*ConfigureNetworkRequest)(nil), // 16: winctr.agent.v1.ConfigureNetworkRequest
-	(*Interface)(nil),               // 17: winctr.agent.v1.Interface
-	(*Route)(nil),                   // 18: winctr.agent.v1.Route
-	(*StartSandboxRequest)(nil),     // 19: winctr.agent.v1.StartSandboxRequest
-	(*anypb.Any)(nil),               // 20: google.protobuf.Any
-	(*emptypb.Empty)(nil),           // 21: google.protobuf.Empty
+	(*StacksResponse)(nil),          // 0: winctr.agent.v1.StacksResponse
+	(*DebugShellRequest)(nil),       // 1: winctr.agent.v1.DebugShellRequest
+	(*DebugShellID)(nil),            // 2: winctr.agent.v1.DebugShellID
+	(*DebugShellResize)(nil),        // 3: winctr.agent.v1.DebugShellResize
+	(*Stdio)(nil),                   // 4: winctr.agent.v1.Stdio
+	(*CreateContainerRequest)(nil),  // 5: winctr.agent.v1.CreateContainerRequest
+	(*ExecProcessRequest)(nil),      // 6: winctr.agent.v1.ExecProcessRequest
+	(*ProcessRequest)(nil),          // 7: winctr.agent.v1.ProcessRequest
+	(*ContainerRequest)(nil),        // 8: winctr.agent.v1.ContainerRequest
+	(*PidResponse)(nil),             // 9: winctr.agent.v1.PidResponse
+	(*SignalProcessRequest)(nil),    // 10: winctr.agent.v1.SignalProcessRequest
+	(*WaitProcessResponse)(nil),     // 11: winctr.agent.v1.WaitProcessResponse
+	(*ResizeTTYRequest)(nil),        // 12: winctr.agent.v1.ResizeTTYRequest
+	(*UpdateContainerRequest)(nil),  // 13: winctr.agent.v1.UpdateContainerRequest
+	(*StatsResponse)(nil),           // 14: winctr.agent.v1.StatsResponse
+	(*PidsResponse)(nil),            // 15: winctr.agent.v1.PidsResponse
+	(*PingRequest)(nil),             // 16: winctr.agent.v1.PingRequest
+	(*PingResponse)(nil),            // 17: winctr.agent.v1.PingResponse
+	(*MountRequest)(nil),            // 18: winctr.agent.v1.MountRequest
+	(*UnmountRequest)(nil),          // 19: winctr.agent.v1.UnmountRequest
+	(*ConfigureNetworkRequest)(nil), // 20: winctr.agent.v1.ConfigureNetworkRequest
+	(*Interface)(nil),               // 21: winctr.agent.v1.Interface
+	(*Route)(nil),                   // 22: winctr.agent.v1.Route
+	(*StartSandboxRequest)(nil),     // 23: winctr.agent.v1.StartSandboxRequest
+	(*anypb.Any)(nil),               // 24: google.protobuf.Any
+	(*emptypb.Empty)(nil),           // 25: google.protobuf.Empty
 }
 var file_agent_v1_agent_proto_depIdxs = []int32{
-	0,  // 0: winctr.agent.v1.CreateContainerRequest.stdio:type_name -> winctr.agent.v1.Stdio
-	0,  // 1: winctr.agent.v1.ExecProcessRequest.stdio:type_name -> winctr.agent.v1.Stdio
-	20, // 2: winctr.agent.v1.UpdateContainerRequest.resources:type_name -> google.protobuf.Any
-	20, // 3: winctr.agent.v1.StatsResponse.stats:type_name -> google.protobuf.Any
-	17, // 4: winctr.agent.v1.ConfigureNetworkRequest.interfaces:type_name -> winctr.agent.v1.Interface
-	18, // 5: winctr.agent.v1.ConfigureNetworkRequest.routes:type_name -> winctr.agent.v1.Route
-	12, // 6: winctr.agent.v1.Agent.Ping:input_type -> winctr.agent.v1.PingRequest
-	1,  // 7: winctr.agent.v1.Agent.CreateContainer:input_type -> winctr.agent.v1.CreateContainerRequest
-	2,  // 8: winctr.agent.v1.Agent.ExecProcess:input_type -> winctr.agent.v1.ExecProcessRequest
-	3,  // 9: winctr.agent.v1.Agent.StartProcess:input_type -> winctr.agent.v1.ProcessRequest
-	6,  // 10: winctr.agent.v1.Agent.SignalProcess:input_type -> winctr.agent.v1.SignalProcessRequest
-	3,  // 11: winctr.agent.v1.Agent.WaitProcess:input_type -> winctr.agent.v1.ProcessRequest
-	8,  // 12: winctr.agent.v1.Agent.ResizeTTY:input_type -> winctr.agent.v1.ResizeTTYRequest
-	3,  // 13: winctr.agent.v1.Agent.CloseStdin:input_type -> winctr.agent.v1.ProcessRequest
-	3,  // 14: winctr.agent.v1.Agent.DeleteProcess:input_type -> winctr.agent.v1.ProcessRequest
-	4,  // 15: winctr.agent.v1.Agent.DeleteContainer:input_type -> winctr.agent.v1.ContainerRequest
-	4,  // 16: winctr.agent.v1.Agent.PauseContainer:input_type -> winctr.agent.v1.ContainerRequest
-	4,  // 17: winctr.agent.v1.Agent.ResumeContainer:input_type -> winctr.agent.v1.ContainerRequest
-	9,  // 18: winctr.agent.v1.Agent.UpdateContainer:input_type -> winctr.agent.v1.UpdateContainerRequest
-	4,  // 19: winctr.agent.v1.Agent.Stats:input_type -> winctr.agent.v1.ContainerRequest
-	4,  // 20: winctr.agent.v1.Agent.Pids:input_type -> winctr.agent.v1.ContainerRequest
-	4,  // 21: winctr.agent.v1.Agent.WaitOOM:input_type -> winctr.agent.v1.ContainerRequest
-	21, // 22: winctr.agent.v1.Agent.Shutdown:input_type -> google.protobuf.Empty
-	14, // 23: winctr.agent.v1.Agent.Mount:input_type -> winctr.agent.v1.MountRequest
-	15, // 24: winctr.agent.v1.Agent.Unmount:input_type -> winctr.agent.v1.UnmountRequest
-	16, // 25: winctr.agent.v1.Agent.ConfigureNetwork:input_type -> winctr.agent.v1.ConfigureNetworkRequest
-	19, // 26: winctr.agent.v1.Agent.StartSandbox:input_type -> winctr.agent.v1.StartSandboxRequest
-	13, // 27: winctr.agent.v1.Agent.Ping:output_type -> winctr.agent.v1.PingResponse
-	5,  // 28: winctr.agent.v1.Agent.CreateContainer:output_type -> winctr.agent.v1.PidResponse
-	21, // 29: winctr.agent.v1.Agent.ExecProcess:output_type -> google.protobuf.Empty
-	5,  // 30: winctr.agent.v1.Agent.StartProcess:output_type -> winctr.agent.v1.PidResponse
-	21, // 31: winctr.agent.v1.Agent.SignalProcess:output_type -> google.protobuf.Empty
-	7,  // 32: winctr.agent.v1.Agent.WaitProcess:output_type -> winctr.agent.v1.WaitProcessResponse
-	21, // 33: winctr.agent.v1.Agent.ResizeTTY:output_type -> google.protobuf.Empty
-	21, // 34: winctr.agent.v1.Agent.CloseStdin:output_type -> google.protobuf.Empty
-	21, // 35: winctr.agent.v1.Agent.DeleteProcess:output_type -> google.protobuf.Empty
-	21, // 36: winctr.agent.v1.Agent.DeleteContainer:output_type -> google.protobuf.Empty
-	21, // 37: winctr.agent.v1.Agent.PauseContainer:output_type -> google.protobuf.Empty
-	21, // 38: winctr.agent.v1.Agent.ResumeContainer:output_type -> google.protobuf.Empty
-	21, // 39: winctr.agent.v1.Agent.UpdateContainer:output_type -> google.protobuf.Empty
-	10, // 40: winctr.agent.v1.Agent.Stats:output_type -> winctr.agent.v1.StatsResponse
-	11, // 41: winctr.agent.v1.Agent.Pids:output_type -> winctr.agent.v1.PidsResponse
-	21, // 42: winctr.agent.v1.Agent.WaitOOM:output_type -> google.protobuf.Empty
-	21, // 43: winctr.agent.v1.Agent.Shutdown:output_type -> google.protobuf.Empty
-	21, // 44: winctr.agent.v1.Agent.Mount:output_type -> google.protobuf.Empty
-	21, // 45: winctr.agent.v1.Agent.Unmount:output_type -> google.protobuf.Empty
-	21, // 46: winctr.agent.v1.Agent.ConfigureNetwork:output_type -> google.protobuf.Empty
-	5,  // 47: winctr.agent.v1.Agent.StartSandbox:output_type -> winctr.agent.v1.PidResponse
-	27, // [27:48] is the sub-list for method output_type
-	6,  // [6:27] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	4,  // 0: winctr.agent.v1.DebugShellRequest.stdio:type_name -> winctr.agent.v1.Stdio
+	4,  // 1: winctr.agent.v1.CreateContainerRequest.stdio:type_name -> winctr.agent.v1.Stdio
+	4,  // 2: winctr.agent.v1.ExecProcessRequest.stdio:type_name -> winctr.agent.v1.Stdio
+	24, // 3: winctr.agent.v1.UpdateContainerRequest.resources:type_name -> google.protobuf.Any
+	24, // 4: winctr.agent.v1.StatsResponse.stats:type_name -> google.protobuf.Any
+	21, // 5: winctr.agent.v1.ConfigureNetworkRequest.interfaces:type_name -> winctr.agent.v1.Interface
+	22, // 6: winctr.agent.v1.ConfigureNetworkRequest.routes:type_name -> winctr.agent.v1.Route
+	16, // 7: winctr.agent.v1.Agent.Ping:input_type -> winctr.agent.v1.PingRequest
+	5,  // 8: winctr.agent.v1.Agent.CreateContainer:input_type -> winctr.agent.v1.CreateContainerRequest
+	6,  // 9: winctr.agent.v1.Agent.ExecProcess:input_type -> winctr.agent.v1.ExecProcessRequest
+	7,  // 10: winctr.agent.v1.Agent.StartProcess:input_type -> winctr.agent.v1.ProcessRequest
+	10, // 11: winctr.agent.v1.Agent.SignalProcess:input_type -> winctr.agent.v1.SignalProcessRequest
+	7,  // 12: winctr.agent.v1.Agent.WaitProcess:input_type -> winctr.agent.v1.ProcessRequest
+	12, // 13: winctr.agent.v1.Agent.ResizeTTY:input_type -> winctr.agent.v1.ResizeTTYRequest
+	7,  // 14: winctr.agent.v1.Agent.CloseStdin:input_type -> winctr.agent.v1.ProcessRequest
+	7,  // 15: winctr.agent.v1.Agent.DeleteProcess:input_type -> winctr.agent.v1.ProcessRequest
+	8,  // 16: winctr.agent.v1.Agent.DeleteContainer:input_type -> winctr.agent.v1.ContainerRequest
+	8,  // 17: winctr.agent.v1.Agent.PauseContainer:input_type -> winctr.agent.v1.ContainerRequest
+	8,  // 18: winctr.agent.v1.Agent.ResumeContainer:input_type -> winctr.agent.v1.ContainerRequest
+	13, // 19: winctr.agent.v1.Agent.UpdateContainer:input_type -> winctr.agent.v1.UpdateContainerRequest
+	8,  // 20: winctr.agent.v1.Agent.Stats:input_type -> winctr.agent.v1.ContainerRequest
+	8,  // 21: winctr.agent.v1.Agent.Pids:input_type -> winctr.agent.v1.ContainerRequest
+	8,  // 22: winctr.agent.v1.Agent.WaitOOM:input_type -> winctr.agent.v1.ContainerRequest
+	25, // 23: winctr.agent.v1.Agent.Shutdown:input_type -> google.protobuf.Empty
+	18, // 24: winctr.agent.v1.Agent.Mount:input_type -> winctr.agent.v1.MountRequest
+	19, // 25: winctr.agent.v1.Agent.Unmount:input_type -> winctr.agent.v1.UnmountRequest
+	20, // 26: winctr.agent.v1.Agent.ConfigureNetwork:input_type -> winctr.agent.v1.ConfigureNetworkRequest
+	23, // 27: winctr.agent.v1.Agent.StartSandbox:input_type -> winctr.agent.v1.StartSandboxRequest
+	25, // 28: winctr.agent.v1.Agent.Stacks:input_type -> google.protobuf.Empty
+	1,  // 29: winctr.agent.v1.Agent.StartDebugShell:input_type -> winctr.agent.v1.DebugShellRequest
+	2,  // 30: winctr.agent.v1.Agent.WaitDebugShell:input_type -> winctr.agent.v1.DebugShellID
+	3,  // 31: winctr.agent.v1.Agent.ResizeDebugShell:input_type -> winctr.agent.v1.DebugShellResize
+	2,  // 32: winctr.agent.v1.Agent.KillDebugShell:input_type -> winctr.agent.v1.DebugShellID
+	17, // 33: winctr.agent.v1.Agent.Ping:output_type -> winctr.agent.v1.PingResponse
+	9,  // 34: winctr.agent.v1.Agent.CreateContainer:output_type -> winctr.agent.v1.PidResponse
+	25, // 35: winctr.agent.v1.Agent.ExecProcess:output_type -> google.protobuf.Empty
+	9,  // 36: winctr.agent.v1.Agent.StartProcess:output_type -> winctr.agent.v1.PidResponse
+	25, // 37: winctr.agent.v1.Agent.SignalProcess:output_type -> google.protobuf.Empty
+	11, // 38: winctr.agent.v1.Agent.WaitProcess:output_type -> winctr.agent.v1.WaitProcessResponse
+	25, // 39: winctr.agent.v1.Agent.ResizeTTY:output_type -> google.protobuf.Empty
+	25, // 40: winctr.agent.v1.Agent.CloseStdin:output_type -> google.protobuf.Empty
+	25, // 41: winctr.agent.v1.Agent.DeleteProcess:output_type -> google.protobuf.Empty
+	25, // 42: winctr.agent.v1.Agent.DeleteContainer:output_type -> google.protobuf.Empty
+	25, // 43: winctr.agent.v1.Agent.PauseContainer:output_type -> google.protobuf.Empty
+	25, // 44: winctr.agent.v1.Agent.ResumeContainer:output_type -> google.protobuf.Empty
+	25, // 45: winctr.agent.v1.Agent.UpdateContainer:output_type -> google.protobuf.Empty
+	14, // 46: winctr.agent.v1.Agent.Stats:output_type -> winctr.agent.v1.StatsResponse
+	15, // 47: winctr.agent.v1.Agent.Pids:output_type -> winctr.agent.v1.PidsResponse
+	25, // 48: winctr.agent.v1.Agent.WaitOOM:output_type -> google.protobuf.Empty
+	25, // 49: winctr.agent.v1.Agent.Shutdown:output_type -> google.protobuf.Empty
+	25, // 50: winctr.agent.v1.Agent.Mount:output_type -> google.protobuf.Empty
+	25, // 51: winctr.agent.v1.Agent.Unmount:output_type -> google.protobuf.Empty
+	25, // 52: winctr.agent.v1.Agent.ConfigureNetwork:output_type -> google.protobuf.Empty
+	9,  // 53: winctr.agent.v1.Agent.StartSandbox:output_type -> winctr.agent.v1.PidResponse
+	0,  // 54: winctr.agent.v1.Agent.Stacks:output_type -> winctr.agent.v1.StacksResponse
+	9,  // 55: winctr.agent.v1.Agent.StartDebugShell:output_type -> winctr.agent.v1.PidResponse
+	11, // 56: winctr.agent.v1.Agent.WaitDebugShell:output_type -> winctr.agent.v1.WaitProcessResponse
+	25, // 57: winctr.agent.v1.Agent.ResizeDebugShell:output_type -> google.protobuf.Empty
+	25, // 58: winctr.agent.v1.Agent.KillDebugShell:output_type -> google.protobuf.Empty
+	33, // [33:59] is the sub-list for method output_type
+	7,  // [7:33] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_agent_v1_agent_proto_init() }
@@ -1393,7 +1684,7 @@ func file_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_v1_agent_proto_rawDesc), len(file_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

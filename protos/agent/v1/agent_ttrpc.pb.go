@@ -30,6 +30,11 @@ type AgentService interface {
 	Unmount(context.Context, *UnmountRequest) (*emptypb.Empty, error)
 	ConfigureNetwork(context.Context, *ConfigureNetworkRequest) (*emptypb.Empty, error)
 	StartSandbox(context.Context, *StartSandboxRequest) (*PidResponse, error)
+	Stacks(context.Context, *emptypb.Empty) (*StacksResponse, error)
+	StartDebugShell(context.Context, *DebugShellRequest) (*PidResponse, error)
+	WaitDebugShell(context.Context, *DebugShellID) (*WaitProcessResponse, error)
+	ResizeDebugShell(context.Context, *DebugShellResize) (*emptypb.Empty, error)
+	KillDebugShell(context.Context, *DebugShellID) (*emptypb.Empty, error)
 }
 
 func RegisterAgentService(srv *ttrpc.Server, svc AgentService) {
@@ -181,6 +186,41 @@ func RegisterAgentService(srv *ttrpc.Server, svc AgentService) {
 					return nil, err
 				}
 				return svc.StartSandbox(ctx, &req)
+			},
+			"Stacks": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req emptypb.Empty
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.Stacks(ctx, &req)
+			},
+			"StartDebugShell": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req DebugShellRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.StartDebugShell(ctx, &req)
+			},
+			"WaitDebugShell": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req DebugShellID
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.WaitDebugShell(ctx, &req)
+			},
+			"ResizeDebugShell": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req DebugShellResize
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.ResizeDebugShell(ctx, &req)
+			},
+			"KillDebugShell": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req DebugShellID
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.KillDebugShell(ctx, &req)
 			},
 		},
 	})
@@ -359,6 +399,46 @@ func (c *agentClient) ConfigureNetwork(ctx context.Context, req *ConfigureNetwor
 func (c *agentClient) StartSandbox(ctx context.Context, req *StartSandboxRequest) (*PidResponse, error) {
 	var resp PidResponse
 	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "StartSandbox", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) Stacks(ctx context.Context, req *emptypb.Empty) (*StacksResponse, error) {
+	var resp StacksResponse
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "Stacks", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) StartDebugShell(ctx context.Context, req *DebugShellRequest) (*PidResponse, error) {
+	var resp PidResponse
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "StartDebugShell", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) WaitDebugShell(ctx context.Context, req *DebugShellID) (*WaitProcessResponse, error) {
+	var resp WaitProcessResponse
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "WaitDebugShell", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) ResizeDebugShell(ctx context.Context, req *DebugShellResize) (*emptypb.Empty, error) {
+	var resp emptypb.Empty
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "ResizeDebugShell", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *agentClient) KillDebugShell(ctx context.Context, req *DebugShellID) (*emptypb.Empty, error) {
+	var resp emptypb.Empty
+	if err := c.client.Call(ctx, "winctr.agent.v1.Agent", "KillDebugShell", req, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil

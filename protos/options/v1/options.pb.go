@@ -118,8 +118,23 @@ type Options struct {
 	// files annotation may take the utility VM's kernel and initrd (the
 	// directory itself or one below it). Unset, only boot_files_root_path.
 	ValidBootFilesPaths *StringList `protobuf:"bytes,12,opt,name=valid_boot_files_paths,json=validBootFilesPaths,proto3" json:"valid_boot_files_paths,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// qemu_binary is the QEMU system emulator for utility VMs; empty means
+	// qemu-system-x86_64 from PATH.
+	QemuBinary string `protobuf:"bytes,13,opt,name=qemu_binary,json=qemuBinary,proto3" json:"qemu_binary,omitempty"`
+	// virtiofsd_binary is the virtio-fs daemon; empty means the first of
+	// /usr/lib/qemu/virtiofsd (Debian), /usr/libexec/virtiofsd (Fedora,
+	// the Rust virtiofsd) and virtiofsd from PATH.
+	VirtiofsdBinary string `protobuf:"bytes,14,opt,name=virtiofsd_binary,json=virtiofsdBinary,proto3" json:"virtiofsd_binary,omitempty"`
+	// kernel_params are added to the utility VM kernel's command line.
+	KernelParams string `protobuf:"bytes,15,opt,name=kernel_params,json=kernelParams,proto3" json:"kernel_params,omitempty"`
+	// debug_shell lets `winctr shell` run a shell in a pod's utility VM,
+	// outside its containers, through the guest agent. Off by default.
+	DebugShell bool `protobuf:"varint,16,opt,name=debug_shell,json=debugShell,proto3" json:"debug_shell,omitempty"`
+	// require_kvm refuses to boot a utility VM where KVM is not usable,
+	// instead of falling back to TCG emulation.
+	RequireKvm    bool `protobuf:"varint,17,opt,name=require_kvm,json=requireKvm,proto3" json:"require_kvm,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Options) Reset() {
@@ -236,6 +251,41 @@ func (x *Options) GetValidBootFilesPaths() *StringList {
 	return nil
 }
 
+func (x *Options) GetQemuBinary() string {
+	if x != nil {
+		return x.QemuBinary
+	}
+	return ""
+}
+
+func (x *Options) GetVirtiofsdBinary() string {
+	if x != nil {
+		return x.VirtiofsdBinary
+	}
+	return ""
+}
+
+func (x *Options) GetKernelParams() string {
+	if x != nil {
+		return x.KernelParams
+	}
+	return ""
+}
+
+func (x *Options) GetDebugShell() bool {
+	if x != nil {
+		return x.DebugShell
+	}
+	return false
+}
+
+func (x *Options) GetRequireKvm() bool {
+	if x != nil {
+		return x.RequireKvm
+	}
+	return false
+}
+
 // StringList is a list whose absence can be told from its being empty.
 type StringList struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -285,7 +335,7 @@ var File_options_v1_options_proto protoreflect.FileDescriptor
 
 const file_options_v1_options_proto_rawDesc = "" +
 	"\n" +
-	"\x18options/v1/options.proto\x12\x11winctr.options.v1\"\xc3\x06\n" +
+	"\x18options/v1/options.proto\x12\x11winctr.options.v1\"\xf6\a\n" +
 	"\aOptions\x12B\n" +
 	"\tisolation\x18\x01 \x01(\x0e2$.winctr.options.v1.Options.IsolationR\tisolation\x12\x1a\n" +
 	"\bplatform\x18\x02 \x01(\tR\bplatform\x12/\n" +
@@ -301,7 +351,15 @@ const file_options_v1_options_proto_rawDesc = "" +
 	" \x01(\x05R\n" +
 	"vmPoolSize\x12N\n" +
 	"\x13allowed_annotations\x18\v \x01(\v2\x1d.winctr.options.v1.StringListR\x12allowedAnnotations\x12R\n" +
-	"\x16valid_boot_files_paths\x18\f \x01(\v2\x1d.winctr.options.v1.StringListR\x13validBootFilesPaths\x1aN\n" +
+	"\x16valid_boot_files_paths\x18\f \x01(\v2\x1d.winctr.options.v1.StringListR\x13validBootFilesPaths\x12\x1f\n" +
+	"\vqemu_binary\x18\r \x01(\tR\n" +
+	"qemuBinary\x12)\n" +
+	"\x10virtiofsd_binary\x18\x0e \x01(\tR\x0fvirtiofsdBinary\x12#\n" +
+	"\rkernel_params\x18\x0f \x01(\tR\fkernelParams\x12\x1f\n" +
+	"\vdebug_shell\x18\x10 \x01(\bR\n" +
+	"debugShell\x12\x1f\n" +
+	"\vrequire_kvm\x18\x11 \x01(\bR\n" +
+	"requireKvm\x1aN\n" +
 	" DefaultContainerAnnotationsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"W\n" +

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/winctr/winctr/internal/bootmanifest"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/internal/uvm/qemu"
 	"github.com/winctr/winctr/test/harness"
@@ -329,7 +330,9 @@ func (b *bench) buildFloor() error {
 		return fmt.Errorf("build poweroff: %w: %s", err, out)
 	}
 	out := filepath.Join(b.tmp, "floor")
-	if err := bootfiles.Build(bootfiles.Options{Agent: bin, Out: out, Modules: []string{}, HyperVModules: []string{}, ConditionalModules: map[string][]string{}, Runtime: bootfiles.NoRuntime}); err != nil {
+	if err := bootfiles.Build(bootfiles.Options{Agent: bin, Out: out, Modules: []string{}, HyperVModules: []string{}, ConditionalModules: map[string][]string{}, Runtime: bootfiles.NoRuntime,
+		// Booted bare, never by a shim: the manifest only has to exist.
+		Manifest: &bootmanifest.Manifest{AgentVersion: "poweroff floor"}}); err != nil {
 		return err
 	}
 	b.floor = filepath.Join(out, bootfiles.InitrdFile)

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/winctr/winctr/internal/bootmanifest"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/internal/uvm/qemu"
 	"github.com/winctr/winctr/test/harness"
@@ -81,7 +82,9 @@ func floorBootFiles(dir string) (string, error) {
 		return "", fmt.Errorf("build poweroff: %v: %s", err, out)
 	}
 	out := filepath.Join(dir, "floor")
-	if err := bootfiles.Build(bootfiles.Options{Agent: bin, Out: out, Modules: []string{}, HyperVModules: []string{}, ConditionalModules: map[string][]string{}, Runtime: bootfiles.NoRuntime}); err != nil {
+	if err := bootfiles.Build(bootfiles.Options{Agent: bin, Out: out, Modules: []string{}, HyperVModules: []string{}, ConditionalModules: map[string][]string{}, Runtime: bootfiles.NoRuntime,
+		// Booted bare, never by a shim: the manifest only has to exist.
+		Manifest: &bootmanifest.Manifest{AgentVersion: "poweroff floor"}}); err != nil {
 		return "", err
 	}
 	return filepath.Join(out, bootfiles.InitrdFile), nil
