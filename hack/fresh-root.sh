@@ -54,6 +54,10 @@ inside() {
     mount "$@" "$target"
     mounts+=("$target")
   }
+  # The root a mount of its own: in a chroot, mountinfo lists only the
+  # mounts under it, and without this none holds its files, so containerd
+  # finds no mount for its root and fails to load its metadata store.
+  mnt "$root" --bind "$root"
   mnt "$root/usr/local/go" --bind "$goroot"
   mount -o remount,bind,ro "$root/usr/local/go"
   mnt "$root/proc" -t proc proc
