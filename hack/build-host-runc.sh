@@ -15,9 +15,12 @@ cd "$(dirname "$0")/.."
 
 version="${RUNC_VERSION:-v1.4.4}"
 out="${1:-$(pwd)/_output/tools/bin/runc}"
-if [ -x "$out" ] && "$out" --version 2>/dev/null | grep -q "^runc version ${version#v}\$"; then
-  exit 0
-fi
+# The version read whole, then matched: under pipefail a grep -q that
+# stops reading would fail the test with runc's SIGPIPE.
+have="$("$out" --version 2>/dev/null || true)"
+case "$have" in
+  "runc version ${version#v}"*) exit 0 ;;
+esac
 echo "build-host-runc: building runc $version with seccomp (the host's runc for process isolation: idmapped mounts for user-namespaced pods)"
 build_pkgs=()
 for pkg in gcc libc6-dev pkg-config libseccomp-dev; do
@@ -38,4 +41,5 @@ chmod -R u+w "$work/src"
 mkdir -p "$(dirname "$out")"
 (cd "$work/src" && CGO_ENABLED=1 go build -trimpath -tags seccomp -ldflags "-X main.version=${version#v}" -o "$out.tmp" .)
 mv "$out.tmp" "$out"
-"$out" --version | head -1
+have="$("$out" --version)"
+echo "${have%%$'\n'*}"

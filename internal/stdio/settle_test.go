@@ -5,6 +5,7 @@ package stdio
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"sync"
 	"testing"
@@ -94,5 +95,44 @@ func TestSettleExitDoesNotWaitForASurvivingChild(t *testing.T) {
 				t.Fatalf("containerd read %d bytes of the %d written before the exit", got.Len(), len(want))
 			}
 		})
+	}
+}
+
+// TestSettleExitLosesNoShortOutput: a line written just before the exit,
+// with the pipe still held open, reaches containerd's reader every time:
+// the copy may hold it between its read and its count when the exit is
+// settled (found by CRI's readlink /proc/self/ns/net coming back empty).
+func TestSettleExitLosesNoShortOutput(t *testing.T) {
+	for i := range 300 {
+		procR, procW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fifoR, fifoW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := newPipes()
+		p.stdout = &output{w: fifoW, unread: fifoUnread(fifoW)}
+		p.Attach(nil, procR, nil)
+		got := make(chan []byte, 1)
+		go func() {
+			b, _ := io.ReadAll(fifoR)
+			got <- b
+		}()
+		if _, err := procW.Write([]byte("net:[4026532175]\n")); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := p.SettleExit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		if b := <-got; string(b) != "net:[4026532175]\n" {
+			t.Fatalf("run %d: containerd read %q", i, b)
+		}
+		procW.Close()
+		p.Close()
+		fifoR.Close()
 	}
 }

@@ -156,11 +156,18 @@ type outputCopy struct {
 	// read and written count the bytes taken from the process's pipe and
 	// handed to containerd's side.
 	read, written atomic.Uint64
+	// waiting is set while the copy waits in a read of the pipe.
+	waiting atomic.Bool
 }
 
 func (c *outputCopy) copy(dst io.Writer, src io.Reader, buf []byte) {
 	for {
+		// Set only once what the last read took has been counted and
+		// handed over: a byte is then either still in the pipe or in
+		// written (see SettleExit).
+		c.waiting.Store(true)
 		n, err := src.Read(buf)
+		c.waiting.Store(false)
 		if n > 0 {
 			c.read.Add(uint64(n))
 			w, werr := dst.Write(buf[:n])
@@ -324,18 +331,37 @@ func (p *Pipes) SettleExit(ctx context.Context) error {
 	p.copiesMu.Lock()
 	copies := append([]*outputCopy(nil), p.copies...)
 	p.copiesMu.Unlock()
-	targets := make([]uint64, len(copies))
-	for i, c := range copies {
+	for _, c := range copies {
 		if c.pending == nil {
 			return p.Settle(ctx)
 		}
-		// read first: a byte is either counted as read or still pending.
-		read := c.read.Load()
-		n, err := c.pending()
-		if err != nil {
-			return p.Settle(ctx)
+	}
+	// targets[i] is what copy i had handed over when its pipe was first
+	// seen empty with the copy waiting in a read: by then every byte the
+	// process wrote before its exit was read, counted and handed over.
+	targets := make([]uint64, len(copies))
+	known := make([]bool, len(copies))
+	settled := func() bool {
+		all := true
+		for i, c := range copies {
+			if !known[i] {
+				if !c.waiting.Load() {
+					all = false
+					continue
+				}
+				written := c.written.Load()
+				// Waiting throughout, and nothing handed over meanwhile.
+				if n, err := c.pending(); err != nil || n > 0 || !c.waiting.Load() || c.written.Load() != written {
+					all = false
+					continue
+				}
+				targets[i], known[i] = written, true
+			}
+			if !c.delivered(targets[i]) {
+				all = false
+			}
 		}
-		targets[i] = read + uint64(n)
+		return all
 	}
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
@@ -353,14 +379,7 @@ func (p *Pipes) SettleExit(ctx context.Context) error {
 	}
 	last, since := progress(), time.Now()
 	for {
-		all := true
-		for i, c := range copies {
-			if !c.delivered(targets[i]) {
-				all = false
-				break
-			}
-		}
-		if all {
+		if settled() {
 			// containerd's client waits for EOF on its FIFOs before it
 			// takes the exit as complete (CRI's ExecSync drains them):
 			// end them here. The copy then discards what the child
