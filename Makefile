@@ -23,10 +23,23 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(SHIM) ./cmd/containerd-shim-winctr-v1
 	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "-s -w" -o $(AGENT) ./cmd/winctr-gcs
 
-# The utility VM's kernel (Debian's cloud kernel, installed if missing) and
-# initrd (our agent as /init, the kernel modules it loads, and crun).
+# The utility VM's kernel and initrd (our agent as /init, the kernel
+# modules it loads, and crun). GUEST_KERNEL picks the kernel: debian, the
+# cloud kernel installed on the host (installed if missing); or project,
+# Debian's source built with hack/guest-kernel/config, once, into
+# GUEST_KERNEL_DIR (hack/build-guest-kernel.sh).
+GUEST_KERNEL ?= debian
+GUEST_KERNEL_DIR ?= $(CURDIR)/_output/guest-kernel
 bootfiles: deps build
+ifeq ($(GUEST_KERNEL),project)
+	./hack/build-guest-kernel.sh $(GUEST_KERNEL_DIR)
+	$(GO) run ./cmd/winctr-bootfiles -agent $(AGENT) -runtime $(GUEST_RUNTIME) -out $(BOOTFILES_DIR) \
+		-kernel-root $(GUEST_KERNEL_DIR)/root -kernel-release "$$(cat $(GUEST_KERNEL_DIR)/release)"
+else ifeq ($(GUEST_KERNEL),debian)
 	$(GO) run ./cmd/winctr-bootfiles -agent $(AGENT) -runtime $(GUEST_RUNTIME) -out $(BOOTFILES_DIR)
+else
+	$(error GUEST_KERNEL is debian or project, not $(GUEST_KERNEL))
+endif
 
 deps:
 	./hack/install-deps.sh

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -82,6 +83,38 @@ kernel/drivers/char/virtio_console.ko: kernel/drivers/virtio/virtio.ko kernel/dr
 			t.Fatalf("%s listed twice: %v", f, got)
 		}
 		seen[f] = true
+	}
+}
+
+// A kernel with drivers built in lists them in modules.builtin: they need
+// no file, and what they would have pulled in is not asked for either.
+func TestResolveModulesLeavesOutBuiltin(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"modules.dep": "kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko: kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko\n" +
+			"kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko:\n",
+		"modules.builtin": "kernel/fs/overlayfs/overlay.ko\nkernel/drivers/virtio/virtio_pci.ko\nkernel/fs/fuse/virtiofs.ko\n",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dep := filepath.Join(dir, "modules.dep")
+	tests := []struct {
+		names   []string
+		want    []string
+		wantErr bool
+	}{
+		{[]string{"overlay", "virtiofs", "virtio-pci"}, nil, false},
+		{[]string{"overlay", "vmw_vsock_virtio_transport"}, []string{"kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko", "kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko"}, false},
+		{[]string{"overlay", "nope"}, nil, true},
+	}
+	for _, tt := range tests {
+		got, err := ResolveModules(dep, tt.names)
+		if (err != nil) != tt.wantErr || !slices.Equal(got, tt.want) {
+			t.Errorf("%v: %q, %v; want %q (error: %v)", tt.names, got, err, tt.want, tt.wantErr)
+		}
 	}
 }
 
