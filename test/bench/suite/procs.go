@@ -92,33 +92,15 @@ func (p procs) tree(pid int) []int {
 	return out
 }
 
-// pssKB is a process's proportional set size from smaps_rollup: its
-// private pages plus its share of pages it maps with others.
-func pssKB(pid int) (float64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "Pss:" {
-			return strconv.ParseFloat(fields[1], 64)
-		}
-	}
-	return 0, fmt.Errorf("no Pss in /proc/%d/smaps_rollup", pid)
-}
-
 // pssMB sums the PSS of pids, in MB.
 func pssMB(pids ...int) (float64, error) {
 	var kb float64
 	for _, pid := range pids {
-		v, err := pssKB(pid)
+		m, err := rollup(pid)
 		if err != nil {
 			return 0, err
 		}
-		kb += v
+		kb += m.pss
 	}
 	return kb / 1024, nil
 }
