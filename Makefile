@@ -36,8 +36,20 @@ build:
 # into the directory that follows.
 BUILD_BOOTFILES = $(GO) run ./cmd/winctr-bootfiles -agent $(AGENT) -runtime $(GUEST_RUNTIME) -out
 
+# GUEST_KERNEL picks the kernel: debian, the cloud kernel installed on the
+# host; or project, Debian's source built with hack/guest-kernel/config,
+# once, into GUEST_KERNEL_DIR (hack/build-guest-kernel.sh).
+GUEST_KERNEL ?= debian
+GUEST_KERNEL_DIR ?= $(CURDIR)/_output/guest-kernel
 bootfiles: deps build
+ifeq ($(GUEST_KERNEL),project)
+	./hack/build-guest-kernel.sh $(GUEST_KERNEL_DIR)
+	$(BUILD_BOOTFILES) $(BOOTFILES_DIR) -kernel-root $(GUEST_KERNEL_DIR)/root -kernel-release "$$(cat $(GUEST_KERNEL_DIR)/release)"
+else ifeq ($(GUEST_KERNEL),debian)
 	$(BUILD_BOOTFILES) $(BOOTFILES_DIR)
+else
+	$(error GUEST_KERNEL is debian or project, not $(GUEST_KERNEL))
+endif
 
 # What the demo and the boot files use; test-deps adds what only the
 # tests use (an older containerd, containerd's runc shim, CNI plugins).

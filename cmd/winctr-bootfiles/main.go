@@ -1,6 +1,7 @@
-// Command winctr-bootfiles builds an LCOW utility VM's boot files: the
-// kernel of Debian's linux-image-cloud-amd64 and an initrd with winctr's
-// guest agent as /init. `make bootfiles` runs it.
+// Command winctr-bootfiles builds an LCOW utility VM's boot files: a kernel
+// (Debian's linux-image-cloud-amd64, or one installed under -kernel-root,
+// as hack/build-guest-kernel.sh does) and an initrd with winctr's guest
+// agent as /init. `make bootfiles` runs it.
 package main
 
 import (
@@ -20,6 +21,7 @@ func main() {
 	flag.StringVar(&o.Agent, "agent", "bin/winctr-gcs", "static guest agent binary (becomes /init)")
 	flag.StringVar(&o.Out, "out", "/usr/local/share/winctr/lcow", "directory for kernel and initrd.img")
 	flag.StringVar(&o.KernelRelease, "kernel-release", "", "kernel release under /boot and /lib/modules (default: newest cloud kernel)")
+	flag.StringVar(&o.KernelRoot, "kernel-root", "", "directory holding the kernel's boot/ and lib/modules/ (default: the system's)")
 	flag.StringVar(&modules, "modules", strings.Join(bootfiles.DefaultModules, ","), "kernel modules to include, with their dependencies")
 	flag.StringVar(&o.Runtime, "runtime", bootfiles.DefaultRuntime, "the guest's OCI runtime (crun), installed in the guest as "+bootfiles.RuntimePath+" with the libraries it links")
 	flag.StringVar(&hvModules, "hyperv-modules", "", "kernel modules of a guest on Hyper-V (default: "+strings.Join(bootfiles.DefaultHyperVModules, ",")+", and 9p where the kernel has it)")

@@ -14,7 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/test/harness"
 )
 
@@ -165,7 +164,7 @@ func checkPod(t *testing.T, handler string, inVM bool) {
 		t.Fatalf("wget from side to web: %d %q %q", r.ExitCode, r.Stdout, r.Stderr)
 	}
 	// The kernel: the guest's in a VM pod, the host's otherwise.
-	want, err := bootfiles.NewestCloudKernel("/")
+	want, err := harness.GuestKernelRelease()
 	if !inVM {
 		var u unix.Utsname
 		err = unix.Uname(&u)

@@ -9,7 +9,6 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/test/harness"
 )
 
@@ -64,7 +63,7 @@ func TestPodCannotWeakenItsHandler(t *testing.T) {
 // allow the isolation key, may ask for a VM of its own and gets one.
 func TestPodRaisesIsolation(t *testing.T) {
 	harness.RequireBootFiles(t)
-	release, err := bootfiles.NewestCloudKernel("/")
+	release, err := harness.GuestKernelRelease()
 	if err != nil {
 		t.Skip(err)
 	}

@@ -30,7 +30,7 @@ func TestVMPool(t *testing.T) {
 	harness.RequireBootFiles(t)
 	ctx := context.Background()
 	opts := filepath.Join(t.TempDir(), "pool.toml")
-	if err := os.WriteFile(opts, []byte("isolation = \"hypervisor\"\nvm_pool_size = 1\n"), 0o600); err != nil {
+	if err := os.WriteFile(opts, []byte("isolation = \"hypervisor\"\nvm_pool_size = 1\n"+harness.BootFilesOption()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	args := []string{"--runtime", harness.Runtime, "--runtime-config-path", opts}

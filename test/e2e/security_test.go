@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/test/harness"
 	"github.com/winctr/winctr/test/image"
 )
@@ -70,11 +69,11 @@ func TestAnnotationsCannotWeakenTheRuntime(t *testing.T) {
 
 	t.Run("raising process to hypervisor where allowed", func(t *testing.T) {
 		harness.RequireBootFiles(t)
-		release, err := bootfiles.NewestCloudKernel("/")
+		release, err := harness.GuestKernelRelease()
 		if err != nil {
 			t.Skip(err)
 		}
-		opts := harness.OptionsFile("isolation = \"process\"\nallowed_annotations = [\"io.winctr.isolation\"]\n")
+		opts := harness.OptionsFile("isolation = \"process\"\nallowed_annotations = [\"io.winctr.isolation\"]\n" + harness.BootFilesOption())
 		id := "raise-to-vm"
 		cd.CleanupTask(t, id)
 		r := cd.Ctr(ctx, "run", "--rm", "--runtime", harness.Runtime, "--runtime-config-path", opts,

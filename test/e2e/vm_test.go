@@ -16,7 +16,6 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/winctr/winctr/internal/bootmanifest"
-	"github.com/winctr/winctr/internal/lcow"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/test/harness"
 	"github.com/winctr/winctr/test/image"
@@ -27,7 +26,7 @@ import (
 func TestVMRunsGuestKernel(t *testing.T) {
 	harness.RequireBootFiles(t)
 	ctx := context.Background()
-	release, err := bootfiles.NewestCloudKernel("/")
+	release, err := harness.GuestKernelRelease()
 	if err != nil {
 		t.Skip(err)
 	}
@@ -256,12 +255,12 @@ func TestVMEventOrder(t *testing.T) {
 // CRI's runtime table carries) instead of an annotation.
 func TestVMFromRuntimeOptions(t *testing.T) {
 	harness.RequireBootFiles(t)
-	release, err := bootfiles.NewestCloudKernel("/")
+	release, err := harness.GuestKernelRelease()
 	if err != nil {
 		t.Skip(err)
 	}
 	opts := filepath.Join(t.TempDir(), "winctr.toml")
-	if err := os.WriteFile(opts, []byte("isolation = \"hypervisor\"\nvm_memory_size_in_mb = 320\n"), 0o600); err != nil {
+	if err := os.WriteFile(opts, []byte("isolation = \"hypervisor\"\nvm_memory_size_in_mb = 320\n"+harness.BootFilesOption()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r := cd.Ctr(context.Background(), "run", "--rm", "--runtime", harness.Runtime, "--runtime-config-path", opts,
@@ -286,7 +285,7 @@ func TestVMFromRuntimeOptions(t *testing.T) {
 func TestVMBootFails(t *testing.T) {
 	harness.RequireBootFiles(t)
 	dir := t.TempDir()
-	src := lcow.DefaultBootFiles
+	src := harness.BootFiles()
 	for _, f := range []string{bootfiles.KernelFile, bootmanifest.File} {
 		if err := os.Symlink(filepath.Join(src, f), filepath.Join(dir, f)); err != nil {
 			t.Fatal(err)

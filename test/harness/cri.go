@@ -122,8 +122,9 @@ func (c *CRI) setup(dir string) (string, error) {
 }
 
 // CRIBootFiles, when set before StartCRI, is the boot files directory of
-// the CRI harness's VM handlers (the runtime's default otherwise).
-var CRIBootFiles string
+// the CRI harness's VM handlers (BootFilesEnv's, or the runtime's default
+// otherwise).
+var CRIBootFiles = os.Getenv(BootFilesEnv)
 
 // The annotations the harness's handlers allow pods: the VM's size and,
 // so that the suite can see a path refused, the boot files keys (whose

@@ -532,11 +532,38 @@ func (c *Containerd) Close() {
 	_ = os.RemoveAll(c.Dir)
 }
 
-// BootFilesMissing says what is missing of the boot files the shim boots
-// VMs from (lcow.DefaultBootFiles), or "" when `make bootfiles` has run.
+// BootFilesEnv names a boot files directory for the VM tests to boot from
+// instead of the shim's default, e.g. those of a kernel under trial, left
+// apart from the shared ones.
+const BootFilesEnv = "WINCTR_BOOTFILES"
+
+// BootFiles is the boot files directory the VM tests boot from.
+func BootFiles() string {
+	if dir := os.Getenv(BootFilesEnv); dir != "" {
+		return dir
+	}
+	return lcow.DefaultBootFiles
+}
+
+// BootFilesOption is the runtime options line that points the shim at
+// BootFiles, or "" when that is the shim's default.
+func BootFilesOption() string {
+	if dir := os.Getenv(BootFilesEnv); dir != "" {
+		return fmt.Sprintf("boot_files_root_path = %q\n", dir)
+	}
+	return ""
+}
+
+// GuestKernelRelease is the release (uname -r) of the kernel in BootFiles.
+func GuestKernelRelease() (string, error) {
+	return bootfiles.KernelRelease(filepath.Join(BootFiles(), bootfiles.KernelFile))
+}
+
+// BootFilesMissing says what is missing of the boot files the VM tests
+// boot from (BootFiles), or "" when `make bootfiles` has run.
 func BootFilesMissing() string {
 	for _, f := range []string{bootfiles.KernelFile, bootfiles.InitrdFile} {
-		if _, err := os.Stat(filepath.Join(lcow.DefaultBootFiles, f)); err != nil {
+		if _, err := os.Stat(filepath.Join(BootFiles(), f)); err != nil {
 			return err.Error()
 		}
 	}

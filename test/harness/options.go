@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // VMOptions returns ctr's flags for a container in a utility VM of its
@@ -21,8 +22,12 @@ func VMOptions(extra string) []string {
 	return []string{"--runtime", Runtime, "--runtime-config-path", VMOptionsFile(extra)}
 }
 
-// VMOptionsFile is VMOptions' options file alone.
+// VMOptionsFile is VMOptions' options file alone; the VM boots from
+// BootFiles unless extra names its own.
 func VMOptionsFile(extra string) string {
+	if !strings.Contains(extra, "boot_files_root_path") {
+		extra = BootFilesOption() + extra
+	}
 	return OptionsFile("isolation = \"hypervisor\"\n" + extra)
 }
 

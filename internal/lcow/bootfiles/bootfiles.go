@@ -1,7 +1,7 @@
-// Package bootfiles builds what an LCOW utility VM boots: the kernel from
-// Debian's linux-image-cloud-amd64 and an initrd (LZ4-compressed cpio
-// newc) holding winctr's guest agent as /init and the kernel modules it
-// loads.
+// Package bootfiles builds what an LCOW utility VM boots: a kernel (Debian's
+// linux-image-cloud-amd64, or the project's own, hack/build-guest-kernel.sh)
+// and an initrd (LZ4-compressed cpio newc) holding winctr's guest agent as
+// /init and the kernel modules it loads.
 package bootfiles
 
 import (
@@ -69,8 +69,13 @@ type Options struct {
 	// KernelRelease selects /boot/vmlinuz-<release> and
 	// /lib/modules/<release>; empty picks the newest cloud kernel installed.
 	KernelRelease string
-	// Root is where /boot and /lib/modules are looked up ("/" normally).
+	// Root is where /boot and /lib/modules are looked up ("/" normally),
+	// and the runtime and its libraries.
 	Root string
+	// KernelRoot, when set, is where /boot and /lib/modules are looked up
+	// instead of Root: the install tree of a kernel built apart from the
+	// system's.
+	KernelRoot string
 	// Agent is the static winctr-gcs binary that becomes /init.
 	Agent string
 	// Modules are module names to include with their dependencies.
@@ -135,14 +140,18 @@ func Build(o Options) error {
 	if err != nil {
 		return err
 	}
+	kroot := o.KernelRoot
+	if kroot == "" {
+		kroot = o.Root
+	}
 	release := o.KernelRelease
 	if release == "" {
 		var err error
-		if release, err = NewestCloudKernel(o.Root); err != nil {
+		if release, err = NewestCloudKernel(kroot); err != nil {
 			return err
 		}
 	}
-	modDir := filepath.Join(o.Root, "lib", "modules", release)
+	modDir := filepath.Join(kroot, "lib", "modules", release)
 	depFile := filepath.Join(modDir, "modules.dep")
 	order, err := ResolveModules(depFile, o.Modules)
 	if err != nil {
@@ -171,7 +180,7 @@ func Build(o Options) error {
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return err
 	}
-	kernel := filepath.Join(o.Root, "boot", "vmlinuz-"+release)
+	kernel := filepath.Join(kroot, "boot", "vmlinuz-"+release)
 	if err := copyFile(kernel, filepath.Join(o.Out, KernelFile)); err != nil {
 		return fmt.Errorf("kernel (apt-get install linux-image-cloud-amd64): %w", err)
 	}
@@ -294,8 +303,14 @@ func moduleName(s string) string {
 
 // ResolveModules reads modules.dep and returns the files (relative to the
 // modules directory) of the named modules and everything they depend on,
-// each after its dependencies.
+// each after its dependencies. A module the kernel has built in (listed in
+// modules.builtin beside modules.dep) needs no file and is left out: the
+// agent has nothing to load for it.
 func ResolveModules(depFile string, names []string) ([]string, error) {
+	builtin, err := builtinModules(filepath.Join(filepath.Dir(depFile), "modules.builtin"))
+	if err != nil {
+		return nil, err
+	}
 	f, err := os.Open(depFile)
 	if err != nil {
 		return nil, err
@@ -330,6 +345,10 @@ func ResolveModules(depFile string, names []string) ([]string, error) {
 			return nil
 		}
 		file, ok := files[n]
+		if !ok && builtin[n] {
+			state[n] = 2
+			return nil
+		}
 		if !ok {
 			return fmt.Errorf("module %s is not in %s", n, depFile)
 		}
@@ -349,6 +368,23 @@ func ResolveModules(depFile string, names []string) ([]string, error) {
 		}
 	}
 	return order, nil
+}
+
+// builtinModules reads the names of a kernel's built-in modules from its
+// modules.builtin; a kernel without the file has none.
+func builtinModules(path string) (map[string]bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	for _, line := range strings.Fields(string(b)) {
+		names[moduleName(line)] = true
+	}
+	return names, nil
 }
 
 // epoch keeps the initrd reproducible.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -83,6 +84,38 @@ kernel/drivers/char/virtio_console.ko: kernel/drivers/virtio/virtio.ko kernel/dr
 			t.Fatalf("%s listed twice: %v", f, got)
 		}
 		seen[f] = true
+	}
+}
+
+// A kernel with drivers built in lists them in modules.builtin: they need
+// no file, and what they would have pulled in is not asked for either.
+func TestResolveModulesLeavesOutBuiltin(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"modules.dep": "kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko: kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko\n" +
+			"kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko:\n",
+		"modules.builtin": "kernel/fs/overlayfs/overlay.ko\nkernel/drivers/virtio/virtio_pci.ko\nkernel/fs/fuse/virtiofs.ko\n",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dep := filepath.Join(dir, "modules.dep")
+	tests := []struct {
+		names   []string
+		want    []string
+		wantErr bool
+	}{
+		{[]string{"overlay", "virtiofs", "virtio-pci"}, nil, false},
+		{[]string{"overlay", "vmw_vsock_virtio_transport"}, []string{"kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko", "kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko"}, false},
+		{[]string{"overlay", "nope"}, nil, true},
+	}
+	for _, tt := range tests {
+		got, err := ResolveModules(dep, tt.names)
+		if (err != nil) != tt.wantErr || !slices.Equal(got, tt.want) {
+			t.Errorf("%v: %q, %v; want %q (error: %v)", tt.names, got, err, tt.want, tt.wantErr)
+		}
 	}
 }
 
@@ -235,5 +268,62 @@ func readCPIO(t *testing.T, in io.Reader) map[string]string {
 		}
 		b, _ := io.ReadAll(r)
 		files[h.Name] = string(b)
+	}
+}
+
+// A kernel built apart (hack/build-guest-kernel.sh) is taken from its own
+// install tree, with most drivers built in: those are in no list and no
+// file of the initrd, and what is left a module is loaded as before.
+func TestBuildFromKernelRootWithBuiltins(t *testing.T) {
+	dir := t.TempDir()
+	kroot := filepath.Join(dir, "kernel")
+	const release = "6.1.176-winctr"
+	modDir := filepath.Join(kroot, "lib", "modules", release)
+	for path, body := range map[string]string{
+		filepath.Join(kroot, "boot", "vmlinuz-"+release): "kernel",
+		filepath.Join(modDir, "modules.dep"): "kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko: kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko\n" +
+			"kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko:\n",
+		filepath.Join(modDir, "modules.builtin"):                                           "kernel/fs/overlayfs/overlay.ko\nkernel/fs/fuse/virtiofs.ko\nkernel/drivers/virtio/virtio_pci.ko\n",
+		filepath.Join(modDir, "kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko"):        "transport.ko",
+		filepath.Join(modDir, "kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko"): "common.ko",
+		filepath.Join(dir, "agent"):                                                        "agent",
+	} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "out")
+	err := Build(Options{Root: filepath.Join(dir, "no-kernel-here"), KernelRoot: kroot, KernelRelease: release,
+		Agent: filepath.Join(dir, "agent"), Out: out, Modules: []string{"overlay", "virtiofs"}, HyperVModules: []string{"overlay"},
+		ConditionalModules: map[string][]string{uvm.ModulesPCI: {"virtio_pci"}, uvm.ModulesVsock: {"vmw_vsock_virtio_transport"}},
+		Runtime:            NoRuntime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, KernelFile)); err != nil || string(b) != "kernel" {
+		t.Fatalf("kernel: %q, %v", b, err)
+	}
+	frame, err := os.ReadFile(filepath.Join(out, InitrdFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := readCPIO(t, bytes.NewReader(unlz4(t, frame)))
+	for list, want := range map[string]string{
+		ModulesListPath:                     "",
+		ModulesListPath + uvm.ModulesHyperV: "",
+		ModulesListPath + uvm.ModulesPCI:    "",
+		ModulesListPath + uvm.ModulesVsock:  "/lib/modules/vmw_vsock_virtio_transport_common.ko\n/lib/modules/vmw_vsock_virtio_transport.ko\n",
+	} {
+		if got, ok := files[list]; !ok || got != want {
+			t.Errorf("%s: got %q (%v), want %q", list, got, ok, want)
+		}
+	}
+	for name := range files {
+		if strings.HasSuffix(name, ".ko") && !strings.Contains(name, "vsock") {
+			t.Errorf("initrd holds %s, built in", name)
+		}
 	}
 }

@@ -3,8 +3,11 @@ package bootfiles
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 
 	"github.com/pierrec/lz4/v4"
 )
@@ -13,6 +16,7 @@ import (
 const (
 	setupSectsOffset    = 0x1f1
 	headerMagicOffset   = 0x202
+	kernelVersionOffset = 0x20e
 	payloadOffsetOffset = 0x248
 	payloadLengthOffset = 0x24c
 	headerEnd           = 0x250
@@ -51,4 +55,30 @@ func vmlinux(img []byte) (_ []byte, ok bool, _ error) {
 		return nil, false, nil
 	}
 	return out, true, nil
+}
+
+// KernelRelease reads a bzImage's release (what uname -r prints in its
+// guest) from the version string its setup header points to.
+func KernelRelease(kernel string) (string, error) {
+	img, err := os.ReadFile(kernel)
+	if err != nil {
+		return "", err
+	}
+	return bzImageRelease(img)
+}
+
+func bzImageRelease(img []byte) (string, error) {
+	if len(img) < headerEnd || string(img[headerMagicOffset:headerMagicOffset+4]) != "HdrS" {
+		return "", errors.New("not a bzImage")
+	}
+	at := int(binary.LittleEndian.Uint16(img[kernelVersionOffset:])) + 0x200
+	if at == 0x200 || at >= len(img) {
+		return "", errors.New("bzImage without a version string")
+	}
+	version, _, _ := bytes.Cut(img[at:], []byte{0})
+	release, _, _ := strings.Cut(string(version), " ")
+	if release == "" {
+		return "", errors.New("bzImage with an empty version string")
+	}
+	return release, nil
 }

@@ -86,3 +86,31 @@ func TestBuildWritesVmlinux(t *testing.T) {
 		t.Fatalf("%s: %q, %v", VmlinuxFile, got, err)
 	}
 }
+
+func TestBzImageRelease(t *testing.T) {
+	withVersion := func(at int, version string) []byte {
+		img := fakeBzImage(t, []byte("\x7fELF"))
+		binary.LittleEndian.PutUint16(img[kernelVersionOffset:], uint16(at-0x200))
+		return append(img[:at:at], append([]byte(version), 0)...)
+	}
+	tests := []struct {
+		name    string
+		img     []byte
+		want    string
+		wantErr bool
+	}{
+		{"release and build", withVersion(0x240, "6.1.176-winctr (winctr@winctr) #1 SMP"), "6.1.176-winctr", false},
+		{"release alone", withVersion(0x240, "6.1.0-57-cloud-amd64"), "6.1.0-57-cloud-amd64", false},
+		{"no version pointer", fakeBzImage(t, []byte("\x7fELF")), "", true},
+		{"empty version", withVersion(0x240, ""), "", true},
+		{"not a bzImage", []byte("kernel"), "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := bzImageRelease(tt.img)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("got %q, %v; want %q (error: %v)", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}

@@ -49,11 +49,7 @@ func (b *bench) vmArgs() []string {
 
 // guest names the utility VM's memory size, for figures that depend on it.
 func (b *bench) guest() string {
-	mb := b.cfg.guestMB
-	if mb == 0 {
-		mb = qemu.DefaultMemoryMB
-	}
-	return fmt.Sprintf("%d MB guest", mb)
+	return fmt.Sprintf("%d MB guest", b.guestMB())
 }
 
 // ctr runs one ctr command and returns its wall time.
@@ -163,7 +159,7 @@ func (b *bench) coldUVM(ctx context.Context) ([]Figure, error) {
 		return nil, err
 	}
 	kernel := filepath.Join(b.cfg.bootfiles, bootfiles.KernelFile)
-	var first, total, bare []float64
+	var first, total, bare, runc []float64
 	for i := 0; i < b.cfg.runs; i++ {
 		f, t, err := b.vmEcho(ctx, fmt.Sprintf("uvm-%d", i))
 		if err != nil {
@@ -175,11 +171,27 @@ func (b *bench) coldUVM(ctx context.Context) ([]Figure, error) {
 			return nil, err
 		}
 		bare = append(bare, ms(d))
+		r, err := b.runcEcho(ctx, fmt.Sprintf("uvm-runc-%d", i))
+		if err != nil {
+			return nil, err
+		}
+		runc = append(runc, r)
 	}
 	return []Figure{
 		paired("ctr run --rm echo, new UVM (cold), to exit", "ms", total, "bare QEMU boot, init powers off", bare, "ratio <= 1.2"),
 		paired("  the same, to its first output line", "ms", first, "bare QEMU boot, init powers off", bare, ""),
+		paired("  the same, to exit", "ms", total, runcStart, runc, "ratio <= 5"),
 	}, nil
+}
+
+// runcStart names the baseline of the VM start figures: what containerd's
+// own shim takes to run the same container on the host kernel.
+const runcStart = "runc shim's ctr run --rm echo"
+
+// runcEcho times `ctr run --rm echo` with containerd's runc shim, in ms.
+func (b *bench) runcEcho(ctx context.Context, id string) (float64, error) {
+	d, err := b.ctr(ctx, "run", "--rm", "--runtime", runcRuntime, image.Name, id, "echo", "hi")
+	return ms(d), err
 }
 
 // warmUVM times the cold figure's run on a runtime that keeps one booted
@@ -214,7 +226,7 @@ func (b *bench) warmUVM(ctx context.Context) ([]Figure, error) {
 		_, err := b.c.AwaitPoolEntry(wctx)
 		return err
 	}
-	var first, total, bare []float64
+	var first, total, bare, runc []float64
 	for i := 0; i < b.cfg.runs; i++ {
 		if err := wait(); err != nil {
 			return nil, err
@@ -232,6 +244,14 @@ func (b *bench) warmUVM(ctx context.Context) ([]Figure, error) {
 			return nil, err
 		}
 		bare = append(bare, ms(d))
+		if err := wait(); err != nil {
+			return nil, err
+		}
+		r, err := b.runcEcho(ctx, fmt.Sprintf("warm-runc-%d", i))
+		if err != nil {
+			return nil, err
+		}
+		runc = append(runc, r)
 	}
 	idle, err := b.idlePoolCPU(ctx)
 	if err != nil {
@@ -240,6 +260,7 @@ func (b *bench) warmUVM(ctx context.Context) ([]Figure, error) {
 	return []Figure{
 		paired("ctr run --rm echo, UVM from the warm pool, to exit", "ms", total, "bare QEMU boot, init powers off", bare, "ratio <= 1.2"),
 		paired("  the same, to its first output line", "ms", first, "bare QEMU boot, init powers off", bare, ""),
+		paired("  the same, to exit", "ms", total, runcStart, runc, "ratio <= 2"),
 		single("CPU of a waiting pooled VM (QEMU+virtiofsd), % of one CPU", "%", idle, ""),
 	}, nil
 }
@@ -370,6 +391,7 @@ func (b *bench) execAndMemory(ctx context.Context) ([]Figure, error) {
 	defer b.remove(ctx, []string{host, vm, runc})
 	var eh, er1, ev, er2 []float64
 	var ph, pv, pr, pvTotal []float64
+	var split []podMem
 	n := 0
 	execTrue := func(id string) (float64, error) {
 		n++
@@ -410,21 +432,58 @@ func (b *bench) execAndMemory(ctx context.Context) ([]Figure, error) {
 			}
 			*s.out = append(*s.out, v)
 		}
+		m, err := p.podMemory(vp, b.guestMB())
+		if err != nil {
+			return nil, err
+		}
+		split = append(split, m)
 	}
 	guest := b.guest()
-	return []Figure{
+	return append([]Figure{
 		paired("ctr task exec round trip, host kernel", "ms", eh, "runc shim exec", er1, ""),
 		paired("ctr task exec round trip, UVM", "ms", ev, "runc shim exec", er2, ""),
 		paired("shim PSS, host-kernel pod", "MB", ph, "runc shim PSS", pr, "<= 15 MB"),
 		paired("shim PSS, UVM pod", "MB", pv, "runc shim PSS", pr, "<= 15 MB"),
 		paired("host PSS per UVM pod (shim+QEMU+virtiofsd), "+guest, "MB", pvTotal, "runc shim PSS", pr, "<= 64 MB (128 MB guest)"),
-	}, nil
+	}, splitFigures("UVM pod with one container, "+guest, split)...), nil
 }
 
-// idlePods starts idle VM pods one after another and, at each count asked
-// for, reports the median start time per pod so far and the host memory
-// per pod: PSS of each pod's shim, QEMU and virtiofsd, and the drop of
-// MemAvailable.
+// guestMB is the utility VM's memory size in MB.
+func (b *bench) guestMB() int {
+	if b.cfg.guestMB > 0 {
+		return b.cfg.guestMB
+	}
+	return qemu.DefaultMemoryMB
+}
+
+// splitFigures reports pods' host memory by where it goes, a median over
+// the pods (or samples) of each part, and the sum of all but TCG's code
+// buffer, which a KVM host does not have.
+func splitFigures(what string, pods []podMem) []Figure {
+	part := func(f func(podMem) float64) []float64 {
+		var out []float64
+		for _, m := range pods {
+			out = append(out, f(m))
+		}
+		return out
+	}
+	return []Figure{
+		single(what+": all but the TCG buffer", "MB", part(func(m podMem) float64 { return m.total() - m.tcg }), "<= 64 MB (128 MB guest)"),
+		single("  guest RAM resident (memory backend)", "MB", part(func(m podMem) float64 { return m.guestRAM }), ""),
+		single("  TCG code buffer (none under KVM)", "MB", part(func(m podMem) float64 { return m.tcg }), ""),
+		single("  QEMU's own (PSS)", "MB", part(func(m podMem) float64 { return m.qemu }), ""),
+		single("  virtiofsd (PSS, less guest RAM)", "MB", part(func(m podMem) float64 { return m.virtiofsd }), ""),
+		single("  shim (PSS)", "MB", part(func(m podMem) float64 { return m.shim }), ""),
+	}
+}
+
+// idlePods is the density section: it starts idle VM pods one after
+// another and, at each count asked for, reports the start time per pod
+// (all so far, and those since the previous count), the host memory per
+// pod (PSS of each pod's shim, QEMU and virtiofsd, and the same split by
+// where it goes), MemAvailable before the first pod and now, and an exec
+// into every pod. If a pod fails to start, the figures so far stand with
+// a line that says where it stopped.
 func (b *bench) idlePods(ctx context.Context) ([]Figure, error) {
 	maxN := 0
 	for _, n := range b.cfg.pods {
@@ -438,11 +497,16 @@ func (b *bench) idlePods(ctx context.Context) ([]Figure, error) {
 	defer func() { b.remove(ctx, ids) }()
 	var times []float64
 	var figs []Figure
+	last := 0
 	for i := 1; i <= maxN; i++ {
 		id := fmt.Sprintf("idle-%d", i)
 		d, err := b.detach(ctx, id, b.vmArgs()...)
 		if err != nil {
-			return figs, err
+			now, _ := memAvailableMB()
+			figs = append(figs,
+				single("idle UVM pods: started before one failed", "pods", []float64{float64(i - 1)}, ""),
+				single("idle UVM pods: MemAvailable when it failed", "MB", []float64{now}, ""))
+			return figs, fmt.Errorf("pod %d of %d: %w", i, maxN, err)
 		}
 		ids = append(ids, id)
 		times = append(times, ms(d))
@@ -454,6 +518,7 @@ func (b *bench) idlePods(ctx context.Context) ([]Figure, error) {
 		time.Sleep(idleSettle)
 		p := snapshot()
 		var pss []float64
+		var split []podMem
 		for _, id := range ids {
 			shim, err := p.shim(harness.ShimName, b.c.Socket, id)
 			if err != nil {
@@ -464,16 +529,35 @@ func (b *bench) idlePods(ctx context.Context) ([]Figure, error) {
 				return figs, err
 			}
 			pss = append(pss, v)
+			m, err := p.podMemory(shim, b.guestMB())
+			if err != nil {
+				return figs, err
+			}
+			split = append(split, m)
 		}
 		now, err := memAvailableMB()
 		if err != nil {
 			return figs, err
 		}
+		var execs []float64
+		for _, id := range ids {
+			d, err := b.ctr(ctx, "task", "exec", "--exec-id", fmt.Sprintf("x%d", i), id, "true")
+			if err != nil {
+				return figs, fmt.Errorf("exec into %s of %d idle pods: %w", id, i, err)
+			}
+			execs = append(execs, ms(d))
+		}
 		figs = append(figs,
 			single(fmt.Sprintf("idle UVM pods, N=%d: ctr run -d time per pod", i), "ms", append([]float64(nil), times...), ""),
-			single(fmt.Sprintf("idle UVM pods, N=%d, %s: host PSS per pod", i, b.guest()), "MB", pss, "<= 64 MB (128 MB guest)"),
-			single(fmt.Sprintf("idle UVM pods, N=%d: MemAvailable drop per pod", i), "MB", []float64{(before - now) / float64(i)}, ""),
+			single(fmt.Sprintf("  pods %d-%d alone", last+1, i), "ms", append([]float64(nil), times[last:]...), ""),
+			single(fmt.Sprintf("  %s: host PSS per pod", b.guest()), "MB", pss, "<= 64 MB (128 MB guest)"),
+			single("  MemAvailable before the first pod", "MB", []float64{before}, ""),
+			single("  MemAvailable now", "MB", []float64{now}, ""),
+			single("  MemAvailable drop per pod", "MB", []float64{(before - now) / float64(i)}, ""),
+			single("  ctr task exec into each pod", "ms", execs, ""),
 		)
+		figs = append(figs, splitFigures(fmt.Sprintf("  idle UVM pods, N=%d, per pod", i), split)...)
+		last = i
 	}
 	return figs, nil
 }
@@ -491,3 +575,79 @@ func containsInt(xs []int, x int) bool {
 	}
 	return false
 }
+
+// shimMemory is the shim's own memory as a user sees it: one host-kernel
+// task per shim with no other process running the same binary, winctr's
+// shim and containerd's runc shim interleaved, each read 1 s and 16 s
+// after ctr returns. USS is what ending the shim gives back; PSS adds its
+// share of the pages it maps with others (its binary's, among shims of
+// the same binary; libc's for runc's); RSS counts those shared pages
+// whole.
+func (b *bench) shimMemory(ctx context.Context) ([]Figure, error) {
+	type reading struct{ early, late procMem }
+	measure := func(id, binary string, runtimeArgs ...string) (reading, error) {
+		if _, err := b.detach(ctx, id, runtimeArgs...); err != nil {
+			return reading{}, err
+		}
+		defer b.remove(ctx, []string{id})
+		pid, err := snapshot().shim(binary, b.c.Socket, id)
+		if err != nil {
+			return reading{}, err
+		}
+		var r reading
+		time.Sleep(shimEarly)
+		if r.early, err = rollup(pid); err != nil {
+			return reading{}, err
+		}
+		time.Sleep(shimLate - shimEarly)
+		if r.late, err = rollup(pid); err != nil {
+			return reading{}, err
+		}
+		return r, nil
+	}
+	var w, r []reading
+	for i := 0; i < min(b.cfg.runs, 3); i++ {
+		m, err := measure(fmt.Sprintf("lone-w%d", i), harness.ShimName, "--runtime", harness.Runtime)
+		if err != nil {
+			return nil, err
+		}
+		w = append(w, m)
+		if m, err = measure(fmt.Sprintf("lone-r%d", i), runcShim, "--runtime", runcRuntime); err != nil {
+			return nil, err
+		}
+		r = append(r, m)
+	}
+	var figs []Figure
+	for _, at := range []struct {
+		name string
+		get  func(reading) procMem
+	}{{fmt.Sprint(shimEarly), func(x reading) procMem { return x.early }}, {fmt.Sprint(shimLate), func(x reading) procMem { return x.late }}} {
+		for _, kind := range []struct {
+			name string
+			get  func(procMem) float64
+		}{{"USS", func(m procMem) float64 { return m.uss }}, {"PSS", func(m procMem) float64 { return m.pss }}, {"RSS", func(m procMem) float64 { return m.rss }}} {
+			mb := func(rs []reading) []float64 {
+				var out []float64
+				for _, x := range rs {
+					out = append(out, kind.get(at.get(x))/1024)
+				}
+				return out
+			}
+			target := ""
+			if kind.name != "RSS" {
+				target = "ratio < 1"
+			}
+			figs = append(figs, paired(fmt.Sprintf("shim %s, lone host task, %s after start", kind.name, at.name), "MB",
+				mb(w), "runc shim "+kind.name, mb(r), target))
+		}
+	}
+	return figs, nil
+}
+
+// When shimMemory reads the shims: at once, and once the Go runtime's
+// background work after start (its first forced GC comes after 2 min at
+// the latest, the scavenger returns memory over seconds) has had a while.
+const (
+	shimEarly = 1 * time.Second
+	shimLate  = 16 * time.Second
+)

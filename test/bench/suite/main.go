@@ -64,7 +64,7 @@ func main() {
 	out := flag.String("out", "", "JSON output file (default bench/results/bench-<time>.json)")
 	label := flag.String("label", "", "label stored in the JSON (e.g. before, after)")
 	keepLog := flag.String("containerd-log", "", "copy the ctr sections' containerd log (with the shims' debug log) here, the CRI section's to the same name + .cri")
-	only := flag.String("only", "", "comma-separated sections to run: host,uvm,warm,exec,cri,pods (default all)")
+	only := flag.String("only", "", "comma-separated sections to run: host,shim,uvm,warm,exec,cri,pods (default all)")
 	guestMB := flag.Int("guest-mb", 0, "utility VM memory in MB for the ctr figures (default: the shim's)")
 	flag.Parse()
 
@@ -126,7 +126,7 @@ func main() {
 // figures measured so far with the error.
 func run(ctx context.Context, cfg config) ([]Figure, error) {
 	var figs []Figure
-	if cfg.want("host") || cfg.want("uvm") || cfg.want("warm") || cfg.want("exec") || cfg.want("pods") {
+	if cfg.want("host") || cfg.want("shim") || cfg.want("uvm") || cfg.want("warm") || cfg.want("exec") || cfg.want("pods") {
 		c, err := harness.Start(ctx)
 		if err != nil {
 			return nil, err
@@ -137,6 +137,7 @@ func run(ctx context.Context, cfg config) ([]Figure, error) {
 			fn   func(context.Context) ([]Figure, error)
 		}{
 			{"host", b.hostRun},
+			{"shim", b.shimMemory},
 			{"uvm", b.coldUVM},
 			{"warm", b.warmUVM},
 			{"exec", b.execAndMemory},

@@ -92,33 +92,15 @@ func (p procs) tree(pid int) []int {
 	return out
 }
 
-// pssKB is a process's proportional set size from smaps_rollup: its
-// private pages plus its share of pages it maps with others.
-func pssKB(pid int) (float64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "Pss:" {
-			return strconv.ParseFloat(fields[1], 64)
-		}
-	}
-	return 0, fmt.Errorf("no Pss in /proc/%d/smaps_rollup", pid)
-}
-
 // pssMB sums the PSS of pids, in MB.
 func pssMB(pids ...int) (float64, error) {
 	var kb float64
 	for _, pid := range pids {
-		v, err := pssKB(pid)
+		m, err := rollup(pid)
 		if err != nil {
 			return 0, err
 		}
-		kb += v
+		kb += m.pss
 	}
 	return kb / 1024, nil
 }
@@ -154,4 +136,167 @@ func cpuTicks(pid int) int64 {
 	u, _ := strconv.ParseInt(fields[11], 10, 64)
 	s, _ := strconv.ParseInt(fields[12], 10, 64)
 	return u + s
+}
+
+// procMem is a process's memory as a user sees it, in kB: RSS counts every
+// resident page it maps, PSS divides each among the processes mapping it,
+// USS (its private pages) is what ending it would give back.
+type procMem struct {
+	rss, pss, uss float64
+}
+
+// rollup reads pid's smaps_rollup.
+func rollup(pid int) (procMem, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return procMem{}, err
+	}
+	defer f.Close()
+	var m procMem
+	seen := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		v, err := strconv.ParseFloat(fields[1], 64)
+		if err != nil {
+			continue
+		}
+		switch fields[0] {
+		case "Rss:":
+			m.rss, seen = v, seen+1
+		case "Pss:":
+			m.pss, seen = v, seen+1
+		case "Private_Clean:", "Private_Dirty:":
+			m.uss += v
+			seen++
+		}
+	}
+	if seen < 4 {
+		return procMem{}, fmt.Errorf("/proc/%d/smaps_rollup lacks Rss, Pss or Private_*", pid)
+	}
+	return m, sc.Err()
+}
+
+// mapping is one line of /proc/pid/smaps with its sizes in kB.
+type mapping struct {
+	perms, name    string
+	size, rss, pss float64
+}
+
+// mappings reads pid's smaps.
+func mappings(pid int) ([]mapping, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []mapping
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		// A mapping's header starts with its address range; the lines of
+		// sizes after it start with a name and a colon.
+		if !strings.HasSuffix(fields[0], ":") && strings.Contains(fields[0], "-") {
+			m := mapping{}
+			if len(fields) > 1 {
+				m.perms = fields[1]
+			}
+			if len(fields) > 5 {
+				m.name = strings.Join(fields[5:], " ")
+			}
+			out = append(out, m)
+			continue
+		}
+		if len(out) == 0 || len(fields) < 2 {
+			continue
+		}
+		v, err := strconv.ParseFloat(fields[1], 64)
+		if err != nil {
+			continue
+		}
+		m := &out[len(out)-1]
+		switch fields[0] {
+		case "Size:":
+			m.size = v
+		case "Rss:":
+			m.rss = v
+		case "Pss:":
+			m.pss = v
+		}
+	}
+	return out, sc.Err()
+}
+
+// guestRAM tells a utility VM's RAM among a QEMU or virtiofsd mapping:
+// the shared memory backend virtio-fs needs, or else the anonymous
+// mapping of the guest's size.
+func guestRAM(m mapping, guestKB float64) bool {
+	return strings.Contains(m.name, "memory-backend") || (m.name == "" && m.size == guestKB)
+}
+
+// tcgBuffer tells TCG's translated code among QEMU's mappings: the one
+// anonymous mapping that is writable and executable. KVM has none.
+func tcgBuffer(m mapping) bool {
+	return m.name == "" && m.perms == "rwxp"
+}
+
+// podMem is where one VM pod's host memory goes, in MB.
+type podMem struct {
+	// guestRAM: the guest's pages resident in the memory backend (RSS of
+	// its mapping, which QEMU and virtiofsd share).
+	guestRAM float64
+	// tcg: TCG's code buffer (resident), zero under KVM.
+	tcg float64
+	// qemu, virtiofsd, shim: each process's PSS less its mappings of the
+	// guest's RAM and the TCG buffer.
+	qemu, virtiofsd, shim float64
+}
+
+func (m podMem) total() float64 { return m.guestRAM + m.tcg + m.qemu + m.virtiofsd + m.shim }
+
+// podMemory splits the memory of the pod whose shim is shim by where it
+// goes. Processes other than QEMU and virtiofsd under the shim count as
+// the shim's.
+func (p procs) podMemory(shim int, guestMB int) (podMem, error) {
+	var out podMem
+	guestKB := float64(guestMB) * 1024
+	for _, pid := range p.tree(shim) {
+		maps, err := mappings(pid)
+		if err != nil {
+			return podMem{}, err
+		}
+		var own, ram, tcg float64
+		for _, m := range maps {
+			switch {
+			case guestRAM(m, guestKB):
+				ram = max(ram, m.rss)
+			case tcgBuffer(m):
+				tcg += m.rss
+			default:
+				own += m.pss
+			}
+		}
+		name := ""
+		if args := p.args[pid]; len(args) > 0 {
+			name = filepath.Base(args[0])
+		}
+		switch {
+		case strings.HasPrefix(name, "qemu-system"):
+			out.qemu += own / 1024
+			out.tcg += tcg / 1024
+			out.guestRAM = max(out.guestRAM, ram/1024)
+		case name == "virtiofsd":
+			out.virtiofsd += (own + tcg) / 1024
+			out.guestRAM = max(out.guestRAM, ram/1024)
+		default:
+			out.shim += (own + ram + tcg) / 1024
+		}
+	}
+	return out, nil
 }
