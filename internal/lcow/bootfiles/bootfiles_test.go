@@ -299,7 +299,7 @@ func TestBuildFromKernelRootWithBuiltins(t *testing.T) {
 	err := Build(Options{Root: filepath.Join(dir, "no-kernel-here"), KernelRoot: kroot, KernelRelease: release,
 		Agent: filepath.Join(dir, "agent"), Out: out, Modules: []string{"overlay", "virtiofs"}, HyperVModules: []string{"overlay"},
 		ConditionalModules: map[string][]string{uvm.ModulesPCI: {"virtio_pci"}, uvm.ModulesVsock: {"vmw_vsock_virtio_transport"}},
-		Runtime:            NoRuntime})
+		Runtime:            NoRuntime, Manifest: &bootmanifest.Manifest{AgentProtocol: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
