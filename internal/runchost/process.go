@@ -36,6 +36,9 @@ type process struct {
 	pid     int
 	rio     runc.IO
 	console console.Console
+	// ttyFile is the console's master as the runtime's poller serves it:
+	// the copy reads and writes through it (see pollableConsole).
+	ttyFile *os.File
 	exitCh  <-chan runc.Exit
 	exit    *containerhost.Exit
 	deleted bool
@@ -82,7 +85,12 @@ func (p *process) attachIO(ctx context.Context, sock *runc.Socket) error {
 			return fmt.Errorf("receive console: %w", err)
 		}
 		p.console = con
-		p.pipes.Attach(stdio.TTYInput(con), con, nil)
+		f, err := pollableConsole(con)
+		if err != nil {
+			return fmt.Errorf("console: %w", err)
+		}
+		p.ttyFile = f
+		p.pipes.Attach(stdio.TTYInput(f), f, nil)
 		return nil
 	}
 	// The process holds the child ends now; ours would keep EOF away.
@@ -97,6 +105,23 @@ func (p *process) attachIO(ctx context.Context, sock *runc.Socket) error {
 	}
 	p.pipes.Attach(in, p.rio.Stdout(), p.rio.Stderr())
 	return nil
+}
+
+// pollableConsole returns a second file of the console's master that the
+// runtime's poller serves, so that a read waiting in it can be woken: an
+// exec's exit is settled from inside its output's copy (stdio.SettleExit).
+// The master's file description turns non-blocking; the console itself
+// is then used only for resizes and its close.
+func pollableConsole(con console.Console) (*os.File, error) {
+	fd, err := unix.Dup(int(con.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("dup master: %w", err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("non-blocking master: %w", err)
+	}
+	return os.NewFile(uintptr(fd), con.Name()), nil
 }
 
 // Start starts the init (runc start) or runs the exec (runc exec --detach).
@@ -253,12 +278,15 @@ func (p *process) Delete(ctx context.Context) error {
 	}
 	p.deleted = true
 	pid, exited := p.pid, p.exit != nil
-	con, rio := p.console, p.rio
+	con, tty, rio := p.console, p.ttyFile, p.rio
 	p.mu.Unlock()
 	if !exited && pid != 0 {
 		p.c.h.exits.forget(pid)
 	}
 	var errs []error
+	if tty != nil {
+		errs = append(errs, tty.Close())
+	}
 	if con != nil {
 		errs = append(errs, con.Close())
 	}

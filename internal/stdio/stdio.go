@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,7 +128,12 @@ func (p *Pipes) copyOut(src io.Reader, dst io.WriteCloser) {
 	if src == nil {
 		return
 	}
-	c := &outputCopy{pending: unreadBytes(src)}
+	c := &outputCopy{src: src, settled: make(chan struct{})}
+	if d, ok := src.(readDeadliner); ok {
+		if pending := unreadBytes(src); pending != nil {
+			c.wake, c.pending = d, pending
+		}
+	}
 	if o, ok := dst.(*output); ok {
 		c.unread = o.unread
 	}
@@ -139,47 +145,134 @@ func (p *Pipes) copyOut(src io.Reader, dst io.WriteCloser) {
 		defer p.outputs.Done()
 		buf := make([]byte, 32<<10)
 		if dst == nil {
-			c.copy(io.Discard, src, buf)
+			c.copy(io.Discard, buf)
 			return
 		}
-		c.copy(counting{dst, &p.moved}, src, buf)
+		c.copy(counting{dst, &p.moved}, buf)
 		p.awaitRead(dst)
 		dst.Close()
 	}()
 }
 
-// outputCopy is one output stream's copy, counted so that SettleExit can
-// tell when what the process had written by its exit reached containerd.
-type outputCopy struct {
-	pending func() (int, error) // bytes waiting in the process's pipe; nil if unknown
-	unread  func() (int, error) // bytes containerd has not read yet; nil if unknown
-	// read and written count the bytes taken from the process's pipe and
-	// handed to containerd's side.
-	read, written atomic.Uint64
-	// waiting is set while the copy waits in a read of the pipe.
-	waiting atomic.Bool
+// readDeadliner is a process's stream whose blocked read can be woken: a
+// pipe or terminal the runtime's poller serves.
+type readDeadliner interface {
+	SetReadDeadline(time.Time) error
 }
 
-func (c *outputCopy) copy(dst io.Writer, src io.Reader, buf []byte) {
+// outputCopy is one output stream's copy, counted so that SettleExit can
+// tell when what the process had written by its exit reached containerd.
+//
+// Only the copy itself can tell which bytes it took from the pipe: a read
+// may have emptied the pipe and not yet returned. So SettleExit asks the
+// copy (requested, then a read deadline that wakes it), and the copy
+// answers from its own goroutine once it took everything the pipe held
+// then and handed it over: target, then settled closed.
+type outputCopy struct {
+	src     io.Reader
+	wake    readDeadliner       // nil: SettleExit cannot ask this copy
+	pending func() (int, error) // bytes waiting in the process's pipe
+	unread  func() (int, error) // bytes containerd has not read yet; nil if unknown
+	// written counts the bytes handed to containerd's side.
+	written atomic.Uint64
+
+	requested atomic.Bool
+	askOnce   sync.Once
+	answered  bool          // by the copy's goroutine only
+	target    uint64        // written when the copy answered
+	settled   chan struct{} // closed once target is set
+}
+
+// ask requests the copy's answer (see outputCopy); it is safe to call
+// more than once.
+func (c *outputCopy) ask() {
+	c.askOnce.Do(func() {
+		c.requested.Store(true)
+		// Wakes a read that waits; a read that comes later fails at once.
+		_ = c.wake.SetReadDeadline(time.Now())
+	})
+}
+
+// read reads the process's stream, answering a settle request when the
+// deadline it set wakes the read.
+func (c *outputCopy) read(dst io.Writer, buf []byte) (int, error) {
 	for {
-		// Set only once what the last read took has been counted and
-		// handed over: a byte is then either still in the pipe or in
-		// written (see SettleExit).
-		c.waiting.Store(true)
-		n, err := src.Read(buf)
-		c.waiting.Store(false)
+		n, err := c.src.Read(buf)
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) || c.wake == nil {
+			return n, err
+		}
 		if n > 0 {
-			c.read.Add(uint64(n))
-			w, werr := dst.Write(buf[:n])
-			c.written.Add(uint64(w))
-			if werr != nil {
+			return n, nil
+		}
+		if err := c.wake.SetReadDeadline(time.Time{}); err != nil {
+			return 0, err
+		}
+		if c.requested.Load() && !c.answered {
+			if err := c.answer(dst, buf); err != nil {
+				return 0, err
+			}
+		}
+	}
+}
+
+// answer takes what the pipe holds now, which includes all the process
+// wrote before its exit that was not read yet, hands it over and records
+// the count. Reads stop at what the pipe held, so a child that keeps
+// writing cannot hold the answer back; none of them blocks, since only
+// this copy reads the pipe.
+func (c *outputCopy) answer(dst io.Writer, buf []byte) error {
+	n, err := c.pending()
+	if err != nil {
+		n = 0 // the caller's drain then waits for EOF or a stall instead
+	}
+	for n > 0 {
+		m, rerr := c.src.Read(buf[:min(n, len(buf))])
+		if m > 0 {
+			n -= m
+			if werr := c.hand(dst, buf[:m]); werr != nil {
+				return werr
+			}
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+	c.answered = true
+	if err == nil {
+		c.target = c.written.Load()
+		close(c.settled)
+	}
+	return nil
+}
+
+// hand writes to containerd's side and counts what it took.
+func (c *outputCopy) hand(dst io.Writer, b []byte) error {
+	w, err := dst.Write(b)
+	c.written.Add(uint64(w))
+	return err
+}
+
+func (c *outputCopy) copy(dst io.Writer, buf []byte) {
+	for {
+		n, err := c.read(dst, buf)
+		if n > 0 {
+			if werr := c.hand(dst, buf[:n]); werr != nil {
 				// containerd's side is gone: keep the process from
 				// blocking on a full pipe.
-				_, _ = io.CopyBuffer(io.Discard, src, buf)
+				c.discard(buf)
 				return
 			}
 		}
 		if err != nil {
+			return
+		}
+	}
+}
+
+// discard drains the process's stream to EOF.
+func (c *outputCopy) discard(buf []byte) {
+	for {
+		if _, err := c.read(io.Discard, buf); err != nil {
 			return
 		}
 	}
@@ -332,36 +425,25 @@ func (p *Pipes) SettleExit(ctx context.Context) error {
 	copies := append([]*outputCopy(nil), p.copies...)
 	p.copiesMu.Unlock()
 	for _, c := range copies {
-		if c.pending == nil {
+		if c.wake == nil {
 			return p.Settle(ctx)
 		}
 	}
-	// targets[i] is what copy i had handed over when its pipe was first
-	// seen empty with the copy waiting in a read: by then every byte the
-	// process wrote before its exit was read, counted and handed over.
-	targets := make([]uint64, len(copies))
-	known := make([]bool, len(copies))
+	for _, c := range copies {
+		c.ask()
+	}
 	settled := func() bool {
-		all := true
-		for i, c := range copies {
-			if !known[i] {
-				if !c.waiting.Load() {
-					all = false
-					continue
-				}
-				written := c.written.Load()
-				// Waiting throughout, and nothing handed over meanwhile.
-				if n, err := c.pending(); err != nil || n > 0 || !c.waiting.Load() || c.written.Load() != written {
-					all = false
-					continue
-				}
-				targets[i], known[i] = written, true
+		for _, c := range copies {
+			select {
+			case <-c.settled:
+			default:
+				return false
 			}
-			if !c.delivered(targets[i]) {
-				all = false
+			if !c.delivered(c.target) {
+				return false
 			}
 		}
-		return all
+		return true
 	}
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
