@@ -128,6 +128,11 @@ func spawnPooled(ctx context.Context, pool *vmpool.Pool, params *bootapi.Bootstr
 			_ = os.RemoveAll(e.Dir)
 		}
 	}()
+	// Whose entry it is, for whoever reads the pools: one host may run
+	// several containerds.
+	if err := e.WriteFile(vmpool.ContainerdFile, params.GetContainerdGrpcAddress()); err != nil {
+		return err
+	}
 	if err := options.Save(e.Dir, o.any); err != nil {
 		return err
 	}

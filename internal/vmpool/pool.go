@@ -8,10 +8,11 @@
 //
 // An entry is a directory named by its shim's id. Its files:
 //
-//	pid       the waiting shim's pid
-//	address   the shim's ttrpc socket address
-//	ready     present once the VM answers: the entry may be claimed
-//	ctl.sock  where the shim takes its pod (see Adopt)
+//	containerd  the address of the containerd the pool serves
+//	pid         the waiting shim's pid
+//	address     the shim's ttrpc socket address
+//	ready       present once the VM answers: the entry may be claimed
+//	ctl.sock    where the shim takes its pod (see Adopt)
 //
 // Claiming renames the entry to "claimed-<id>", which one claimer wins.
 package vmpool
@@ -36,10 +37,11 @@ const Root = "/run/containerd/winctr/pool"
 
 // Entry files.
 const (
-	PidFile     = "pid"
-	AddressFile = "address"
-	ReadyFile   = "ready"
-	CtlSocket   = "ctl.sock"
+	ContainerdFile = "containerd"
+	PidFile        = "pid"
+	AddressFile    = "address"
+	ReadyFile      = "ready"
+	CtlSocket      = "ctl.sock"
 )
 
 // claimedPrefix marks an entry taken by a pod.

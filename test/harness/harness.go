@@ -493,9 +493,22 @@ func (c *Containerd) sharedState() []string {
 			out = append(out, filepath.Join(dir, e.Name()))
 		}
 	}
-	// Warm pool entries, waiting or claimed; a pool's own directory stays.
-	entries, _ := filepath.Glob(filepath.Join(vmpool.Root, "*", "*-*"))
-	return append(out, entries...)
+	return append(out, poolEntriesOf(vmpool.Root, c.Socket)...)
+}
+
+// poolEntriesOf lists the warm pool entries under root, waiting or claimed,
+// of the containerd at socket: a pool's own directory stays, and other
+// containerds on the host have pools too.
+func poolEntriesOf(root, socket string) []string {
+	var out []string
+	entries, _ := filepath.Glob(filepath.Join(root, "*", "*-*"))
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(e, vmpool.ContainerdFile))
+		if err == nil && strings.TrimPrefix(string(b), "unix://") == socket {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Close stops containerd, ends the shims it started (by pid), unmounts
