@@ -198,5 +198,5 @@ deb:
 	install -d $(DEB_ROOT)/DEBIAN
 	sed -e 's|@DEB_VERSION@|$(DEB_VERSION)|' packaging/control.in > $(DEB_ROOT)/DEBIAN/control
 	printf '%s\n' $(DROPIN) $(CTR_OPTIONS) > $(DEB_ROOT)/DEBIAN/conffiles
-	fakeroot dpkg-deb --build -Zgzip $(DEB_ROOT) $(DEB)
+	dpkg-deb --root-owner-group --build -Zgzip $(DEB_ROOT) $(DEB)
 	@echo "package: $(DEB)"

@@ -4,8 +4,10 @@
 # (debootstrap --variant=minbase bookworm), mounts the host's Go toolchain
 # into it read-only (a user brings Go), clones the committed HEAD into it,
 # and inside it runs hack/install-deps.sh demo (what the demo needs),
-# the same again to show that a second run installs nothing, and
-# `make demo`, which boots a utility VM.
+# the same again to show that a second run installs nothing,
+# `make demo`, which boots a utility VM, and then the package a user
+# installs: `make deb`, apt-get installs it, and hack/package-check.sh runs
+# a VM container with it through a containerd on its default config.
 #
 # Everything runs in a mount and PID namespace of its own: its mounts
 # (/proc, /sys, the cgroup hierarchy, /dev, a fresh /run, Go) are seen by
@@ -107,6 +109,9 @@ inside() {
     return 1
   fi
   step "make demo" make demo </dev/null
+  step "make deb" make deb </dev/null
+  step "install the package" "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq ./_output/winctr_*.deb >/tmp/package-install.log 2>&1 || { cat /tmp/package-install.log; exit 1; }" </dev/null
+  step "package check" ./hack/package-check.sh </dev/null
 }
 
 if [ "${1:-}" = --inside ]; then
