@@ -114,20 +114,19 @@ const pageReportingOrder = 5
 // pageReportingParam is where the kernel takes that order at run time.
 // The balloon's registration sets it to the pageblock order (2 MB), and
 // the kernel reports only while a zone's free memory exceeds its low
-// watermark by 32 blocks of that order: 64 MB, more than an idle small
-// guest has free at all. A 128 MB guest then returned nothing, and QEMU
-// held every page of it; at 128 KB (32 blocks: 4 MB) the host got back
-// 26 MB of that guest's 32 MB free. Orders below 5 returned no more.
+// watermark by 32 blocks of that order: more than an idle small guest has
+// free at all, so QEMU held every page of it. At order 5 the threshold is
+// small enough for such a guest; lower orders returned no more
+// (bench/results/design-measurements.md).
 const pageReportingParam = "/sys/module/page_reporting/parameters/page_reporting_order"
 
 // pageReportingDelay is how long after boot the order is lowered. At once,
-// the reporting of a 512 MB guest's free memory in 128 KB blocks took the
-// guest's CPU while its first container started: 1.6 s more to a cold
-// `ctr run --rm echo` (median of 6 interleaved runs; order 7 cost 0.8 s).
-// Later, the guest pays for it once, mostly idle. The kernel reports after
-// frees of blocks of the order, which an idle guest hardly makes: a
-// compaction, which moves pages and frees blocks, sets it going (without
-// it a 128 MB guest gave nothing back in 25 s).
+// reporting a fresh guest's free memory in small blocks takes the guest's
+// CPU while its first container starts, which slowed the cold start
+// measurably; later, the guest pays for it once, mostly idle. The kernel
+// reports after frees of blocks of the order, which an idle guest hardly
+// makes: a compaction, which moves pages and frees blocks, sets it going
+// (bench/results/design-measurements.md).
 const pageReportingDelay = 10 * time.Second
 
 // finerPageReporting lowers the free page reporting order; the balloon

@@ -64,13 +64,10 @@ const VMOverheadMB = 256
 // Limits on VM sizes: beyond them a value is a typo, not a wish.
 //
 // MinMemoryMB is the smallest utility VM that boots and runs a container.
-// The guest kernel takes about 35 MB, the initrd's files (agent, runc,
-// modules) 30 MB once unpacked, and the compressed image 16 MB more until
-// then. With the boot files `make bootfiles` builds, a 112 MB guest ran
-// out of memory while booting (the kernel panics before the agent runs),
-// a 120 MB one booted and 128 MB ones ran containers and execs; 128 MB
-// also boots the uncompressed initrds of older builds. Refusing a smaller
-// size at create beats a VM that dies while it boots.
+// The guest kernel, the initrd's unpacked files and the compressed image
+// until it is unpacked must all fit; below this the kernel panics before
+// the agent runs (bench/results/design-measurements.md has the sizes).
+// Refusing a smaller size at create beats a VM that dies while it boots.
 const (
 	MaxProcessorCount = 512
 	MinMemoryMB       = 128

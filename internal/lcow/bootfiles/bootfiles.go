@@ -40,9 +40,9 @@ var DefaultModules = []string{"virtio_console", "virtiofs", "overlay", "virtio_n
 // DefaultConditionalModules are loaded only where the guest needs them,
 // keyed by the suffix of their list (ModulesListPath+key): the virtio bus
 // of the machine (PCI, or MMIO on microvm) and the vsock transport when
-// the host has vhost-vsock. Under TCG the guest took 0.31 s to load all
-// 17 modules, one after another on its one vCPU; 0.23 s for the 13 of a
-// q35 guest without vsock.
+// the host has vhost-vsock. The guest loads them one after another on
+// its one vCPU, so each it skips shortens the boot
+// (bench/results/design-measurements.md).
 var DefaultConditionalModules = map[string][]string{
 	uvm.ModulesPCI:   {"virtio_pci"},
 	uvm.ModulesMMIO:  {"virtio_mmio"},
@@ -104,8 +104,8 @@ const RuntimePath = "/usr/bin/crun"
 
 // DefaultRuntime is Debian's crun. `make bootfiles` passes a static build
 // of the same source instead (hack/build-guest-crun.sh): Debian's loads
-// ten shared libraries, and under TCG the guest's dynamic loader took
-// 90-180 ms of every crun command, against 20 ms for the static one.
+// ten shared libraries, and under TCG the guest's dynamic loader then
+// weighs on every crun command (bench/results/design-measurements.md).
 const DefaultRuntime = "/usr/bin/crun"
 
 // NoRuntime as Options.Runtime builds an initrd without an OCI runtime.
@@ -255,9 +255,9 @@ func runtimeFiles(root, runtime string) ([]guestFile, error) {
 // compressed because every VM holds it twice over while it boots: QEMU
 // keeps the file mapped for the VM's life (the firmware reads it from
 // there), and the guest holds the image in its memory until the kernel
-// has unpacked it. LZ4 (30 MB to 16 MB) because it unpacks fastest: under
-// TCG, 0.05 to 0.1 s more than the uncompressed archive by the guest's
-// clock, where gzip -9 and zstd -3 (11 MB) took 0.3 s more.
+// has unpacked it. LZ4 because it unpacks fastest: it costs the guest
+// least over the uncompressed archive, where gzip and zstd shrink it more
+// but cost several times that (bench/results/design-measurements.md).
 func writeCompressed(f io.Writer, write func(io.Writer) error) error {
 	zw, err := newLZ4Writer(f)
 	if err != nil {

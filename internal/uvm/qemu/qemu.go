@@ -107,7 +107,7 @@ func (m Machine) noOptionROM() string {
 // fills stays resident in the QEMU process until the VM ends. The cap is
 // the smallest that holds what a boot and a container start translate, so
 // the cache is not flushed during boot; the measurements that chose it
-// are in bench/results/qemu-tuning.md.
+// are in bench/results/design-measurements.md.
 const TCGCacheMB = 64
 
 // MachineArgs are QEMU's machine and CPU flags for a VM on m. The
@@ -127,7 +127,8 @@ func MachineArgs(m Machine, kvm bool) []string {
 // keyboard controller and serial ports beyond the console, the crypto
 // self-tests, the IO-APIC timer check, the TSC stability watchdog and
 // SMP alternatives patching; and it expedites RCU grace periods, which
-// the boot waits on (bench/results/qemu-tuning.md has what they saved).
+// the boot waits on (bench/results/design-measurements.md has what
+// they saved).
 //
 // rootfstype=ramfs unpacks the initrd into a ramfs rather than a tmpfs:
 // the kernel sizes a tmpfs root at half the memory free at that point,
