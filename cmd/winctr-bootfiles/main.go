@@ -16,7 +16,7 @@ import (
 
 func main() {
 	var o bootfiles.Options
-	var modules, hvModules string
+	var modules, hvModules, netAdminModules string
 	var scratch bool
 	flag.StringVar(&o.Agent, "agent", "bin/winctr-gcs", "static guest agent binary (becomes /init)")
 	flag.StringVar(&o.Out, "out", "/usr/local/share/winctr/lcow", "directory for kernel and initrd.img")
@@ -25,6 +25,7 @@ func main() {
 	flag.StringVar(&modules, "modules", strings.Join(bootfiles.DefaultModules, ","), "kernel modules to include, with their dependencies")
 	flag.StringVar(&o.Runtime, "runtime", bootfiles.DefaultRuntime, "the guest's OCI runtime (crun), installed in the guest as "+bootfiles.RuntimePath+" with the libraries it links")
 	flag.StringVar(&hvModules, "hyperv-modules", "", "kernel modules of a guest on Hyper-V (default: "+strings.Join(bootfiles.DefaultHyperVModules, ",")+", and 9p where the kernel has it)")
+	flag.StringVar(&netAdminModules, "netadmin-modules", strings.Join(bootfiles.DefaultNetAdminModules, ","), "kernel modules loaded before the first container with CAP_NET_ADMIN (those the kernel lacks or has built in are left out); none for none")
 	flag.BoolVar(&scratch, "lcow-scratch", false, "also write "+bootfiles.ScratchFile+", the scratch template of containerd's windows-lcow snapshotter (needs mkfs.ext4 and qemu-img)")
 	flag.Parse()
 	o.Modules = strings.Split(modules, ",")
@@ -35,6 +36,10 @@ func main() {
 			os.Exit(1)
 		}
 		o.Runtime = abs
+	}
+	o.NetAdminModules = []string{}
+	if netAdminModules != "none" && netAdminModules != "" {
+		o.NetAdminModules = strings.Split(netAdminModules, ",")
 	}
 	if hvModules != "" {
 		o.HyperVModules = strings.Split(hvModules, ",")

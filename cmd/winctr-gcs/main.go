@@ -102,7 +102,8 @@ func run() error {
 		NewHost: func(ctx context.Context) (gcs.Host, error) {
 			return runchost.New(ctx, gcs.Namespace, runchost.Config{Binary: ociRuntime, Root: "/run/runc"})
 		},
-		Logf: logf,
+		Logf:            logf,
+		NetAdminModules: (&moduleSet{list: modulesList + uvm.ModulesNetAdmin}).load,
 	})}
 	if cmdlineParam(uvm.TransportParam) == "vsock" && cmdlineParam(uvm.HypervisorParam) == "hyperv" {
 		return serveDialOut(svc, dialHost, dialOutTimeout)

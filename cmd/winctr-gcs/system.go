@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/containerd/v2/pkg/sys/reaper"
@@ -92,6 +93,32 @@ func loadModules(list string) ([]string, error) {
 		loaded = append(loaded, strings.TrimSuffix(filepath.Base(path), ".ko"))
 	}
 	return loaded, sc.Err()
+}
+
+// moduleSet is a module list loaded on first need rather than at boot;
+// once loaded, later calls cost a lock.
+type moduleSet struct {
+	list   string
+	mu     sync.Mutex
+	loaded bool
+}
+
+// load loads the list unless an earlier call did; a failure is tried
+// again next time.
+func (m *moduleSet) load() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.loaded {
+		return nil
+	}
+	start := uptime()
+	mods, err := loadModules(m.list)
+	if err != nil {
+		return err
+	}
+	m.loaded = true
+	logf("modules: %d of %s loaded (uptime %s to %s)", len(mods), m.list, start, uptime())
+	return nil
 }
 
 func loadModule(path string) error {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -55,6 +56,13 @@ type Config struct {
 	NewHost func(ctx context.Context) (Host, error)
 	// Logf writes one line of the agent's log.
 	Logf func(format string, args ...any)
+	// NetAdminModules, when set, loads the kernel modules a container
+	// that manages its network expects (bridge, veth, tun, netfilter).
+	// It is called before each container that may hold CAP_NET_ADMIN
+	// (a privileged one, say), so it must be cheap once it succeeded; an
+	// error is logged, and the container still created: not every such
+	// container uses them.
+	NetAdminModules func() error
 }
 
 // Containers is the container and process half of the agent API: it runs
@@ -223,6 +231,11 @@ func (s *Containers) CreateContainer(ctx context.Context, r *agent.CreateContain
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), r.SpecJson, 0o600); err != nil {
 		return nil, errgrpc.ToGRPC(err)
 	}
+	if s.cfg.NetAdminModules != nil && mayAdminNetwork(&spec) {
+		if err := s.cfg.NetAdminModules(); err != nil {
+			s.logf("container %s: network admin modules: %v", r.ContainerId, err)
+		}
+	}
 	h, err := s.hostFor(ctx)
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)
@@ -247,6 +260,13 @@ func (s *Containers) CreateContainer(ctx context.Context, r *agent.CreateContain
 	s.mu.Unlock()
 	s.logf("created container %s, init pid %d", r.ContainerId, c.Init().Pid())
 	return &agent.PidResponse{Pid: uint32(c.Init().Pid())}, nil
+}
+
+// mayAdminNetwork tells whether the container's processes may ever hold
+// CAP_NET_ADMIN: it is in their bounding set.
+func mayAdminNetwork(spec *specs.Spec) bool {
+	return spec.Process != nil && spec.Process.Capabilities != nil &&
+		slices.Contains(spec.Process.Capabilities.Bounding, "CAP_NET_ADMIN")
 }
 
 func (s *Containers) ExecProcess(ctx context.Context, r *agent.ExecProcessRequest) (*emptypb.Empty, error) {

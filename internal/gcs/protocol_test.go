@@ -73,20 +73,24 @@ type guest struct {
 	api     agent.AgentService
 }
 
-func newGuest(t *testing.T) *guest {
+func newGuest(t *testing.T, configure ...func(*Config)) *guest {
 	t.Helper()
 	root := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(root, "share"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	host := newFakeHost()
-	svc := NewContainers(Config{
+	cfg := Config{
 		Root:       root,
 		BundlesDir: filepath.Join(root, "bundles"),
 		SysctlDir:  t.TempDir(),
 		NewHost:    func(context.Context) (Host, error) { return host, nil },
 		Logf:       t.Logf,
-	})
+	}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	svc := NewContainers(cfg)
 	r := NewRouter(func(c net.Conn) { c.Close() })
 	svc.UseRouter(r)
 	srv, err := ttrpc.NewServer()

@@ -70,12 +70,14 @@ const ModulesList = "etc/winctr/modules"
 // Suffixes of the initrd's module lists beyond ModulesList: the guest
 // agent loads the list of its virtio bus (PCI, or MMIO on microvm), the
 // vsock transport's when TransportParam says vsock, and on Hyper-V its
-// own list alone.
+// own list alone. ModulesNetAdmin is loaded later, before the first
+// container that may manage the guest's network (see gcs.Config).
 const (
-	ModulesPCI    = ".pci"
-	ModulesMMIO   = ".mmio"
-	ModulesVsock  = ".vsock"
-	ModulesHyperV = ".hyperv"
+	ModulesPCI      = ".pci"
+	ModulesMMIO     = ".mmio"
+	ModulesVsock    = ".vsock"
+	ModulesHyperV   = ".hyperv"
+	ModulesNetAdmin = ".netadmin"
 )
 
 // HypervisorParam is the kernel command line parameter that names the

@@ -39,15 +39,21 @@ type pod struct {
 // end of the test.
 func runPod(t *testing.T, handler, name string, annotations map[string]string) *pod {
 	t.Helper()
+	return runPodWith(t, handler, name, func(c *runtimeapi.PodSandboxConfig) { c.Annotations = annotations })
+}
+
+// runPodWith is runPod with the pod's config changed by configure first.
+func runPodWith(t *testing.T, handler, name string, configure func(*runtimeapi.PodSandboxConfig)) *pod {
+	t.Helper()
 	ctx := rpcCtx(t)
 	cfg := &runtimeapi.PodSandboxConfig{
 		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "default", Uid: name + "-uid"},
 		Hostname:     name,
 		LogDirectory: t.TempDir(),
-		Annotations:  annotations,
 		DnsConfig:    &runtimeapi.DNSConfig{Servers: []string{"10.96.0.10"}, Searches: []string{"svc.cluster.local"}},
 		Linux:        &runtimeapi.LinuxPodSandboxConfig{CgroupParent: cd.CRI().CgroupParent + "/" + name},
 	}
+	configure(cfg)
 	resp, err := runtime.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler})
 	if err != nil {
 		t.Fatalf("RunPodSandbox(%s): %v", handler, err)
@@ -71,6 +77,12 @@ func (p *pod) remove(t *testing.T) {
 // container creates and starts a container in the pod.
 func (p *pod) container(t *testing.T, name string, attempt uint32, args ...string) string {
 	t.Helper()
+	return p.containerWith(t, name, attempt, func(*runtimeapi.ContainerConfig) {}, args...)
+}
+
+// containerWith is container with the config changed by configure first.
+func (p *pod) containerWith(t *testing.T, name string, attempt uint32, configure func(*runtimeapi.ContainerConfig), args ...string) string {
+	t.Helper()
 	ctx := rpcCtx(t)
 	cfg := &runtimeapi.ContainerConfig{
 		Metadata: &runtimeapi.ContainerMetadata{Name: name, Attempt: attempt},
@@ -79,6 +91,7 @@ func (p *pod) container(t *testing.T, name string, attempt uint32, args ...strin
 		LogPath:  name + "-" + strconv.Itoa(int(attempt)) + ".log",
 		Linux:    &runtimeapi.LinuxContainerConfig{Resources: &runtimeapi.LinuxContainerResources{}},
 	}
+	configure(cfg)
 	resp, err := runtime.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: p.id, Config: cfg, SandboxConfig: p.config})
 	if err != nil {
 		t.Fatalf("CreateContainer %s: %v", name, err)

@@ -332,6 +332,27 @@ func TestVMRefusesHostNamespaces(t *testing.T) {
 	cd.AssertNoLeaks(t)
 }
 
+// TestVMPrivilegedManagesNetwork: a privileged container in a VM pod has
+// what a privileged container expects of a Linux kernel (bridges, veth
+// pairs, tun), the guest's modules loaded before it starts; a container
+// without CAP_NET_ADMIN in the same kind of VM does not load them.
+func TestVMPrivilegedManagesNetwork(t *testing.T) {
+	harness.RequireBootFiles(t)
+	ctx := context.Background()
+	plain := cd.Ctr(ctx, append(append([]string{"run", "--rm"}, vmArgs...),
+		image.Name, "vm-plain", "sh", "-c", "grep -c '^bridge ' /proc/modules; true")...)
+	if plain.Err != nil || strings.TrimSpace(plain.Stdout) != "0" {
+		t.Fatalf("a plain container's guest has the bridge module (%q, %v): %s", plain.Stdout, plain.Err, plain.Stderr)
+	}
+	r := cd.Ctr(ctx, append(append([]string{"run", "--rm", "--privileged"}, vmArgs...),
+		image.Name, "vm-netadmin", "sh", "-c", "brctl addbr br0 && ip link add v0 type veth peer name v1 && "+
+			"ip link set v0 master br0 && tunctl -t tap0 >/dev/null && ip -o link show | grep -c -e br0 -e v0@v1 -e tap0")...)
+	if r.Err != nil || strings.TrimSpace(r.Stdout) != "3" {
+		t.Fatalf("privileged container in a VM: bridge, veth and tap: %q (%v): %s", r.Stdout, r.Err, r.Stderr)
+	}
+	cd.AssertNoLeaks(t)
+}
+
 // TestVMOOMEvent: a container in a VM past its memory limit is killed in
 // the guest, and the guest's OOM event reaches containerd.
 func TestVMOOMEvent(t *testing.T) {

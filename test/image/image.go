@@ -40,7 +40,7 @@ var Applets = []string{
 	"tail", "yes", "dd", "md5sum", "env", "kill", "ps", "stty", "tty", "uname",
 	"hostname", "mkdir", "rm", "touch", "grep", "seq", "printf", "test", "nc",
 	"wget", "httpd", "ip", "ifconfig", "mount", "df", "date", "tr", "od", "hexdump",
-	"readlink", "route", "netstat",
+	"readlink", "route", "netstat", "brctl", "tunctl",
 }
 
 // epoch keeps the layer reproducible: the same busybox gives the same digest.

@@ -49,6 +49,20 @@ var DefaultConditionalModules = map[string][]string{
 	uvm.ModulesVsock: {"vmw_vsock_virtio_transport"},
 }
 
+// DefaultNetAdminModules are what a container that manages its network
+// expects of a Linux kernel (a privileged one, or one given CAP_NET_ADMIN:
+// in a VM pod, the guest's privileges): bridges, veth pairs, tun/tap,
+// macvlan and dummy links, and netfilter for nft and iptables. They are
+// listed in ModulesListPath+uvm.ModulesNetAdmin, and the agent loads them
+// before the first such container only, so other pods do not pay for them
+// at boot.
+var DefaultNetAdminModules = []string{
+	"bridge", "br_netfilter", "veth", "tun", "macvlan", "dummy",
+	"nf_tables", "nft_compat", "nft_chain_nat", "nft_nat", "nft_masq", "nft_ct",
+	"ip_tables", "iptable_filter", "iptable_nat",
+	"xt_MASQUERADE", "xt_conntrack", "xt_addrtype", "xt_tcpudp",
+}
+
 // DefaultHyperVModules are what an LCOW guest on Hyper-V (a Windows host)
 // loads instead: VMBus, hvsocket, the SCSI disks that carry container
 // layers, the network adapter, and overlay.
@@ -86,6 +100,10 @@ type Options struct {
 	// ConditionalModules are listed in ModulesListPath+key each, less
 	// what Modules loads already; nil: DefaultConditionalModules.
 	ConditionalModules map[string][]string
+	// NetAdminModules are listed in ModulesListPath+uvm.ModulesNetAdmin,
+	// less what Modules loads already and those the kernel has built in
+	// or lacks; nil: DefaultNetAdminModules, empty: none.
+	NetAdminModules []string
 	// Runtime is the host executable the guest agent runs as its OCI
 	// runtime, put at RuntimePath in the guest; the shared libraries it
 	// loads, if any, go to their own paths. Empty: DefaultRuntime;
@@ -177,6 +195,22 @@ func Build(o Options) error {
 		}
 		lists[ModulesListPath+suffix] = slices.DeleteFunc(more, func(m string) bool { return slices.Contains(order, m) })
 	}
+	if o.NetAdminModules == nil {
+		o.NetAdminModules = DefaultNetAdminModules
+	}
+	var netAdmin []string
+	for _, m := range o.NetAdminModules {
+		more, err := ResolveModules(depFile, []string{m})
+		if err != nil {
+			continue // not in this kernel: the guest goes without it
+		}
+		for _, f := range more {
+			if !slices.Contains(order, f) && !slices.Contains(netAdmin, f) {
+				netAdmin = append(netAdmin, f)
+			}
+		}
+	}
+	lists[ModulesListPath+uvm.ModulesNetAdmin] = netAdmin
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return err
 	}

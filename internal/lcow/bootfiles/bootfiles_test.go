@@ -197,7 +197,10 @@ func TestBuildWritesCompressedInitrd(t *testing.T) {
 	for path, body := range map[string]string{
 		filepath.Join(root, "boot", "vmlinuz-"+release): "kernel",
 		filepath.Join(modDir, "modules.dep"): "kernel/fs/overlay/overlay.ko:\n" +
-			"kernel/virtio.ko:\nkernel/virtio_pci.ko: kernel/virtio.ko\nkernel/virtiofs.ko: kernel/virtio.ko\n",
+			"kernel/virtio.ko:\nkernel/virtio_pci.ko: kernel/virtio.ko\nkernel/virtiofs.ko: kernel/virtio.ko\n" +
+			"kernel/net/bridge/bridge.ko: kernel/net/802/stp.ko\nkernel/net/802/stp.ko:\n",
+		filepath.Join(modDir, "kernel/net/bridge/bridge.ko"):  "bridge.ko",
+		filepath.Join(modDir, "kernel/net/802/stp.ko"):        "stp.ko",
 		filepath.Join(modDir, "kernel/fs/overlay/overlay.ko"): "overlay.ko",
 		filepath.Join(modDir, "kernel/virtio.ko"):             "virtio.ko",
 		filepath.Join(modDir, "kernel/virtio_pci.ko"):         "virtio_pci.ko",
@@ -215,7 +218,8 @@ func TestBuildWritesCompressedInitrd(t *testing.T) {
 	err := Build(Options{Root: root, Agent: filepath.Join(root, "agent"), Out: out,
 		Modules: []string{"overlay", "virtiofs"}, HyperVModules: []string{"overlay"},
 		ConditionalModules: map[string][]string{uvm.ModulesPCI: {"virtio_pci"}}, Runtime: NoRuntime,
-		Manifest: &bootmanifest.Manifest{AgentProtocol: 9, AgentVersion: "v-test"}})
+		NetAdminModules: []string{"bridge", "not_in_this_kernel", "overlay"},
+		Manifest:        &bootmanifest.Manifest{AgentProtocol: 9, AgentVersion: "v-test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,10 +236,12 @@ func TestBuildWritesCompressedInitrd(t *testing.T) {
 	if files["init"] != "agent" || files["lib/modules/overlay.ko"] != "overlay.ko" {
 		t.Errorf("initrd holds %v", files)
 	}
-	// A conditional list leaves out what the base list loads already.
+	// A conditional list leaves out what the base list loads already; the
+	// network admin's list also what the kernel lacks.
 	for list, want := range map[string]string{
-		ModulesListPath:                  "/lib/modules/overlay.ko\n/lib/modules/virtio.ko\n/lib/modules/virtiofs.ko\n",
-		ModulesListPath + uvm.ModulesPCI: "/lib/modules/virtio_pci.ko\n",
+		ModulesListPath:                       "/lib/modules/overlay.ko\n/lib/modules/virtio.ko\n/lib/modules/virtiofs.ko\n",
+		ModulesListPath + uvm.ModulesPCI:      "/lib/modules/virtio_pci.ko\n",
+		ModulesListPath + uvm.ModulesNetAdmin: "/lib/modules/stp.ko\n/lib/modules/bridge.ko\n",
 	} {
 		if files[list] != want {
 			t.Errorf("%s: got %q, want %q", list, files[list], want)
