@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/log"
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
 	"github.com/winctr/winctr/internal/bootmanifest"
@@ -242,8 +244,9 @@ func (q *qemuVM) start(ctx context.Context, pod podPlace, dial dialAgent, change
 
 // bindIntoShare binds each host source to <dir>/mounts/<index>, where the
 // guest finds it through the share.
-func bindIntoShare(dir string, binds map[int]string) error {
-	for i, src := range binds {
+func bindIntoShare(dir string, binds map[int]bind) error {
+	for i, b := range binds {
+		src := b.source
 		fi, err := os.Stat(src)
 		if err != nil {
 			return fmt.Errorf("bind mount source: %v: %w", err, errdefs.ErrInvalidArgument)
@@ -260,17 +263,76 @@ func bindIntoShare(dir string, binds map[int]string) error {
 		if err != nil {
 			return err
 		}
-		if err := unix.Mount(src, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		if err := mountBind(b, target); err != nil {
 			return fmt.Errorf("bind %s into the VM share: %w", src, err)
 		}
 	}
 	return nil
 }
 
+// mountBind binds b's source at target. The bind is made as a detached
+// copy (open_tree) whose attributes are set before it is attached: the
+// share propagates into virtiofsd's mount namespace, and a copy made
+// there before a later remount would stay writable. The copy is a slave
+// of the source: the host's later mounts and unmounts under the source
+// reach it, and nothing done to it reaches the host's mounts.
+func mountBind(b bind, target string) error {
+	recursive := 0
+	if b.recursive || b.recursiveReadOnly {
+		recursive = unix.AT_RECURSIVE
+	}
+	fd, err := unix.OpenTree(unix.AT_FDCWD, b.source, uint(unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|recursive))
+	if err != nil {
+		return fmt.Errorf("copy the mount (open_tree): %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Propagation: unix.MS_SLAVE}); err != nil {
+		return fmt.Errorf("make the copy a slave of the source: %w", err)
+	}
+	if b.readOnly || b.recursiveReadOnly {
+		flags := unix.AT_EMPTY_PATH
+		if b.recursiveReadOnly {
+			flags |= unix.AT_RECURSIVE
+		}
+		if err := unix.MountSetattr(fd, "", uint(flags), &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
+			return fmt.Errorf("make the copy read-only (mount_setattr, Linux 5.12 or later): %w", err)
+		}
+	}
+	if err := unix.MoveMount(fd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("attach the copy (move_mount): %w", err)
+	}
+	return nil
+}
+
+// hasSubmounts tells whether anything is mounted below path on the host;
+// when that cannot be told, it says so.
+func hasSubmounts(path string) bool {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return true
+	}
+	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(real))
+	if err != nil {
+		return true
+	}
+	for _, m := range mounts {
+		if m.Mountpoint != real {
+			return true
+		}
+	}
+	return false
+}
+
 // removeContainerDir unmounts everything under a container's directory in
 // the share and only then removes it: removing through a live bind mount
-// would delete the host's files.
+// would delete the host's files. The bind mounts are detached lazily
+// first: virtiofsd may still hold files open in its copies of them, and a
+// plain unmount would then fail and leave the host's source mounted here
+// (its submounts busy to the host) until the pod ends.
 func removeContainerDir(dir string) error {
+	if err := mount.UnmountRecursive(filepath.Join(dir, "mounts"), unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("unmount bind mounts in %s: %w", dir, err)
+	}
 	if err := layers.UnmountRootfs(dir); err != nil {
 		return err
 	}

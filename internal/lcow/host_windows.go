@@ -261,8 +261,8 @@ func (h *hcsVM) attachRootfs(ctx context.Context, req *containerhost.ContainerRe
 		return "", nil, err
 	}
 	steps.Push(func(ctx context.Context) error { return h.unmount(ctx, rootfs) })
-	for i, src := range g.binds {
-		u, err := h.shareBind(ctx, req.ID, i, src, hasOption(req.Spec.Mounts[i].Options, "ro"))
+	for i, b := range g.binds {
+		u, err := h.shareBind(ctx, req.ID, i, b.source, b.readOnly || b.recursiveReadOnly)
 		if err != nil {
 			return "", nil, err
 		}
@@ -436,3 +436,7 @@ func (h *hcsVM) close(ctx context.Context) error {
 	}
 	return err
 }
+
+// hasSubmounts is false on Windows: a Plan9 share has no submounts the
+// guest would see apart from the directory's.
+func hasSubmounts(string) bool { return false }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,9 +17,9 @@ import (
 // guest is a container's spec rewritten for the guest.
 type guest struct {
 	spec []byte
-	// binds lists, per mount index, the host source to bind into
-	// the guest's <guestDir>/mounts/<index>.
-	binds map[int]string
+	// binds lists, per mount index, the host side of a bind mount that
+	// the guest finds at <guestDir>/mounts/<index>.
+	binds map[int]bind
 	// podNetNS is the host network namespace CNI set up for the pod, named
 	// by a CRI sandbox's spec: the VM's network comes from it.
 	podNetNS string
@@ -30,6 +31,41 @@ type guest struct {
 	hnsNamespace string
 }
 
+// bind is a bind mount's host side: its source, and how the host binds it
+// into the share. Read-only is made there, on the host's mount, where no
+// privilege in the guest can undo it; the guest sees the whole tree as
+// one mount of its share, so it cannot tell a submount from a directory.
+type bind struct {
+	source string
+	// recursive (rbind): the source's submounts come along.
+	recursive bool
+	// readOnly (ro): the top mount is read-only, submounts as they are.
+	readOnly bool
+	// recursiveReadOnly (rro): every mount of the tree is read-only.
+	recursiveReadOnly bool
+}
+
+// guestBindOptions are a bind mount's options for the guest. Its "rro" is
+// "ro" there (one mount). A read-only rbind whose source has submounts
+// loses its "ro": the guest's would cover the submounts too, and the
+// host's read-only top mount refuses the writes it must.
+func guestBindOptions(opts []string, b bind, submounts func(string) bool) []string {
+	dropRO := b.readOnly && !b.recursiveReadOnly && b.recursive && (submounts == nil || submounts(b.source))
+	out := make([]string, 0, len(opts))
+	for _, o := range opts {
+		switch {
+		case o == "rro":
+			if !slices.Contains(out, "ro") {
+				out = append(out, "ro")
+			}
+		case o == "ro" && (dropRO || slices.Contains(out, "ro")):
+		default:
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // guestSpec rewrites a container's spec for the guest: its root
 // (<guestDir>/rootfs) and its bind mounts' sources (<guestDir>/mounts/<i>,
 // where the host side puts them), and its namespaces. In a VM the pod's
@@ -37,8 +73,9 @@ type guest struct {
 // namespaces may be joined only when they are another container's of the
 // same pod (CRI names them /proc/<pid>/ns/<type> with the pid this shim
 // reported, which is the guest's). What cannot cross into the VM is
-// refused, not ignored.
-func guestSpec(spec *specs.Spec, guestDir string, isPodPid func(int) bool) (*guest, error) {
+// refused, not ignored. submounts tells whether a host path has mounts
+// below it (nil: assume so).
+func guestSpec(spec *specs.Spec, guestDir string, isPodPid func(int) bool, submounts func(string) bool) (*guest, error) {
 	if err := containerhost.CheckVMSpec(spec); err != nil {
 		return nil, err
 	}
@@ -46,15 +83,18 @@ func guestSpec(spec *specs.Spec, guestDir string, isPodPid func(int) bool) (*gue
 	root := *spec.Root
 	root.Path = path.Join(guestDir, "rootfs")
 	s.Root = &root
-	g := &guest{binds: map[int]string{}}
+	g := &guest{binds: map[int]bind{}}
 	s.Mounts = append([]specs.Mount(nil), spec.Mounts...)
 	for i, m := range s.Mounts {
 		if containerhost.IsBindMount(m) {
 			if !filepath.IsAbs(m.Source) {
 				return nil, fmt.Errorf("bind mount source %q is not an absolute path: %w", m.Source, errdefs.ErrInvalidArgument)
 			}
-			g.binds[i] = m.Source
+			b := bind{source: m.Source, recursive: hasOption(m.Options, "rbind"),
+				readOnly: hasOption(m.Options, "ro"), recursiveReadOnly: hasOption(m.Options, "rro")}
+			g.binds[i] = b
 			s.Mounts[i].Source = path.Join(guestDir, "mounts", strconv.Itoa(i))
+			s.Mounts[i].Options = guestBindOptions(m.Options, b, submounts)
 		}
 	}
 	sandbox := spec.Annotations[containerhost.AnnotationContainerType] == containerhost.ContainerTypeSandbox

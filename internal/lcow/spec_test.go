@@ -3,6 +3,7 @@ package lcow
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,7 +49,7 @@ func TestGuestSpecNamespaces(t *testing.T) {
 			if tt.sandbox {
 				spec.Annotations = map[string]string{containerhost.AnnotationContainerType: containerhost.ContainerTypeSandbox}
 			}
-			g, err := guestSpec(spec, "/run/winctr/share/c1", podPid)
+			g, err := guestSpec(spec, "/run/winctr/share/c1", podPid, nil)
 			if tt.wantErrHas != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErrHas) || !errors.Is(err, errdefs.ErrInvalidArgument) {
 					t.Fatalf("error %v, want an invalid argument naming %q", err, tt.wantErrHas)
@@ -84,7 +85,7 @@ func FuzzGuestSpec(f *testing.F) {
 			return
 		}
 		const dir = "/run/winctr/share/c1"
-		g, err := guestSpec(&spec, dir, func(pid int) bool { return pid == 42 })
+		g, err := guestSpec(&spec, dir, func(pid int) bool { return pid == 42 }, nil)
 		if err != nil {
 			if !errors.Is(err, errdefs.ErrInvalidArgument) {
 				t.Fatalf("refusal %v is not an invalid argument", err)
@@ -106,4 +107,46 @@ func FuzzGuestSpec(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestGuestBindOptions: read-only is the host's to enforce; the guest's
+// options keep it only where the guest's one-mount view cannot make more
+// of the tree read-only than the spec asked.
+func TestGuestBindOptions(t *testing.T) {
+	with := func(yes bool) func(string) bool { return func(string) bool { return yes } }
+	tests := []struct {
+		name      string
+		opts      []string
+		submounts func(string) bool
+		want      []string
+	}{
+		{"rw rbind", []string{"rbind", "rw"}, with(true), []string{"rbind", "rw"}},
+		{"ro rbind without submounts", []string{"rbind", "ro"}, with(false), []string{"rbind", "ro"}},
+		{"ro rbind with submounts: the host's top mount only", []string{"rbind", "ro"}, with(true), []string{"rbind"}},
+		{"ro rbind, submounts unknown", []string{"rbind", "ro"}, nil, []string{"rbind"}},
+		{"ro bind: no submounts come along", []string{"bind", "ro"}, with(true), []string{"bind", "ro"}},
+		{"rro is ro in the guest", []string{"rbind", "rro"}, with(true), []string{"rbind", "ro"}},
+		{"rro and ro", []string{"rbind", "ro", "rro"}, with(true), []string{"rbind", "ro"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := &specs.Spec{Root: &specs.Root{Path: "rootfs"}, Linux: &specs.Linux{},
+				Mounts: []specs.Mount{{Destination: "/data", Type: "bind", Source: "/srv/data", Options: tt.opts}}}
+			g, err := guestSpec(spec, "/run/winctr/share/c1", nil, tt.submounts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out specs.Spec
+			if err := json.Unmarshal(g.spec, &out); err != nil {
+				t.Fatal(err)
+			}
+			if got := out.Mounts[0].Options; strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Fatalf("guest options %v, want %v", got, tt.want)
+			}
+			b := g.binds[0]
+			if b.source != "/srv/data" || b.readOnly != slices.Contains(tt.opts, "ro") || b.recursiveReadOnly != slices.Contains(tt.opts, "rro") || b.recursive != slices.Contains(tt.opts, "rbind") {
+				t.Fatalf("host side %+v for %v", b, tt.opts)
+			}
+		})
+	}
 }

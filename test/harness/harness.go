@@ -452,7 +452,9 @@ func (c *Containerd) Leaks() []string {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
 			fields := strings.Fields(sc.Text())
-			if len(fields) > 4 && strings.HasPrefix(fields[4], c.State) {
+			// containerd's state, and the VM state of this namespace: a
+			// pod's share holds the containers' rootfs and bind mounts.
+			if len(fields) > 4 && (strings.HasPrefix(fields[4], c.State) || strings.HasPrefix(fields[4], c.vmDir()+"/")) {
 				leaks = append(leaks, "mount "+fields[4])
 			}
 		}
