@@ -7,6 +7,7 @@ import (
 	"github.com/containerd/typeurl/v2"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/winctr/winctr/internal/lcow"
 	"github.com/winctr/winctr/internal/runchost"
 	optionsv1 "github.com/winctr/winctr/protos/options/v1"
 )
@@ -15,13 +16,13 @@ import (
 // containerd's runc shim reports runc's: for process isolation, that of
 // the host's runc (runc_binary), from which containerd's CRI offers the
 // handler user namespaces (with idmapped mounts) and recursive read-only
-// mounts. A utility VM's containers run under the guest's crun over a
-// shared directory, where neither has been made to work: for hypervisor
-// isolation none is reported, so CRI offers neither. A runc that cannot
-// say is no error, as with the runc shim: containerd then assumes nothing.
+// mounts. For hypervisor isolation it is the utility VM's (lcow.Features):
+// recursive read-only mounts, which the host's binds provide, and no user
+// namespaces. A runc that cannot say is no error, as with the runc shim:
+// containerd then assumes nothing.
 func runtimeFeatures(ctx context.Context, opts *optionsv1.Options) (*anypb.Any, error) {
 	if opts.GetIsolation() == optionsv1.Options_ISOLATION_HYPERVISOR {
-		return nil, nil
+		return typeurl.MarshalAnyToProto(lcow.Features())
 	}
 	f, err := runchost.Features(ctx, opts.GetRuncBinary())
 	if err != nil {

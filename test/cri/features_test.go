@@ -20,7 +20,8 @@ import (
 // from the shim's -info, as it does from the runc shim's: the process
 // handlers report what the host's runc (the one the shims find) reports (recursive read-only
 // mounts where runc lists "rro"; user namespaces where it supports user
-// namespaces and idmapped mounts), the VM handlers neither.
+// namespaces and idmapped mounts), the VM handlers recursive read-only
+// mounts (the host's binds make them) and no user namespaces.
 func TestHandlerFeatures(t *testing.T) {
 	runc, err := harness.Tool("runc")
 	if err != nil {
@@ -56,8 +57,8 @@ func TestHandlerFeatures(t *testing.T) {
 		{harness.HandlerProcess, rro, userns},
 		{harness.HandlerProcessSandboxAPI, rro, userns},
 		{harness.HandlerProcessPlain, rro, userns},
-		{harness.HandlerHypervisor, false, false},
-		{harness.HandlerHypervisorSandboxAPI, false, false},
+		{harness.HandlerHypervisor, true, false},
+		{harness.HandlerHypervisorSandboxAPI, true, false},
 	} {
 		h, ok := got[tc.handler]
 		if !ok {

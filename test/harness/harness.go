@@ -454,7 +454,10 @@ func (c *Containerd) Leaks() []string {
 			fields := strings.Fields(sc.Text())
 			// containerd's state, and the VM state of this namespace: a
 			// pod's share holds the containers' rootfs and bind mounts.
-			if len(fields) > 4 && (strings.HasPrefix(fields[4], c.State) || strings.HasPrefix(fields[4], c.vmDir()+"/")) {
+			// CRI's namespace (k8s.io) is every CRI run's on the host, so
+			// there the VM state is not this run's alone.
+			vmState := c.cri == nil && strings.HasPrefix(fields[4], c.vmDir()+"/")
+			if len(fields) > 4 && (strings.HasPrefix(fields[4], c.State) || vmState) {
 				leaks = append(leaks, "mount "+fields[4])
 			}
 		}

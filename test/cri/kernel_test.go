@@ -3,9 +3,12 @@
 package cri
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/winctr/winctr/test/harness"
@@ -63,5 +66,64 @@ func TestContainersThatManageTheirNetwork(t *testing.T) {
 				cd.AssertNoLeaks(t)
 			})
 		}
+	}
+}
+
+// TestReadOnlyVolumes: a read-only volume whose host directory has a
+// tmpfs mounted under it keeps the tmpfs writable, as Kubernetes' readOnly
+// does on runc; with recursiveReadOnly the tmpfs is read-only too; and
+// nothing of the pod holds the host's mounts once its container is
+// removed. Both isolations.
+func TestReadOnlyVolumes(t *testing.T) {
+	for _, tc := range []struct {
+		handler string
+		vm      bool
+	}{
+		{harness.HandlerProcess, false},
+		{harness.HandlerHypervisor, true},
+	} {
+		t.Run(tc.handler, func(t *testing.T) {
+			if tc.vm {
+				harness.RequireBootFiles(t)
+			}
+			src := t.TempDir()
+			sub := filepath.Join(src, "sub")
+			if err := os.Mkdir(sub, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Mount("tmpfs", sub, "tmpfs", 0, "size=1m"); err != nil {
+				t.Fatal(err)
+			}
+			mounted := true
+			t.Cleanup(func() {
+				if mounted {
+					_ = unix.Unmount(sub, unix.MNT_DETACH)
+				}
+			})
+			p := runPod(t, tc.handler, "readonly", nil)
+			c := p.containerWith(t, "app", 0, func(c *runtimeapi.ContainerConfig) {
+				c.Mounts = []*runtimeapi.Mount{
+					{HostPath: src, ContainerPath: "/ro", Readonly: true},
+					{HostPath: src, ContainerPath: "/rro", Readonly: true, RecursiveReadOnly: true},
+				}
+			}, "sleep", "1000")
+			const probe = "for m in /ro /rro; do touch $m/top 2>/dev/null && echo $m-top; touch $m/sub/f 2>/dev/null && echo $m-sub; done; true"
+			r := exec(t, c, "sh", "-c", probe)
+			if got := strings.Join(strings.Fields(string(r.Stdout)), " "); got != "/ro-sub" {
+				t.Fatalf("writable: %q (%q), want the read-only volume's submount only", got, r.Stderr)
+			}
+			if _, err := runtime.RemoveContainer(rpcCtx(t), &runtimeapi.RemoveContainerRequest{ContainerId: c}); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Unmount(sub, 0); err != nil {
+				t.Fatalf("unmount the volume's tmpfs after its container: %v", err)
+			}
+			mounted = false
+			if err := os.Remove(sub); err != nil {
+				t.Fatalf("remove the volume's submount point after its container: %v", err)
+			}
+			p.remove(t)
+			cd.AssertNoLeaks(t)
+		})
 	}
 }
