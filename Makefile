@@ -157,6 +157,14 @@ DEB_VERSION ?= $(shell echo '$(VERSION)' | sed -e 's/^v//' -e '/^[0-9][0-9]*\./!
 DEB_ROOT := _output/deb/winctr
 DEB := _output/winctr_$(DEB_VERSION)_amd64.deb
 
+# The host's runc that make deps builds (hack/build-host-runc.sh), installed
+# where the shim takes it by default (runchost.BundledPath).
+HOST_RUNC := _output/tools/bin/runc
+INSTALL_RUNC = $(PREFIX)/libexec/winctr/runc
+
+$(HOST_RUNC):
+	./hack/build-host-runc.sh $(CURDIR)/$(HOST_RUNC)
+
 $(STAGED_BOOTFILES)/initrd.img: $(AGENT)
 	$(MAKE) bootfiles BOOTFILES_DIR=$(STAGED_BOOTFILES)
 
@@ -171,9 +179,10 @@ define install-config
 	fi
 endef
 
-install: build $(STAGED_BOOTFILES)/initrd.img
+install: build $(STAGED_BOOTFILES)/initrd.img $(HOST_RUNC)
 	install -D -m 0755 $(SHIM) $(DESTDIR)$(PREFIX)/bin/containerd-shim-winctr-v1
 	install -D -m 0755 $(WINCTR) $(DESTDIR)$(PREFIX)/bin/winctr
+	install -D -m 0755 $(HOST_RUNC) $(DESTDIR)$(INSTALL_RUNC)
 	install -d $(DESTDIR)$(INSTALL_BOOTFILES)
 	install -m 0644 $(STAGED_BOOTFILES)/kernel $(STAGED_BOOTFILES)/initrd.img $(STAGED_BOOTFILES)/manifest.json $(DESTDIR)$(INSTALL_BOOTFILES)/
 	$(call install-config,packaging/containerd-winctr.toml.in,$(DROPIN))
@@ -181,7 +190,8 @@ install: build $(STAGED_BOOTFILES)/initrd.img
 
 # Configuration files go only if they are still what install wrote.
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/containerd-shim-winctr-v1 $(DESTDIR)$(PREFIX)/bin/winctr
+	rm -f $(DESTDIR)$(PREFIX)/bin/containerd-shim-winctr-v1 $(DESTDIR)$(PREFIX)/bin/winctr $(DESTDIR)$(INSTALL_RUNC)
+	-rmdir $(DESTDIR)$(PREFIX)/libexec/winctr 2>/dev/null
 	rm -f $(DESTDIR)$(INSTALL_BOOTFILES)/kernel $(DESTDIR)$(INSTALL_BOOTFILES)/initrd.img $(DESTDIR)$(INSTALL_BOOTFILES)/manifest.json
 	-rmdir $(DESTDIR)$(INSTALL_BOOTFILES) $(DESTDIR)$(PREFIX)/share/winctr 2>/dev/null
 	@for pair in packaging/containerd-winctr.toml.in:$(DROPIN) packaging/winctr-vm.toml.in:$(CTR_OPTIONS); do \
@@ -193,7 +203,7 @@ uninstall:
 # The package installs under /usr; its configuration files are conffiles,
 # which dpkg never overwrites once changed.
 deb:
-	rm -rf $(DEB_ROOT)
+	rm -rf $(DEB_ROOT) _output/winctr_*.deb
 	$(MAKE) install DESTDIR=$(DEB_ROOT) PREFIX=/usr SYSCONFDIR=/etc
 	install -d $(DEB_ROOT)/DEBIAN
 	sed -e 's|@DEB_VERSION@|$(DEB_VERSION)|' packaging/control.in > $(DEB_ROOT)/DEBIAN/control

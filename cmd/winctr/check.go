@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/winctr/winctr/internal/hostcheck"
+	"github.com/winctr/winctr/internal/runchost"
 	"github.com/winctr/winctr/internal/uvm/qemu"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
@@ -45,7 +46,7 @@ var checkCommand = command{
 	flags: func(fs *flag.FlagSet) {
 		checkCfg = hostcheck.Config{}
 		fs.StringVar(&checkCfg.Containerd, "containerd", "", "containerd binary (default: containerd on PATH)")
-		fs.StringVar(&checkCfg.Runc, "runc", "", "runc binary, as the runtime's runc_binary (default: runc on PATH)")
+		fs.StringVar(&checkCfg.Runc, "runc", "", "runc binary, as the runtime's runc_binary (default: the one installed with winctr, else runc on PATH)")
 		fs.StringVar(&checkCfg.QEMU, "qemu", "", "QEMU binary, as the runtime's qemu_binary (default: qemu-system-x86_64 on PATH)")
 		fs.StringVar(&checkCfg.Virtiofsd, "virtiofsd", "", "virtiofsd binary, as the runtime's virtiofsd_binary (default: where the shim looks)")
 		fs.StringVar(&checkCfg.BootFiles, "boot-files", "", "boot files directory, as the runtime's boot_files_root_path (default: the installed one)")
@@ -55,6 +56,9 @@ var checkCommand = command{
 			return usageError(fs, "no arguments expected")
 		}
 		cfg := checkCfg
+		if cfg.Runc == "" {
+			cfg.Runc = runchost.DefaultBinary()
+		}
 		if cfg.BootFiles == "" {
 			cfg.BootFiles = defaultBootFiles()
 		}

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"time"
 
-	runc "github.com/containerd/go-runc"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 )
 
@@ -19,12 +18,12 @@ import (
 const featuresTimeout = 10 * time.Second
 
 // Features returns the OCI features document of the runtime binary
-// (runc_binary, or runc from PATH): what containerd's CRI reads to offer a
+// (runc_binary, or DefaultBinary): what containerd's CRI reads to offer a
 // handler user namespaces and recursive read-only mounts, and what
 // containerd checks before it creates a container with idmapped mounts.
 func Features(ctx context.Context, binary string) (*features.Features, error) {
 	if binary == "" {
-		binary = runc.DefaultCommand
+		binary = DefaultBinary()
 	}
 	path, err := exec.LookPath(binary)
 	if err != nil {

@@ -55,7 +55,7 @@ var once sync.Once
 // Config is what a runc Host is told by whoever builds it: the shim from
 // its runtime options, the guest agent from its own constants.
 type Config struct {
-	// Binary is the OCI runtime to run; runc on $PATH when empty.
+	// Binary is the OCI runtime to run; DefaultBinary when empty.
 	Binary string
 	// Root is the runtime's state directory, under which each namespace
 	// gets its own; DefaultRoot when empty.
@@ -68,7 +68,7 @@ func New(ctx context.Context, ns string, cfg Config) (*Host, error) {
 	once.Do(func() { runc.Monitor = reaper.Default })
 	bin := cfg.Binary
 	if bin == "" {
-		bin = runc.DefaultCommand
+		bin = DefaultBinary()
 	}
 	root := cfg.Root
 	if root == "" {

@@ -32,7 +32,7 @@ type state struct {
 // container (killing its processes) and the rootfs mount. It works from the
 // files in the bundle alone and returns the init's pid when known.
 func Cleanup(ctx context.Context, bundle, ns, id string) (int, error) {
-	s := state{Namespace: ns, RuncBinary: runc.DefaultCommand, RuncRoot: filepath.Join(DefaultRoot, ns)}
+	s := state{Namespace: ns, RuncBinary: DefaultBinary(), RuncRoot: filepath.Join(DefaultRoot, ns)}
 	if found, err := bundlestate.Read(bundle, stateFile, &s); err != nil {
 		if !found {
 			return 0, err
