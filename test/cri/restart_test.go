@@ -142,3 +142,51 @@ func counterLogNow(p *pod) (int, []string) {
 	}
 	return len(out), out
 }
+
+// TestSandboxKillAllSparesItsContainers: SIGKILL to all of the sandbox
+// task's processes (ctr task kill --all on the pause container, as kubelet's
+// sandbox recovery may), then a containerd restart: a container of the pod
+// in a PID namespace of its own is still running, as with containerd's
+// runc shim; the kill reaches the sandbox's processes alone.
+func TestSandboxKillAllSparesItsContainers(t *testing.T) {
+	handlers := []string{harness.HandlerProcess}
+	if harness.BootFilesMissing() == "" {
+		handlers = append(handlers, harness.HandlerHypervisor)
+	}
+	for _, h := range handlers {
+		t.Run(h, func(t *testing.T) {
+			p := runPod(t, h, "killall"+strings.ReplaceAll(h, "-", ""), nil)
+			// Kubernetes' default without shareProcessNamespace; CRI's
+			// zero value would share the sandbox's.
+			c := p.containerWith(t, "app", 0, func(c *runtimeapi.ContainerConfig) {
+				c.Linux.SecurityContext = &runtimeapi.LinuxContainerSecurityContext{
+					NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER},
+				}
+			}, "sleep", "1000")
+			if r := cd.Ctr(context.Background(), "task", "kill", "--all", "--signal", "SIGKILL", p.id); r.Err != nil {
+				t.Fatalf("kill all of the sandbox: %v %s", r.Err, r.Output())
+			}
+			// The sandbox's exit reaches containerd before it stops.
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				if r := cd.Ctr(context.Background(), "task", "ls"); strings.Contains(r.Stdout, p.id) && strings.Contains(r.Stdout, "STOPPED") {
+					break
+				}
+			}
+			cd.Stop()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if err := cd.Resume(ctx); err != nil {
+				t.Fatalf("containerd did not come back: %v", err)
+			}
+			reconnect(t)
+			if s := status(t, c); s.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+				t.Fatalf("the pod's container is %v after its sandbox was killed, want running", s.State)
+			}
+			if e := exec(t, c, "echo", "alive"); string(e.Stdout) != "alive\n" {
+				t.Fatalf("exec in the pod's container: %q %q", e.Stdout, e.Stderr)
+			}
+			p.remove(t)
+			cd.AssertNoLeaks(t)
+		})
+	}
+}
