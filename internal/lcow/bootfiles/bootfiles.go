@@ -175,12 +175,7 @@ func Build(o Options) error {
 	if err != nil {
 		return err
 	}
-	for _, m := range optional {
-		if _, err := ResolveModules(depFile, []string{m}); err == nil {
-			o.HyperVModules = append(o.HyperVModules, m)
-		}
-	}
-	hvOrder, err := ResolveModules(depFile, o.HyperVModules)
+	hvOrder, err := resolveModules(depFile, o.HyperVModules, optional)
 	if err != nil {
 		return err
 	}
@@ -198,19 +193,12 @@ func Build(o Options) error {
 	if o.NetAdminModules == nil {
 		o.NetAdminModules = DefaultNetAdminModules
 	}
-	var netAdmin []string
-	for _, m := range o.NetAdminModules {
-		more, err := ResolveModules(depFile, []string{m})
-		if err != nil {
-			continue // not in this kernel: the guest goes without it
-		}
-		for _, f := range more {
-			if !slices.Contains(order, f) && !slices.Contains(netAdmin, f) {
-				netAdmin = append(netAdmin, f)
-			}
-		}
+	// Those not in this kernel are left out: the guest goes without them.
+	netAdmin, err := resolveModules(depFile, nil, o.NetAdminModules)
+	if err != nil {
+		return err
 	}
-	lists[ModulesListPath+uvm.ModulesNetAdmin] = netAdmin
+	lists[ModulesListPath+uvm.ModulesNetAdmin] = slices.DeleteFunc(netAdmin, func(m string) bool { return slices.Contains(order, m) })
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return err
 	}
@@ -341,6 +329,13 @@ func moduleName(s string) string {
 // modules.builtin beside modules.dep) needs no file and is left out: the
 // agent has nothing to load for it.
 func ResolveModules(depFile string, names []string) ([]string, error) {
+	return resolveModules(depFile, names, nil)
+}
+
+// resolveModules is ResolveModules for the required names and for those
+// of optional that the kernel has, as a module or built in; a module it
+// lacks of optional is left out, not an error.
+func resolveModules(depFile string, names, optional []string) ([]string, error) {
 	builtin, err := builtinModules(filepath.Join(filepath.Dir(depFile), "modules.builtin"))
 	if err != nil {
 		return nil, err
@@ -397,6 +392,14 @@ func ResolveModules(depFile string, names []string) ([]string, error) {
 		return nil
 	}
 	for _, n := range names {
+		if err := visit(moduleName(n)); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range optional {
+		if _, ok := files[moduleName(n)]; !ok && !builtin[moduleName(n)] {
+			continue
+		}
 		if err := visit(moduleName(n)); err != nil {
 			return nil, err
 		}
