@@ -3,12 +3,9 @@
 package cri
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/winctr/winctr/test/harness"
@@ -86,20 +83,8 @@ func TestReadOnlyVolumes(t *testing.T) {
 			if tc.vm {
 				harness.RequireBootFiles(t)
 			}
-			src := t.TempDir()
-			sub := filepath.Join(src, "sub")
-			if err := os.Mkdir(sub, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := unix.Mount("tmpfs", sub, "tmpfs", 0, "size=1m"); err != nil {
-				t.Fatal(err)
-			}
-			mounted := true
-			t.Cleanup(func() {
-				if mounted {
-					_ = unix.Unmount(sub, unix.MNT_DETACH)
-				}
-			})
+			d := harness.NewSubmountedDir(t)
+			src := d.Dir
 			p := runPod(t, tc.handler, "readonly", nil)
 			c := p.containerWith(t, "app", 0, func(c *runtimeapi.ContainerConfig) {
 				c.Mounts = []*runtimeapi.Mount{
@@ -115,13 +100,7 @@ func TestReadOnlyVolumes(t *testing.T) {
 			if _, err := runtime.RemoveContainer(rpcCtx(t), &runtimeapi.RemoveContainerRequest{ContainerId: c}); err != nil {
 				t.Fatal(err)
 			}
-			if err := unix.Unmount(sub, 0); err != nil {
-				t.Fatalf("unmount the volume's tmpfs after its container: %v", err)
-			}
-			mounted = false
-			if err := os.Remove(sub); err != nil {
-				t.Fatalf("remove the volume's submount point after its container: %v", err)
-			}
+			d.Release()
 			p.remove(t)
 			cd.AssertNoLeaks(t)
 		})

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/winctr/winctr/test/harness"
 	"github.com/winctr/winctr/test/image"
 )
@@ -41,21 +39,9 @@ func TestReadOnlyBindMounts(t *testing.T) {
 					harness.RequireBootFiles(t)
 					args = vmArgs
 				}
-				src := t.TempDir()
-				sub := filepath.Join(src, "sub")
-				if err := os.Mkdir(sub, 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := unix.Mount("tmpfs", sub, "tmpfs", 0, "size=1m"); err != nil {
-					t.Fatal(err)
-				}
-				mounted := true
-				t.Cleanup(func() {
-					if mounted {
-						_ = unix.Unmount(sub, unix.MNT_DETACH)
-					}
-				})
-				if err := os.WriteFile(filepath.Join(sub, "marker"), nil, 0o644); err != nil {
+				d := harness.NewSubmountedDir(t)
+				src := d.Dir
+				if err := os.WriteFile(filepath.Join(d.Sub, "marker"), nil, 0o644); err != nil {
 					t.Fatal(err)
 				}
 				id := "ro-" + isolation[:1] + string(rune('0'+i))
@@ -68,13 +54,7 @@ func TestReadOnlyBindMounts(t *testing.T) {
 				if got := strings.Join(strings.Fields(r.Stdout), " "); got != tt.want {
 					t.Fatalf("writable and seen: %q, want %q", got, tt.want)
 				}
-				if err := unix.Unmount(sub, 0); err != nil {
-					t.Fatalf("unmount the source's tmpfs after the container: %v", err)
-				}
-				mounted = false
-				if err := os.Remove(sub); err != nil {
-					t.Fatalf("remove the source's submount point after the container: %v", err)
-				}
+				d.Release()
 				cd.AssertNoLeaks(t)
 			})
 		}
