@@ -189,7 +189,7 @@ func (h *Host) CreateContainer(ctx context.Context, req *containerhost.Container
 	if len(req.Rootfs) == 0 {
 		return nil, fmt.Errorf("a container in a utility VM needs its rootfs from containerd's snapshotter: %w", errdefs.ErrNotImplemented)
 	}
-	g, err := guestSpec(req.Spec, guestContainerDir(req.ID), h.isPodPid, hasSubmounts)
+	g, err := guestSpec(req.Spec, guestContainerDir(req.ID), h.isPodPid, submountCheck())
 	if err != nil {
 		return nil, err
 	}

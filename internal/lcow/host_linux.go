@@ -9,6 +9,8 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/errdefs"
@@ -304,23 +306,29 @@ func mountBind(b bind, target string) error {
 	return nil
 }
 
-// hasSubmounts tells whether anything is mounted below path on the host;
-// when that cannot be told, it says so.
-func hasSubmounts(path string) bool {
-	real, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return true
-	}
-	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(real))
-	if err != nil {
-		return true
-	}
-	for _, m := range mounts {
-		if m.Mountpoint != real {
+// submountCheck returns a function that tells whether anything is
+// mounted below a path on the host (when that cannot be told, it says
+// so), for one container's binds: the host's mount table is read once,
+// at the first question, however many binds ask.
+func submountCheck() func(string) bool {
+	table := sync.OnceValues(func() ([]*mountinfo.Info, error) { return mountinfo.GetMounts(nil) })
+	return func(path string) bool {
+		real, err := filepath.EvalSymlinks(path)
+		if err != nil {
 			return true
 		}
+		mounts, err := table()
+		if err != nil {
+			return true
+		}
+		below := strings.TrimSuffix(real, "/") + "/"
+		for _, m := range mounts {
+			if strings.HasPrefix(m.Mountpoint, below) {
+				return true
+			}
+		}
+		return false
 	}
-	return false
 }
 
 // removeContainerDir unmounts everything under a container's directory in

@@ -437,6 +437,6 @@ func (h *hcsVM) close(ctx context.Context) error {
 	return err
 }
 
-// hasSubmounts is false on Windows: a Plan9 share has no submounts the
+// submountCheck says no on Windows: a Plan9 share has no submounts the
 // guest would see apart from the directory's.
-func hasSubmounts(string) bool { return false }
+func submountCheck() func(string) bool { return func(string) bool { return false } }
