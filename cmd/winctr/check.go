@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/winctr/winctr/internal/hostcheck"
+	"github.com/winctr/winctr/internal/portforward"
 	"github.com/winctr/winctr/internal/runchost"
 	"github.com/winctr/winctr/internal/uvm/qemu"
 	agent "github.com/winctr/winctr/protos/agent/v1"
@@ -32,7 +33,8 @@ func (osEnv) CanOpenRW(p string) error {
 	}
 	return f.Close()
 }
-func (osEnv) Geteuid() int { return os.Geteuid() }
+func (osEnv) Geteuid() int            { return os.Geteuid() }
+func (osEnv) ProbePortForward() error { return portforward.Probe() }
 
 // cniDirs are where CNI plugins are installed: the CNI project's default
 // and Debian's containernetworking-plugins.

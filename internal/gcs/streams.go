@@ -41,6 +41,16 @@ type bufferedConn struct {
 
 func (c bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
+// CloseWrite ends the sending half of the stream: a yamux stream's Close
+// does only that (it still reads until the host closes its end), an
+// AF_VSOCK connection has a half-close of its own.
+func (c bufferedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Conn.Close()
+}
+
 // Route reads a stream's header and hands the stream on.
 func (r *Router) Route(c net.Conn) {
 	br := bufio.NewReader(c)
@@ -68,6 +78,8 @@ func (r *Router) Route(c net.Conn) {
 		} else {
 			c.Close()
 		}
+	case h.kind == "port":
+		go forwardPort(conn, h.port)
 	case h.kind == "stdio":
 		k := h.key + " " + strconv.Itoa(h.fd)
 		r.mu.Lock()
@@ -80,15 +92,18 @@ func (r *Router) Route(c net.Conn) {
 	}
 }
 
-// header is a stream's first line: "api", "logs" or "stdio <key> <fd>".
+// header is a stream's first line: "api", "logs", "stdio <key> <fd>" or
+// "port <number>".
 type header struct {
 	kind string
 	key  string
 	fd   int
+	port uint16
 }
 
 // parseHeader reads a stream's header line; ok is false for anything
-// else, and for a stdio fd other than 0, 1 or 2.
+// else, for a stdio fd other than 0, 1 or 2, and for a port outside
+// 1-65535.
 func parseHeader(line string) (header, bool) {
 	fields := strings.Fields(line)
 	switch {
@@ -100,6 +115,12 @@ func parseHeader(line string) (header, bool) {
 			return header{}, false
 		}
 		return header{kind: "stdio", key: fields[1], fd: fd}, true
+	case len(fields) == 2 && fields[0] == "port":
+		port, err := strconv.ParseUint(fields[1], 10, 16)
+		if err != nil || port == 0 {
+			return header{}, false
+		}
+		return header{kind: "port", port: uint16(port)}, true
 	}
 	return header{}, false
 }

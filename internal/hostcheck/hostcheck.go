@@ -53,6 +53,9 @@ type Env interface {
 	// CanOpenRW tells whether path opens for reading and writing.
 	CanOpenRW(path string) error
 	Geteuid() int
+	// ProbePortForward sets up and removes, in a network namespace of
+	// its own, what port-forward to a VM pod needs (internal/portforward).
+	ProbePortForward() error
 }
 
 // Config is what to check against.
@@ -86,6 +89,7 @@ func Run(env Env, cfg Config) []Result {
 		checkVirtiofsd(env, cfg.Virtiofsd, cfg.VirtiofsdCandidates),
 		checkBootFiles(env, cfg.BootFiles, cfg.AgentProtocol),
 		checkCNI(env, cfg.CNIDirs),
+		checkPortForward(env),
 	}
 }
 
@@ -298,5 +302,17 @@ func checkCNI(env Env, dirs []string) Result {
 	r.Status = Warn
 	r.Detail = fmt.Sprintf("no directory of %s holds %s: CRI pods get no network (ctr run does not need it)", strings.Join(dirs, ", "), strings.Join(cniPlugins, ", "))
 	r.Fix = "apt-get install containernetworking-plugins, and point containerd's CRI cni bin_dir at it"
+	return r
+}
+
+func checkPortForward(env Env) Result {
+	r := Result{Name: "port-forward", Scope: ScopeCRI}
+	if err := env.ProbePortForward(); err != nil {
+		r.Status = Warn
+		r.Detail = fmt.Sprintf("a pod network namespace's loopback cannot be redirected to the shim (%v): port-forward to VM pods will not connect; the pods run", err)
+		r.Fix = "a kernel with nf_tables NAT redirect (CONFIG_NF_TABLES, CONFIG_NFT_NAT, CONFIG_NFT_REDIR; modprobe nft_redir), and run as root"
+		return r
+	}
+	r.Status, r.Detail = OK, "nftables redirects a pod network namespace's loopback to the shim: port-forward reaches VM pods"
 	return r
 }

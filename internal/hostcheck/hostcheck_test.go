@@ -17,8 +17,10 @@ type fakeEnv struct {
 	paths   map[string]string // LookPath: name -> path
 	outputs map[string]string // "path arg..." -> stdout
 	files   map[string]string // Stat and the manifest's content
-	rw      map[string]bool
-	euid    int
+	// portForward is ProbePortForward's answer.
+	portForward error
+	rw          map[string]bool
+	euid        int
 }
 
 var errNope = errors.New("no such file")
@@ -62,6 +64,8 @@ func (f *fakeEnv) CanOpenRW(p string) error {
 }
 
 func (f *fakeEnv) Geteuid() int { return f.euid }
+
+func (f *fakeEnv) ProbePortForward() error { return f.portForward }
 
 // goodHost is this project's machine: Debian 12 without KVM or vsock.
 func goodHost(t *testing.T) (*fakeEnv, Config) {
@@ -134,6 +138,8 @@ func TestRun(t *testing.T) {
 		{"no cni", func(e *fakeEnv, _ *Config) { delete(e.files, "/usr/lib/cni/bridge") }, map[string]Status{"cni plugins": Warn}, "containernetworking-plugins"},
 		{"shim not installed", func(e *fakeEnv, _ *Config) { delete(e.paths, "containerd-shim-winctr-v1") }, map[string]Status{"shim": Fail}, "make install"},
 		{"not root", func(e *fakeEnv, _ *Config) { e.euid = 1000 }, map[string]Status{"root": Warn}, ""},
+		{"no nft redirect", func(e *fakeEnv, _ *Config) { e.portForward = errors.New("nftables: operation not supported") },
+			map[string]Status{"port-forward": Warn}, "operation not supported"},
 		{"no cgroups", func(e *fakeEnv, _ *Config) { delete(e.files, "/sys/fs/cgroup/memory") }, map[string]Status{"cgroups": Fail}, ""},
 	}
 	for _, tc := range tests {
@@ -142,7 +148,7 @@ func TestRun(t *testing.T) {
 			tc.change(env, &cfg)
 			rs := Run(env, cfg)
 			want := map[string]Status{"root": OK, "containerd": OK, "shim": OK, "cgroups": OK, "runc": OK, "qemu": OK, "kvm": Warn,
-				"vhost-vsock": OK, "virtiofsd": OK, "boot files": OK, "cni plugins": OK}
+				"vhost-vsock": OK, "virtiofsd": OK, "boot files": OK, "cni plugins": OK, "port-forward": OK}
 			for k, v := range tc.want {
 				want[k] = v
 			}

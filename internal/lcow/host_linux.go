@@ -25,6 +25,7 @@ import (
 	"github.com/winctr/winctr/internal/layers"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/internal/options"
+	"github.com/winctr/winctr/internal/portforward"
 	"github.com/winctr/winctr/internal/uvm"
 	"github.com/winctr/winctr/internal/uvm/qemu"
 	"github.com/winctr/winctr/internal/vmstate"
@@ -56,9 +57,10 @@ type qemuVM struct {
 	logw     io.Closer
 	stateDir string
 	shareDir string
-	net      *podNetwork // the pod's network, when CRI gave it one
-	cg       *podCgroup  // the pod's host cgroup, holding the VM
-	spare    *spareNIC   // a pooled VM's NIC, until a pod's network takes it
+	net      *podNetwork            // the pod's network, when CRI gave it one
+	ports    *portforward.Forwarder // the pod network's loopback, carried to the guest
+	cg       *podCgroup             // the pod's host cgroup, holding the VM
+	spare    *spareNIC              // a pooled VM's NIC, until a pod's network takes it
 	// consoleLog keeps the guest console for `winctr logs`.
 	consoleLog io.WriteCloser
 }
@@ -133,6 +135,7 @@ func (q *qemuVM) join(ctx context.Context, pod podPlace, changed func() error) (
 		if _, err := q.agent.ConfigureNetwork(ctx, q.net.config); err != nil {
 			return fmt.Errorf("configure the pod's network in the guest: %w", errgrpc.ToNative(err))
 		}
+		q.forwardPorts(ctx, pod.netns)
 	}
 	if q.spare != nil {
 		q.spare.close()
@@ -238,10 +241,26 @@ func (q *qemuVM) start(ctx context.Context, pod podPlace, dial dialAgent, change
 		if _, err := a.ConfigureNetwork(ctx, q.net.config); err != nil {
 			return fmt.Errorf("configure the pod's network in the guest: %w", errgrpc.ToNative(err))
 		}
+		q.forwardPorts(ctx, pod.netns)
 	}
 	faultpoint.Reach("vm-ready")
 	logger.WithField("kernel", resp.KernelRelease).WithField("uptime_ms", resp.UptimeMs).Info("utility VM ready")
 	return nil
+}
+
+// forwardPorts carries connections to the pod network's loopback on the
+// host to the guest's (see internal/portforward), where CRI's
+// port-forward looks for the pod's servers. Without it the pod still
+// runs, as it would have before: only port-forward to it fails, and the
+// shim's log says why.
+func (q *qemuVM) forwardPorts(ctx context.Context, nsPath string) {
+	logger := log.G(ctx).WithField("vm", filepath.Base(q.stateDir))
+	f, err := portforward.Start(nsPath, q.vm.Session().OpenPort, logger)
+	if err != nil {
+		logger.WithError(err).Warn("port-forward to this pod will not connect")
+		return
+	}
+	q.ports = f
 }
 
 // bindIntoShare binds each host source to <dir>/mounts/<index>, where the
@@ -404,7 +423,14 @@ func (q *qemuVM) powerOff(context.Context) {}
 // close stops the VM and releases the pod's network, its cgroup and the
 // VM's state directory.
 func (q *qemuVM) close(ctx context.Context) error {
-	errs := []error{q.stop(ctx)}
+	var errs []error
+	if q.ports != nil {
+		// Before the VM goes, so that a connection in flight ends with
+		// its forwarder, not with a broken transport.
+		errs = append(errs, q.ports.Close())
+		q.ports = nil
+	}
+	errs = append(errs, q.stop(ctx))
 	if q.net != nil {
 		errs = append(errs, q.net.detach())
 	}

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 
 	"github.com/containerd/errdefs"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/winctr/winctr/internal/innetns"
 	"github.com/winctr/winctr/internal/uvm"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
@@ -137,7 +137,7 @@ func newSpareNIC() (s *spareNIC, err error) {
 		return nil, err
 	}
 	mac[0] = mac[0]&^1 | 2 // unicast, locally administered
-	onThrowawayThread(func() {
+	innetns.OnThrowawayThread(func() {
 		ns, nerr := netns.New()
 		if nerr != nil {
 			err = fmt.Errorf("network namespace for a pooled VM: %w", nerr)
@@ -246,29 +246,14 @@ func redirect(h *netlink.Handle, from, to netlink.Link) error {
 // openTapIn creates a tap device in the network namespace ns and returns
 // it open. A tap is created in the namespace of the thread that opens it.
 func openTapIn(ns netns.NsHandle, name string) (f *os.File, err error) {
-	onThrowawayThread(func() {
-		if err = netns.Set(ns); err != nil {
-			err = fmt.Errorf("enter the pod's network namespace: %w", err)
-			return
-		}
+	err = innetns.Do(ns, func() (err error) {
 		f, err = openTap(name)
+		return err
 	})
-	return f, err
-}
-
-// onThrowawayThread runs fn on an OS thread of its own that exits with
-// it: fn may move the thread into another network namespace, which no
-// other goroutine must find itself in.
-func onThrowawayThread(fn func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		// Never unlocked: the thread exits with this goroutine instead of
-		// serving other goroutines.
-		runtime.LockOSThread()
-		fn()
-	}()
-	<-done
+	if err != nil {
+		return nil, fmt.Errorf("the pod's network namespace: %w", err)
+	}
+	return f, nil
 }
 
 func openTap(name string) (*os.File, error) {

@@ -4,12 +4,15 @@
 package uvm
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/hashicorp/yamux"
 )
 
@@ -128,8 +131,21 @@ func NewSession(conn io.ReadWriteCloser) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transport: %w", err)
 	}
-	return &Session{open: func() (net.Conn, error) { return s.Open() }, done: s.CloseChan(), close: s.Close}, nil
+	return &Session{open: func() (net.Conn, error) {
+		st, err := s.OpenStream()
+		if err != nil {
+			return nil, err
+		}
+		return yamuxStream{st}, nil
+	}, done: s.CloseChan(), close: s.Close}, nil
 }
+
+// yamuxStream gives a yamux stream the half-close of a TCP connection:
+// yamux's Close ends only the sending half, the stream still reads until
+// the guest closes its end.
+type yamuxStream struct{ *yamux.Stream }
+
+func (s yamuxStream) CloseWrite() error { return s.Stream.Close() }
 
 // NewDialSession makes each stream a connection of its own, made by dial
 // (an AF_VSOCK connection to the guest). The session ends when done is
@@ -156,6 +172,56 @@ func (s *Session) OpenAPI() (net.Conn, error) {
 // that the agent knows by key.
 func (s *Session) OpenStdio(key string, fd int) (net.Conn, error) {
 	return s.openWithHeader(fmt.Sprintf("stdio %s %d\n", key, fd))
+}
+
+// OpenPort opens a stream joined to a TCP connection the agent makes to
+// port on the guest's loopback (127.0.0.1, else ::1): the guest's half of
+// port-forwarding. It returns once the agent has connected; a port nobody
+// listens on is ErrUnavailable, an agent that does not forward ports
+// ErrNotImplemented. The stream half-closes as TCP does.
+func (s *Session) OpenPort(port uint16) (net.Conn, error) {
+	c, err := s.openWithHeader(fmt.Sprintf("port %d\n", port))
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReader(c)
+	_ = c.SetReadDeadline(time.Now().Add(portAnswerTimeout))
+	line, err := br.ReadString('\n')
+	_ = c.SetReadDeadline(time.Time{})
+	switch answer := strings.TrimSpace(line); {
+	case err == io.EOF && line == "":
+		c.Close()
+		return nil, fmt.Errorf("the guest agent does not forward ports (boot files older than this shim): %w", errdefs.ErrNotImplemented)
+	case err != nil:
+		c.Close()
+		return nil, fmt.Errorf("guest port %d: %w", port, err)
+	case answer == "ok":
+		return &portConn{Conn: c, r: br}, nil
+	default:
+		c.Close()
+		return nil, fmt.Errorf("%s: %w", strings.TrimPrefix(answer, "error "), errdefs.ErrUnavailable)
+	}
+}
+
+// portAnswerTimeout bounds the agent's answer to a port stream: its own
+// connection attempt gives up sooner.
+const portAnswerTimeout = 15 * time.Second
+
+// portConn is a port stream past its answer line.
+type portConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *portConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// CloseWrite ends the sending half, for a guest server that waits for
+// the end of a request.
+func (c *portConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Conn.Close()
 }
 
 // OpenLogs opens the stream on which the agent writes its log lines.

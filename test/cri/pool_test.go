@@ -16,7 +16,7 @@ import (
 // waiting: the first pod boots its own VM and fills the pool, the second
 // takes the waiting VM, whose spare NIC joins the pod's network: its guest
 // holds the pod's IP (and MAC: the guest's routes find the NIC by it), and
-// the first pod fetches a page from it.
+// the first pod fetches a page from it, as does port-forward.
 // containerd's exit then ends the pool, leaving nothing.
 func TestPooledVMPod(t *testing.T) {
 	harness.RequireBootFiles(t)
@@ -38,6 +38,10 @@ func checkPooledPod(t *testing.T, handler string) {
 		t.Fatalf("the pod's shim is not the pooled one: shim %d works in %q, not in pod %s's bundle", waiting.Pid, cwd, server.id)
 	}
 	fetchAcross(t, server, cli)
+	// A pooled VM joins its pod's network late; port-forward reaches it too.
+	if got := forwardedGet(t, server.id, 8080, "/hostname"); strings.TrimSpace(got) != server.config.Hostname {
+		t.Fatalf("GET /hostname through port-forward: %q, want %q", got, server.config.Hostname)
+	}
 	client.remove(t)
 	server.remove(t)
 	cd.WaitPoolReady(t)
