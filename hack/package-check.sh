@@ -43,7 +43,7 @@ for _ in $(seq 1 100); do
 done
 ctr=("$tools/ctr" --address "$sock")
 
-go run ./test/image/mkimage -o "$work/busybox.tar" >/dev/null
+go run ./test/mkimage -o "$work/busybox.tar" >/dev/null
 "${ctr[@]}" images import "$work/busybox.tar" >/dev/null
 host="$(uname -r)"
 

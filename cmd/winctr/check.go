@@ -14,7 +14,7 @@ import (
 	"github.com/winctr/winctr/internal/hostcheck"
 	"github.com/winctr/winctr/internal/portforward"
 	"github.com/winctr/winctr/internal/runchost"
-	"github.com/winctr/winctr/internal/uvm/qemu"
+	"github.com/winctr/winctr/internal/uvmdriver/qemu"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
 

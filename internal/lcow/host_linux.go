@@ -27,7 +27,7 @@ import (
 	"github.com/winctr/winctr/internal/options"
 	"github.com/winctr/winctr/internal/portforward"
 	"github.com/winctr/winctr/internal/uvm"
-	"github.com/winctr/winctr/internal/uvm/qemu"
+	"github.com/winctr/winctr/internal/uvmdriver/qemu"
 	"github.com/winctr/winctr/internal/vmstate"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )

@@ -29,7 +29,7 @@ import (
 	"github.com/winctr/winctr/internal/options"
 	"github.com/winctr/winctr/internal/undo"
 	"github.com/winctr/winctr/internal/uvm"
-	uvmhcs "github.com/winctr/winctr/internal/uvm/hcs"
+	uvmhcs "github.com/winctr/winctr/internal/uvmdriver/hcs"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
 

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/winctr/winctr/internal/bundlestate"
-	"github.com/winctr/winctr/internal/uvm/qemu"
+	"github.com/winctr/winctr/internal/uvmdriver/qemu"
 )
 
 // stateFile records in a container's bundle where its rootfs was mounted

@@ -1,6 +1,7 @@
 // Package uvm is the utility VM of a hypervisor-isolated pod: its
 // configuration, and the host side of the host<->guest transport. Drivers
-// per hypervisor live in subpackages (qemu on Linux hosts).
+// per hypervisor live beside it, in internal/uvmdriver (qemu on Linux hosts,
+// hcs on Windows hosts), and import it.
 package uvm
 
 import (

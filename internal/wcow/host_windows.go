@@ -25,7 +25,7 @@ import (
 	"github.com/winctr/winctr/internal/options"
 	"github.com/winctr/winctr/internal/stdio"
 	"github.com/winctr/winctr/internal/undo"
-	uvmhcs "github.com/winctr/winctr/internal/uvm/hcs"
+	uvmhcs "github.com/winctr/winctr/internal/uvmdriver/hcs"
 	"github.com/winctr/winctr/internal/wcow/hcsdoc"
 )
 

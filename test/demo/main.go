@@ -20,7 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
-	"github.com/winctr/winctr/internal/uvm/qemu"
+	"github.com/winctr/winctr/internal/uvmdriver/qemu"
 	"github.com/winctr/winctr/test/harness"
 	"github.com/winctr/winctr/test/image"
 )

@@ -2,7 +2,7 @@
 // from what containerd gives a shim (the OCI spec, its annotations): a
 // process-isolated Windows container, a Windows container hosted in a
 // utility VM, and their processes. The utility VMs' own documents are
-// built beside their driver, in internal/uvm/hcs. The builders are pure
+// built beside their driver, in internal/uvmdriver/hcs. The builders are pure
 // functions, so they are tested on every platform against checked-in
 // documents.
 package hcsdoc

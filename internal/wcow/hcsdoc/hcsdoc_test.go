@@ -11,7 +11,7 @@ import (
 
 	"github.com/winctr/winctr/internal/hcs/hcstest"
 	"github.com/winctr/winctr/internal/hcs/schema"
-	uvmhcs "github.com/winctr/winctr/internal/uvm/hcs"
+	uvmhcs "github.com/winctr/winctr/internal/uvmdriver/hcs"
 )
 
 func u64(v uint64) *uint64 { return &v }

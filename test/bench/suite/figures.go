@@ -17,7 +17,7 @@ import (
 
 	"github.com/winctr/winctr/internal/bootmanifest"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
-	"github.com/winctr/winctr/internal/uvm/qemu"
+	"github.com/winctr/winctr/internal/uvmdriver/qemu"
 	"github.com/winctr/winctr/test/harness"
 	"github.com/winctr/winctr/test/image"
 )

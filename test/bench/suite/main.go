@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/winctr/winctr/internal/lcow"
-	"github.com/winctr/winctr/internal/uvm/qemu"
+	"github.com/winctr/winctr/internal/uvmdriver/qemu"
 	"github.com/winctr/winctr/test/harness"
 )
 
