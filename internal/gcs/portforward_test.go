@@ -3,7 +3,6 @@
 package gcs
 
 import (
-	"bufio"
 	"errors"
 	"io"
 	"net"
@@ -13,39 +12,16 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
-)
 
-// listenLoopback serves one line-echo per connection on the loopback,
-// standing in for a pod's server in the guest.
-func listenLoopback(t *testing.T) (net.Listener, uint16) {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				line, _ := bufio.NewReader(c).ReadString('\n')
-				io.WriteString(c, "echo: "+line)
-			}()
-		}
-	}()
-	return l, uint16(l.Addr().(*net.TCPAddr).Port)
-}
+	"github.com/winctr/winctr/internal/echotest"
+)
 
 // The host's port stream reaches a server on the guest's loopback, both
 // ways; a port nobody listens on is refused before any byte is carried,
 // as ErrUnavailable with the guest's reason.
 func TestPortStreams(t *testing.T) {
 	g := newGuest(t)
-	_, open := listenLoopback(t)
+	open := echotest.Listen(t)
 	closed, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

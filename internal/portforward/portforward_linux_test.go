@@ -3,7 +3,6 @@
 package portforward
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/vishvananda/netns"
 
+	"github.com/winctr/winctr/internal/echotest"
 	"github.com/winctr/winctr/internal/innetns"
 )
 
@@ -46,32 +46,15 @@ func TestProbe(t *testing.T) {
 	}
 }
 
-// guestEcho stands in for the guest: port 80 answers each line with
-// "echo: <line>"; every other port is refused.
+// guestEcho stands in for the guest: port 80 is an echotest server;
+// every other port is refused.
 func guestEcho(t *testing.T) OpenPort {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				line, _ := bufio.NewReader(c).ReadString('\n')
-				io.WriteString(c, "echo: "+line)
-			}()
+	port := echotest.Listen(t)
+	return func(p uint16) (net.Conn, error) {
+		if p != 80 {
+			return nil, fmt.Errorf("port %d in the guest: connection refused", p)
 		}
-	}()
-	return func(port uint16) (net.Conn, error) {
-		if port != 80 {
-			return nil, fmt.Errorf("port %d in the guest: connection refused", port)
-		}
-		return net.Dial("tcp4", l.Addr().String())
+		return net.Dial("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
 	}
 }
 
