@@ -16,9 +16,19 @@ import (
 //     virtio-fs share, which is not done; the VM is the pod's boundary;
 //   - shared mount propagation with the host (rshared, as a
 //     Bidirectional volume asks): the host's and the guest's mount tables
-//     are different kernels', and nothing crosses between them.
+//     are different kernels', and nothing crosses between them;
+//   - a pod sandbox sharing one of the host's namespaces (hostNetwork,
+//     hostIPC, hostPID: CRI leaves that namespace out of the sandbox's
+//     spec): in the guest its containers would silently get the guest's.
 func CheckVMSpec(spec *specs.Spec) error {
 	if l := spec.Linux; l != nil {
+		if spec.Annotations[AnnotationContainerType] == ContainerTypeSandbox {
+			for _, h := range hostNamespaces {
+				if !slices.ContainsFunc(l.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == h.typ }) {
+					return ErrVMHostNamespace(h.key)
+				}
+			}
+		}
 		for _, ns := range l.Namespaces {
 			if ns.Type == specs.UserNamespace && ns.Path == "" {
 				return ErrVMUserNamespace
@@ -32,6 +42,25 @@ func CheckVMSpec(spec *specs.Spec) error {
 		}
 	}
 	return checkVMMounts(spec.Mounts)
+}
+
+// hostNamespaces are the namespaces a Kubernetes pod may share with its
+// node, by the pod spec's key.
+var hostNamespaces = []struct {
+	typ specs.LinuxNamespaceType
+	key string
+}{
+	{specs.NetworkNamespace, "hostNetwork"},
+	{specs.IPCNamespace, "hostIPC"},
+	{specs.PIDNamespace, "hostPID"},
+}
+
+// ErrVMHostNamespace is the refusal of a pod that shares the host's
+// namespace named by its pod spec key (hostNetwork, hostIPC or hostPID)
+// in a utility VM.
+func ErrVMHostNamespace(key string) error {
+	kind := map[string]string{"hostNetwork": "network", "hostIPC": "IPC", "hostPID": "PID"}[key]
+	return fmt.Errorf("a pod sharing the host's %s namespace (%s) cannot run in a utility VM, whose containers would share the guest's instead; use process isolation: %w", kind, key, errdefs.ErrInvalidArgument)
 }
 
 // ErrVMUserNamespace is the refusal of a user-namespaced pod or container

@@ -9,6 +9,18 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
+// sandbox makes the spec a CRI pod sandbox's with only the namespaces
+// given (and a mount namespace).
+func sandbox(types ...specs.LinuxNamespaceType) func(*specs.Spec) {
+	return func(s *specs.Spec) {
+		s.Annotations = map[string]string{AnnotationContainerType: ContainerTypeSandbox}
+		s.Linux.Namespaces = []specs.LinuxNamespace{{Type: specs.MountNamespace}}
+		for _, t := range types {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: t})
+		}
+	}
+}
+
 // TestCheckVMSpec: what a utility VM cannot give is refused at
 // create with the reason; what it can passes.
 func TestCheckVMSpec(t *testing.T) {
@@ -39,6 +51,11 @@ func TestCheckVMSpec(t *testing.T) {
 			s.Mounts = []specs.Mount{{Destination: "/data", Type: "bind", Source: "/x", Options: []string{"rbind", "rshared"}}}
 		}, "Bidirectional"},
 		{"rshared rootfs", func(s *specs.Spec) { s.Linux.RootfsPropagation = "rshared" }, "rshared propagation"},
+		{"a container without the pod's namespaces", func(*specs.Spec) {}, ""}, // ctr run's; the base has no ipc or network
+		{"a pod sandbox of its own namespaces", sandbox(specs.NetworkNamespace, specs.IPCNamespace, specs.PIDNamespace), ""},
+		{"hostNetwork sandbox", sandbox(specs.IPCNamespace, specs.PIDNamespace), "host's network namespace (hostNetwork)"},
+		{"hostIPC sandbox", sandbox(specs.NetworkNamespace, specs.PIDNamespace), "host's IPC namespace (hostIPC)"},
+		{"hostPID sandbox", sandbox(specs.NetworkNamespace, specs.IPCNamespace), "host's PID namespace (hostPID)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,7 +22,7 @@ var _ containerhost.SandboxHost = (*Host)(nil)
 // is what CRI builds the containers' namespace paths from.
 func (h *Host) StartSandbox(ctx context.Context, req *containerhost.SandboxRequest) (containerhost.Process, error) {
 	if req.NetNS == "" {
-		return nil, fmt.Errorf("a pod on the host's network (hostNetwork) cannot run in a utility VM; use process isolation: %w", errdefs.ErrInvalidArgument)
+		return nil, containerhost.ErrVMHostNamespace("hostNetwork")
 	}
 	if h.hasPod {
 		return nil, fmt.Errorf("a second pod sandbox in one utility VM: %w", errdefs.ErrInvalidArgument)

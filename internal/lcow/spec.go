@@ -126,7 +126,7 @@ func guestSpec(spec *specs.Spec, guestDir string, isPodPid func(int) bool, submo
 			g.podCgroup = s.Linux.CgroupsPath
 		}
 		if sandbox && !hasNet {
-			return nil, fmt.Errorf("a pod on the host's network (hostNetwork) cannot run in a utility VM; use process isolation: %w", errdefs.ErrInvalidArgument)
+			return nil, containerhost.ErrVMHostNamespace("hostNetwork")
 		}
 		s.Linux = &linux
 	}

@@ -14,9 +14,17 @@ func refusePod(pod *runtimeapi.PodSandboxConfig, cfg *options.Config) error {
 	if cfg.Isolation != options.IsolationHypervisor {
 		return nil
 	}
+	nsOpts := pod.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	// POD is the mode's zero value: only options that are there ask.
-	if u := pod.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions(); u != nil && u.GetMode() == runtimeapi.NamespaceMode_POD {
+	if u := nsOpts.GetUsernsOptions(); u != nil && u.GetMode() == runtimeapi.NamespaceMode_POD {
 		return containerhost.ErrVMUserNamespace
+	}
+	// hostNetwork reaches the VM host as a sandbox without a netns.
+	if nsOpts.GetIpc() == runtimeapi.NamespaceMode_NODE {
+		return containerhost.ErrVMHostNamespace("hostIPC")
+	}
+	if nsOpts.GetPid() == runtimeapi.NamespaceMode_NODE {
+		return containerhost.ErrVMHostNamespace("hostPID")
 	}
 	return nil
 }

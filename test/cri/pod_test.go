@@ -332,8 +332,10 @@ func fetchAcross(t *testing.T, server *pod, cli string) {
 }
 
 // TestBadPodsAreRefused: a VM size out of range, an unknown isolation
-// value and a hostNetwork pod in a VM are each refused at RunPodSandbox
-// with the reason, and a pod already running keeps running.
+// value, and a pod sharing the node's network, IPC or PID namespace in a
+// VM (whose containers would silently get the guest's instead) are each
+// refused at RunPodSandbox with the reason, with a pause container and
+// with the Sandbox API, and a pod already running keeps running.
 func TestBadPodsAreRefused(t *testing.T) {
 	harness.RequireBootFiles(t)
 	running := runPod(t, harness.HandlerHypervisor, "steady", nil)
@@ -341,26 +343,33 @@ func TestBadPodsAreRefused(t *testing.T) {
 	tests := []struct {
 		name        string
 		annotations map[string]string
-		hostNetwork bool
+		node        *runtimeapi.NamespaceOption // the namespaces shared with the node
 		want        []string
 	}{
-		{"impossible VM size", map[string]string{"io.winctr.vm.memory-mb": "9"}, false, []string{"memory 9 MB"}},
-		{"unknown isolation", map[string]string{"io.winctr.isolation": "bogus"}, false, []string{"io.winctr.isolation", "bogus"}},
-		{"hostNetwork in a VM", nil, true, []string{"hostNetwork"}},
+		{"impossible VM size", map[string]string{"io.winctr.vm.memory-mb": "9"}, nil, []string{"memory 9 MB"}},
+		{"unknown isolation", map[string]string{"io.winctr.isolation": "bogus"}, nil, []string{"io.winctr.isolation", "bogus"}},
+		{"hostNetwork in a VM", nil, &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE},
+			[]string{"host's network namespace (hostNetwork) cannot run in a utility VM"}},
+		{"hostIPC in a VM", nil, &runtimeapi.NamespaceOption{Ipc: runtimeapi.NamespaceMode_NODE},
+			[]string{"host's IPC namespace (hostIPC) cannot run in a utility VM"}},
+		{"hostPID in a VM", nil, &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_NODE},
+			[]string{"host's PID namespace (hostPID) cannot run in a utility VM"}},
 	}
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := &runtimeapi.PodSandboxConfig{
-				Metadata:     &runtimeapi.PodSandboxMetadata{Name: "bad" + strconv.Itoa(i), Namespace: "default", Uid: "bad-uid-" + strconv.Itoa(i)},
-				LogDirectory: t.TempDir(),
-				Annotations:  tt.annotations,
-				Linux:        &runtimeapi.LinuxPodSandboxConfig{},
-			}
-			if tt.hostNetwork {
-				cfg.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE}}
-			}
-			expectRefused(t, harness.HandlerHypervisor, cfg, tt.want...)
-		})
+	for _, handler := range []string{harness.HandlerHypervisor, harness.HandlerHypervisorSandboxAPI} {
+		for i, tt := range tests {
+			t.Run(handler+"/"+tt.name, func(t *testing.T) {
+				cfg := &runtimeapi.PodSandboxConfig{
+					Metadata:     &runtimeapi.PodSandboxMetadata{Name: "bad" + strconv.Itoa(i), Namespace: "default", Uid: "bad-uid-" + strconv.Itoa(i)},
+					LogDirectory: t.TempDir(),
+					Annotations:  tt.annotations,
+					Linux:        &runtimeapi.LinuxPodSandboxConfig{},
+				}
+				if tt.node != nil {
+					cfg.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: tt.node}
+				}
+				expectRefused(t, handler, cfg, tt.want...)
+			})
+		}
 	}
 	if r := exec(t, steady, "true"); r.ExitCode != 0 {
 		t.Fatalf("the running pod stopped answering: %d", r.ExitCode)
