@@ -137,21 +137,15 @@ func newSpareNIC() (s *spareNIC, err error) {
 		return nil, err
 	}
 	mac[0] = mac[0]&^1 | 2 // unicast, locally administered
-	innetns.OnThrowawayThread(func() {
-		ns, nerr := netns.New()
-		if nerr != nil {
-			err = fmt.Errorf("network namespace for a pooled VM: %w", nerr)
-			return
-		}
-		tap, terr := openTap(tapName)
-		if terr != nil {
-			ns.Close()
-			err = terr
-			return
-		}
-		s = &spareNIC{ns: ns, nic: uvm.NIC{Tap: tap, MAC: mac.String()}}
+	var tap *os.File
+	ns, err := innetns.New(func() (err error) {
+		tap, err = openTap(tapName)
+		return err
 	})
-	return s, err
+	if err != nil {
+		return nil, fmt.Errorf("network namespace for a pooled VM: %w", err)
+	}
+	return &spareNIC{ns: ns, nic: uvm.NIC{Tap: tap, MAC: mac.String()}}, nil
 }
 
 // moveInto moves the tap into the pod's namespace, where QEMU's open

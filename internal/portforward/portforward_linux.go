@@ -222,10 +222,10 @@ func Probe() error {
 
 // newLoopbackNetns makes a network namespace whose loopback is up, as CRI
 // makes a pod's.
-func newLoopbackNetns() (ns netns.NsHandle, err error) {
-	innetns.OnThrowawayThread(func() { ns, err = netns.New() })
+func newLoopbackNetns() (netns.NsHandle, error) {
+	ns, err := innetns.New(func() error { return nil })
 	if err != nil {
-		return ns, fmt.Errorf("new network namespace: %w", err)
+		return ns, err
 	}
 	h, err := netlink.NewHandleAt(ns)
 	if err == nil {
