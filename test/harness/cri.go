@@ -122,8 +122,8 @@ func (c *CRI) setup(dir string) (string, error) {
 }
 
 // CRIBootFiles, when set before StartCRI, is the boot files directory of
-// the CRI harness's VM handlers (BootFilesEnv's, or the runtime's default
-// otherwise).
+// the CRI harness's handlers, for their VMs (BootFilesEnv's, or the
+// runtime's default otherwise).
 var CRIBootFiles = os.Getenv(BootFilesEnv)
 
 // The annotations the harness's handlers allow pods: the VM's size and,
@@ -149,11 +149,13 @@ func RuntimeConfig(handler, isolation, sandboxer string) string {
 	opts := fmt.Sprintf("      isolation = %q\n", isolation)
 	if isolation == "hypervisor" {
 		opts += fmt.Sprintf("      allowed_annotations = %s\n", vmAllowed)
-		if CRIBootFiles != "" {
-			opts += fmt.Sprintf("      boot_files_root_path = %q\n", CRIBootFiles)
-		}
 	} else {
 		opts += fmt.Sprintf("      allowed_annotations = %s\n", processAllowed)
+	}
+	// A process handler's pods may raise their isolation to a VM, which
+	// boots from the same files.
+	if CRIBootFiles != "" {
+		opts += fmt.Sprintf("      boot_files_root_path = %q\n", CRIBootFiles)
 	}
 	return fmt.Sprintf(`  [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.%[1]s]
     runtime_type = "io.containerd.winctr.v1"
