@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/winctr/winctr/internal/splice"
 )
 
 // Router sorts the streams the host opens by their header line: API
@@ -41,15 +43,9 @@ type bufferedConn struct {
 
 func (c bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
-// CloseWrite ends the sending half of the stream: a yamux stream's Close
-// does only that (it still reads until the host closes its end), an
-// AF_VSOCK connection has a half-close of its own.
-func (c bufferedConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return c.Conn.Close()
-}
+// CloseWrite passes the stream's half-close on, which the wrapper would
+// otherwise hide.
+func (c bufferedConn) CloseWrite() error { return splice.CloseWrite(c.Conn) }
 
 // Route reads a stream's header and hands the stream on.
 func (r *Router) Route(c net.Conn) {

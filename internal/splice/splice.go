@@ -10,9 +10,16 @@ import (
 	"net"
 )
 
-// closeWriter is a connection that can end its sending half alone:
-// TCP, AF_VSOCK, and the transport's streams.
-type closeWriter interface{ CloseWrite() error }
+// CloseWrite ends c's sending half: with c's own CloseWrite where it has
+// one (TCP, AF_VSOCK, wrappers passing it on), else with Close, which for
+// a yamux stream ends only its sending half too and for anything else
+// the whole connection.
+func CloseWrite(c net.Conn) error {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Close()
+}
 
 // Conns copies a to b and b to a until both directions have ended, then
 // closes both. When one side stops sending, the other side's sending half
@@ -29,10 +36,8 @@ func Conns(a, b net.Conn) error {
 			// never speak again.
 			a.Close()
 			b.Close()
-		} else if cw, ok := dst.(closeWriter); ok {
-			err = cw.CloseWrite()
 		} else {
-			dst.Close()
+			err = CloseWrite(dst)
 		}
 		errs <- err
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/hashicorp/yamux"
+
+	"github.com/winctr/winctr/internal/splice"
 )
 
 // Config is what a driver needs to boot a UVM.
@@ -132,21 +134,8 @@ func NewSession(conn io.ReadWriteCloser) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transport: %w", err)
 	}
-	return &Session{open: func() (net.Conn, error) {
-		st, err := s.OpenStream()
-		if err != nil {
-			return nil, err
-		}
-		return yamuxStream{st}, nil
-	}, done: s.CloseChan(), close: s.Close}, nil
+	return &Session{open: func() (net.Conn, error) { return s.Open() }, done: s.CloseChan(), close: s.Close}, nil
 }
-
-// yamuxStream gives a yamux stream the half-close of a TCP connection:
-// yamux's Close ends only the sending half, the stream still reads until
-// the guest closes its end.
-type yamuxStream struct{ *yamux.Stream }
-
-func (s yamuxStream) CloseWrite() error { return s.Stream.Close() }
 
 // NewDialSession makes each stream a connection of its own, made by dial
 // (an AF_VSOCK connection to the guest). The session ends when done is
@@ -218,12 +207,7 @@ func (c *portConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
 // CloseWrite ends the sending half, for a guest server that waits for
 // the end of a request.
-func (c *portConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return c.Conn.Close()
-}
+func (c *portConn) CloseWrite() error { return splice.CloseWrite(c.Conn) }
 
 // OpenLogs opens the stream on which the agent writes its log lines.
 func (s *Session) OpenLogs() (net.Conn, error) {
