@@ -75,7 +75,7 @@ func Start(nsPath string, open OpenPort, logger *log.Entry) (_ *Forwarder, retEr
 			l.Close()
 		}
 	}()
-	if err := addRedirect(int(ns), uint16(l.Addr().(*net.TCPAddr).Port)); err != nil {
+	if err := addRedirect(int(ns), f.Port()); err != nil {
 		return nil, fmt.Errorf("port-forward redirect in %s: %w", nsPath, err)
 	}
 	f.wg.Add(1)
