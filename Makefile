@@ -20,7 +20,7 @@ GUEST_RUNTIME ?= $(CURDIR)/_output/tools/guest/crun
 E2E_TIMEOUT ?= 30m
 
 .PHONY: install uninstall deb
-.PHONY: all build bootfiles bench bench-uvm deps test-deps demo fresh unit e2e e2e-compat fault fuzz test vet protos clean
+.PHONY: all build guest-kernel bootfiles bench bench-uvm deps test-deps demo fresh unit e2e e2e-compat fault fuzz test vet protos clean
 
 all: build
 
@@ -31,39 +31,44 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(VERSION_LDFLAGS)" -o $(WINCTR) ./cmd/winctr
 	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "-s -w $(VERSION_LDFLAGS)" -o $(AGENT) ./cmd/winctr-gcs
 
-# The utility VM's kernel (Debian's cloud kernel, installed by make deps)
-# and initrd (our agent as /init, the kernel modules it loads, and crun),
-# into the directory that follows.
+# The utility VM's kernel and initrd (our agent as /init, the kernel
+# modules it loads, and crun), into the directory that follows.
 BUILD_BOOTFILES = $(GO) run ./cmd/winctr-bootfiles -agent $(AGENT) -runtime $(GUEST_RUNTIME) -out
 
-# GUEST_KERNEL picks the kernel: debian, the cloud kernel installed on the
-# host; or project, Debian's source built with hack/guest-kernel/config,
-# once, into GUEST_KERNEL_DIR (hack/build-guest-kernel.sh).
-GUEST_KERNEL ?= debian
+# GUEST_KERNEL picks the kernel: project (the default), Debian's linux
+# source built with hack/guest-kernel/config, once, into GUEST_KERNEL_DIR
+# (hack/build-guest-kernel.sh; a later run with the same source, config
+# and script does nothing); or debian, the cloud kernel installed on the
+# host (make deps installs it then).
+GUEST_KERNEL ?= project
 GUEST_KERNEL_DIR ?= $(CURDIR)/_output/guest-kernel
-bootfiles: deps build
+ifeq ($(GUEST_KERNEL),project)
+KERNEL_FLAGS = -kernel-root $(GUEST_KERNEL_DIR)/root -kernel-release "$$(cat $(GUEST_KERNEL_DIR)/release)"
+else ifneq ($(GUEST_KERNEL),debian)
+$(error GUEST_KERNEL is project or debian, not $(GUEST_KERNEL))
+endif
+
+guest-kernel: deps
 ifeq ($(GUEST_KERNEL),project)
 	./hack/build-guest-kernel.sh $(GUEST_KERNEL_DIR)
-	$(BUILD_BOOTFILES) $(BOOTFILES_DIR) -kernel-root $(GUEST_KERNEL_DIR)/root -kernel-release "$$(cat $(GUEST_KERNEL_DIR)/release)"
-else ifeq ($(GUEST_KERNEL),debian)
-	$(BUILD_BOOTFILES) $(BOOTFILES_DIR)
-else
-	$(error GUEST_KERNEL is debian or project, not $(GUEST_KERNEL))
 endif
+
+bootfiles: deps build guest-kernel
+	$(BUILD_BOOTFILES) $(BOOTFILES_DIR) $(KERNEL_FLAGS)
 
 # What the demo and the boot files use; test-deps adds what only the
 # tests use (an older containerd, containerd's runc shim, CNI plugins).
 deps:
-	./hack/install-deps.sh demo
+	GUEST_KERNEL=$(GUEST_KERNEL) ./hack/install-deps.sh demo
 
 test-deps:
-	./hack/install-deps.sh test
+	GUEST_KERNEL=$(GUEST_KERNEL) ./hack/install-deps.sh test
 
 # The demo boots its own copy of the boot files, so that it neither needs
 # nor replaces the installed ones.
 DEMO_BOOTFILES := $(CURDIR)/_output/demo-lcow
-demo: deps build
-	$(BUILD_BOOTFILES) $(DEMO_BOOTFILES)
+demo: deps build guest-kernel
+	$(BUILD_BOOTFILES) $(DEMO_BOOTFILES) $(KERNEL_FLAGS)
 	$(GO) run ./test/demo -bootfiles $(DEMO_BOOTFILES)
 
 # The clean-root check: the README's first command on a minimal Debian 12
@@ -81,9 +86,12 @@ e2e: test-deps build bootfiles
 	$(GO) test -tags e2e -count=1 -v -p 1 -timeout $(E2E_TIMEOUT) ./internal/uvmdriver/qemu/ ./test/e2e/... ./test/cri/... ./test/ops/...
 
 # The same suite against containerd 2.2, which starts shims with the
-# protocol that containerd 2.0-2.2 use.
-e2e-compat: test-deps build bootfiles
-	WINCTR_CONTAINERD=$(CURDIR)/_output/tools/compat/bin/containerd \
+# protocol that containerd 2.0-2.2 use, and with Debian's cloud kernel in
+# its VMs: the kernel GUEST_KERNEL=debian selects keeps working too.
+COMPAT_BOOTFILES := $(CURDIR)/_output/debian-lcow
+e2e-compat: test-deps build
+	$(MAKE) bootfiles GUEST_KERNEL=debian BOOTFILES_DIR=$(COMPAT_BOOTFILES)
+	WINCTR_CONTAINERD=$(CURDIR)/_output/tools/compat/bin/containerd WINCTR_BOOTFILES=$(COMPAT_BOOTFILES) \
 		$(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./test/e2e/...
 
 # The fault suite: the shim killed at each step of its life, QEMU and

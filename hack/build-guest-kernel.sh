@@ -12,7 +12,8 @@
 # drivers, known at build time.
 #
 # The unpacked source is cached in $1/src-<version> and the build tree in
-# $1/build; a second run with the same source and config does nothing.
+# $1/build; a second run with the same source, config and script does
+# nothing, also when only the result ($1/root, release, stamp) is there.
 # Needs root for apt-get when build tools are missing.
 set -euo pipefail
 
@@ -20,16 +21,6 @@ out="$(mkdir -p "$1" && cd "$1" && pwd)"
 here="$(cd "$(dirname "$0")" && pwd)"
 config="$here/guest-kernel/config"
 jobs="${JOBS:-$(nproc)}"
-
-export DEBIAN_FRONTEND=noninteractive
-build_pkgs=()
-for pkg in gcc make bc flex bison libelf-dev dpkg-dev xz-utils; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || build_pkgs+=("$pkg")
-done
-if [ "${#build_pkgs[@]}" -gt 0 ]; then
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${build_pkgs[@]}" </dev/null
-fi
 
 # The source index of Debian's own archive, in a list of our own: the
 # system's apt configuration is left as it is.
@@ -44,14 +35,41 @@ deb-src http://deb.debian.org/debian-security $codename-security main
 LIST
 apt_src=(-o "Dir::Etc::sourcelist=$apt_dir/sources.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$apt_dir/lists" -o APT::Sandbox::User=root)
 
-# A version already unpacked is used as it is (offline rebuilds, CI caches);
-# otherwise the newest one the archive serves.
+# The version: GUEST_KERNEL_VERSION; else the one last built here (also a
+# build kept without its source, as the clean-root check leaves one); else
+# one already unpacked (offline rebuilds); else the newest the archive serves.
 version="${GUEST_KERNEL_VERSION:-}"
+if [ -z "$version" ] && [ -f "$out/stamp" ] && [ -f "$out/release" ]; then
+  version="$(cut -d' ' -f1 "$out/stamp")"
+fi
 if [ -z "$version" ]; then
   for d in "$out"/src-*/; do
     [ -f "$d/.unpacked" ] && version="$(basename "$d")" && version="${version#src-}"
   done
 fi
+# What the build depends on: the source's version, the config and this
+# script. A build whose stamp matches is used as it is.
+stamp_of() { echo "$1 $(cat "$config" "$0" | sha256sum | cut -d' ' -f1)"; }
+if [ -n "$version" ] && [ -f "$out/release" ] && [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$(stamp_of "$version")" ]; then
+  exit 0
+fi
+# A rebuild of a version whose source is gone takes the newest instead:
+# the archive may no longer serve it.
+if [ -z "${GUEST_KERNEL_VERSION:-}" ] && [ -n "$version" ] && [ ! -f "$out/src-$version/.unpacked" ]; then
+  version=""
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+build_pkgs=()
+for pkg in gcc make bc flex bison libelf-dev dpkg-dev xz-utils; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || build_pkgs+=("$pkg")
+done
+if [ "${#build_pkgs[@]}" -gt 0 ]; then
+  echo "build-guest-kernel: apt: ${build_pkgs[*]}: the kernel's build tools"
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${build_pkgs[@]}" </dev/null >/dev/null
+fi
+
 if [ -z "$version" ] || [ ! -f "$out/src-$version/.unpacked" ]; then
   apt-get -qq "${apt_src[@]}" update
   if [ -z "$version" ]; then
@@ -79,10 +97,7 @@ if [ -z "$version" ] || [ ! -f "$out/src-$version/.unpacked" ]; then
 fi
 src="$out/src-$version"
 
-stamp="$version $(sha256sum "$config" | cut -d' ' -f1)"
-if [ -f "$out/release" ] && [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ]; then
-  exit 0
-fi
+stamp="$(stamp_of "$version")"
 echo "build-guest-kernel: building linux $version for the utility VM ($jobs jobs)"
 start=$(date +%s)
 build="$out/build"

@@ -15,7 +15,9 @@
 # ends every process left in it. That process unmounts and ends what is
 # left on its own too, by PID, also when a step fails; then the root is
 # deleted. What stays on the host is the debootstrap tarball cached under
-# _output/fresh (delete it to download the packages again).
+# _output/fresh (delete it to download the packages again) and the guest
+# kernel that make demo built in the root, in _output/guest-kernel, where
+# this checkout's make bootfiles finds it and builds it no more.
 #
 # Needs root, git and Go on the host; installs debootstrap if missing.
 set -euo pipefail
@@ -207,3 +209,16 @@ unshare --mount --pid --fork --kill-child --propagation private --mount-proc \
   "$self" --inside "$root" "$goroot" &
 ns_pid=$!
 wait "$ns_pid"
+
+# The guest kernel the root built (the same source, config and script as
+# this checkout's) is kept for this checkout's own builds, which then do
+# not build it again: the result alone, not its source and build tree.
+built="$root/root/winctr/_output/guest-kernel"
+kept="$repo/_output/guest-kernel"
+if [ -f "$built/stamp" ] && ! cmp -s "$built/stamp" "$kept/stamp" 2>/dev/null; then
+  mkdir -p "$kept"
+  rm -rf "$kept/root" "$kept/release" "$kept/stamp"
+  cp -a "$built/root" "$built/release" "$kept/"
+  cp "$built/stamp" "$kept/stamp"
+  say "kept the guest kernel it built ($(cat "$kept/release")) in $kept"
+fi

@@ -6,6 +6,10 @@
 #
 #   hack/install-deps.sh demo   what `make demo` and `make bootfiles` use
 #   hack/install-deps.sh test   that and what only the tests use (default)
+#
+# GUEST_KERNEL=debian (as make passes it) adds Debian's cloud kernel to the
+# demo's packages; the project's kernel builds its own tools
+# (hack/build-guest-kernel.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,9 +39,14 @@ packages=(
   "runc=the host's OCI runtime, for containers on the host kernel"
   "busybox-static=the container image, built locally from its binary"
   "qemu-system-x86=the utility VM: QEMU and virtiofsd"
-  "linux-image-cloud-amd64=the utility VM's kernel and modules, copied into the boot files"
   "crun=the guest's OCI runtime is this package's source, built static below"
 )
+# Debian's cloud kernel is the guest's only where GUEST_KERNEL=debian
+# selects it (make bootfiles builds the project's own otherwise); the tests
+# boot it too (make e2e-compat).
+if [ "$what" = test ] || [ "${GUEST_KERNEL:-project}" = debian ]; then
+  packages+=("linux-image-cloud-amd64=Debian's cloud kernel and modules, the guest's with GUEST_KERNEL=debian")
+fi
 if [ "$what" = test ]; then
   packages+=("containernetworking-plugins=the CRI tests' pod network (bridge, host-local, loopback)")
 fi
