@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 
 	"github.com/winctr/winctr/internal/bootmanifest"
-	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/internal/version"
 	agent "github.com/winctr/winctr/protos/agent/v1"
 )
@@ -22,7 +21,7 @@ var bootFilesCandidates = []string{"/usr/local/share/winctr/lcow", "/usr/share/w
 // defaultBootFiles is the first candidate with a kernel, else the first.
 func defaultBootFiles() string {
 	for _, d := range bootFilesCandidates {
-		if _, err := os.Stat(filepath.Join(d, bootfiles.KernelFile)); err == nil {
+		if _, err := os.Stat(filepath.Join(d, bootmanifest.KernelFile)); err == nil {
 			return d
 		}
 	}

@@ -21,6 +21,17 @@ import (
 // files hold: the agent's protocol and version, and the kernel release.
 const File = "manifest.json"
 
+// Names of the boot files beside File. VmlinuxFile, the uncompressed
+// kernel, is there when it could be unpacked from the kernel; Hyper-V
+// boots it directly, without firmware. They live here, not with the
+// builder, so that the shim can name them without linking the builder's
+// compressors.
+const (
+	KernelFile  = "kernel"
+	InitrdFile  = "initrd.img"
+	VmlinuxFile = "vmlinux"
+)
+
 // Manifest is File's content.
 type Manifest struct {
 	// AgentProtocol is the agent API version of the initrd's agent.

@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/winctr/winctr/internal/bootmanifest"
-	"github.com/winctr/winctr/internal/lcow/bootfiles"
 )
 
 // Status is a requirement's verdict.
@@ -263,7 +262,7 @@ func checkVirtiofsd(env Env, configured string, candidates []string) Result {
 func checkBootFiles(env Env, dir string, protocol int) Result {
 	r := Result{Name: "boot files", Scope: ScopeHypervisor}
 	var missing []string
-	for _, f := range []string{bootfiles.KernelFile, bootfiles.InitrdFile, bootmanifest.File} {
+	for _, f := range []string{bootmanifest.KernelFile, bootmanifest.InitrdFile, bootmanifest.File} {
 		if _, err := env.Stat(filepath.Join(dir, f)); err != nil {
 			missing = append(missing, filepath.Join(dir, f))
 		}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/winctr/winctr/internal/bootmanifest"
-	"github.com/winctr/winctr/internal/lcow/bootfiles"
 )
 
 // fakeEnv is a host made of maps.
@@ -85,7 +84,7 @@ func goodHost(t *testing.T) (*fakeEnv, Config) {
 			"/usr/lib/cni/loopback": "", "/usr/lib/cni/portmap": ""},
 		rw: map[string]bool{},
 	}
-	for _, f := range []string{bootfiles.KernelFile, bootfiles.InitrdFile, bootmanifest.File} {
+	for _, f := range []string{bootmanifest.KernelFile, bootmanifest.InitrdFile, bootmanifest.File} {
 		env.files[dir+"/"+f] = ""
 	}
 	return env, Config{Shim: "containerd-shim-winctr-v1", BootFiles: dir, AgentProtocol: 1,
@@ -117,8 +116,8 @@ func TestRun(t *testing.T) {
 		{"this machine: TCG is a warning, the rest passes", func(*fakeEnv, *Config) {}, nil, ""},
 		{"kvm", func(e *fakeEnv, _ *Config) { e.rw["/dev/kvm"] = true }, map[string]Status{"kvm": OK}, ""},
 		{"no boot files", func(e *fakeEnv, c *Config) {
-			delete(e.files, c.BootFiles+"/"+bootfiles.InitrdFile)
-			delete(e.files, c.BootFiles+"/"+bootfiles.KernelFile)
+			delete(e.files, c.BootFiles+"/"+bootmanifest.InitrdFile)
+			delete(e.files, c.BootFiles+"/"+bootmanifest.KernelFile)
 		}, map[string]Status{"boot files": Fail}, "initrd.img"},
 		{"boot files of another protocol", func(e *fakeEnv, c *Config) { c.AgentProtocol = 2 }, map[string]Status{"boot files": Fail}, "make bootfiles"},
 		{"containerd 1.7", func(e *fakeEnv, _ *Config) {

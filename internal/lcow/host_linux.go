@@ -23,7 +23,6 @@ import (
 	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/faultpoint"
 	"github.com/winctr/winctr/internal/layers"
-	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/internal/options"
 	"github.com/winctr/winctr/internal/portforward"
 	"github.com/winctr/winctr/internal/uvm"
@@ -201,8 +200,8 @@ func (q *qemuVM) start(ctx context.Context, pod podPlace, dial dialAgent, change
 	vm, err := qemu.Start(ctx, uvm.Config{
 		ID:       filepath.Base(stateDir),
 		StateDir: stateDir,
-		Kernel:   filepath.Join(boot, bootfiles.KernelFile),
-		Initrd:   filepath.Join(boot, bootfiles.InitrdFile),
+		Kernel:   filepath.Join(boot, bootmanifest.KernelFile),
+		Initrd:   filepath.Join(boot, bootmanifest.InitrdFile),
 		CPUs:     int(cfg.VMProcessorCount),
 		MemoryMB: int(cfg.VMMemoryMB),
 		ShareDir: q.shareDir,

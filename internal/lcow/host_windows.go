@@ -23,9 +23,9 @@ import (
 	"github.com/containerd/log"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/winctr/winctr/internal/bootmanifest"
 	"github.com/winctr/winctr/internal/containerhost"
 	"github.com/winctr/winctr/internal/layers"
-	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/internal/options"
 	"github.com/winctr/winctr/internal/undo"
 	"github.com/winctr/winctr/internal/uvm"
@@ -128,13 +128,13 @@ func (h *hcsVM) boot(ctx context.Context, pod podPlace, dial dialAgent, _ func()
 	if boot == "" {
 		boot = DefaultBootFiles
 	}
-	if _, err := os.Stat(filepath.Join(boot, bootfiles.InitrdFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(boot, bootmanifest.InitrdFile)); err != nil {
 		return fmt.Errorf("LCOW boot files in %s (copy the kernel and initrd.img that `make bootfiles` builds there): %w", boot, err)
 	}
 	direct := false
 	if _, err := os.Stat(filepath.Join(boot, uvmhcs.LCOWKernelDirectFile)); err == nil {
 		direct = true
-	} else if _, err := os.Stat(filepath.Join(boot, bootfiles.KernelFile)); err != nil {
+	} else if _, err := os.Stat(filepath.Join(boot, bootmanifest.KernelFile)); err != nil {
 		return fmt.Errorf("LCOW kernel in %s: %w", boot, err)
 	}
 	vmID := fmt.Sprintf("%s-%s@lcow", h.ns, id)

@@ -19,7 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/winctr/winctr/internal/lcow/bootfiles"
+	"github.com/winctr/winctr/internal/bootmanifest"
 	"github.com/winctr/winctr/internal/uvmdriver/qemu"
 	"github.com/winctr/winctr/test/harness"
 	"github.com/winctr/winctr/test/image"
@@ -70,7 +70,7 @@ func run(boot string) error {
 	if boot == "" {
 		return errors.New("-bootfiles is required (run `make demo`)")
 	}
-	for _, f := range []string{bootfiles.KernelFile, bootfiles.InitrdFile} {
+	for _, f := range []string{bootmanifest.KernelFile, bootmanifest.InitrdFile} {
 		if _, err := os.Stat(filepath.Join(boot, f)); err != nil {
 			return fmt.Errorf("boot files: %w (make demo builds them)", err)
 		}

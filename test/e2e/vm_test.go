@@ -16,7 +16,6 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/winctr/winctr/internal/bootmanifest"
-	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/test/harness"
 	"github.com/winctr/winctr/test/image"
 )
@@ -286,12 +285,12 @@ func TestVMBootFails(t *testing.T) {
 	harness.RequireBootFiles(t)
 	dir := t.TempDir()
 	src := harness.BootFiles()
-	for _, f := range []string{bootfiles.KernelFile, bootmanifest.File} {
+	for _, f := range []string{bootmanifest.KernelFile, bootmanifest.File} {
 		if err := os.Symlink(filepath.Join(src, f), filepath.Join(dir, f)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, bootfiles.InitrdFile), []byte("not a cpio archive\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, bootmanifest.InitrdFile), []byte("not a cpio archive\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	id := "vm-badboot"

@@ -23,6 +23,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/winctr/winctr/internal/bootmanifest"
 	"github.com/winctr/winctr/internal/lcow"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/internal/runchost"
@@ -574,13 +575,13 @@ func BootFilesOption() string {
 
 // GuestKernelRelease is the release (uname -r) of the kernel in BootFiles.
 func GuestKernelRelease() (string, error) {
-	return bootfiles.KernelRelease(filepath.Join(BootFiles(), bootfiles.KernelFile))
+	return bootfiles.KernelRelease(filepath.Join(BootFiles(), bootmanifest.KernelFile))
 }
 
 // BootFilesMissing says what is missing of the boot files the VM tests
 // boot from (BootFiles), or "" when `make bootfiles` has run.
 func BootFilesMissing() string {
-	for _, f := range []string{bootfiles.KernelFile, bootfiles.InitrdFile} {
+	for _, f := range []string{bootmanifest.KernelFile, bootmanifest.InitrdFile} {
 		if _, err := os.Stat(filepath.Join(BootFiles(), f)); err != nil {
 			return err.Error()
 		}

@@ -22,15 +22,6 @@ import (
 	"github.com/winctr/winctr/internal/uvm"
 )
 
-// Names of the files in a boot files directory. VmlinuxFile, the
-// uncompressed kernel, is there when it could be unpacked from the kernel;
-// Hyper-V boots it directly, without firmware.
-const (
-	KernelFile  = "kernel"
-	InitrdFile  = "initrd.img"
-	VmlinuxFile = "vmlinux"
-)
-
 // DefaultModules are what every LCOW guest on QEMU needs that the cloud
 // kernel builds as modules: the serial port to the host, virtio-fs,
 // overlay, the network, and the balloon whose free page reporting gives
@@ -203,13 +194,13 @@ func Build(o Options) error {
 		return err
 	}
 	kernel := filepath.Join(kroot, "boot", "vmlinuz-"+release)
-	if err := copyFile(kernel, filepath.Join(o.Out, KernelFile)); err != nil {
+	if err := copyFile(kernel, filepath.Join(o.Out, bootmanifest.KernelFile)); err != nil {
 		return fmt.Errorf("kernel (apt-get install linux-image-cloud-amd64): %w", err)
 	}
-	if err := writeVmlinux(kernel, filepath.Join(o.Out, VmlinuxFile)); err != nil {
+	if err := writeVmlinux(kernel, filepath.Join(o.Out, bootmanifest.VmlinuxFile)); err != nil {
 		return err
 	}
-	tmp := filepath.Join(o.Out, InitrdFile+".tmp")
+	tmp := filepath.Join(o.Out, bootmanifest.InitrdFile+".tmp")
 	f, err := os.Create(tmp)
 	if err != nil {
 		return err
@@ -224,7 +215,7 @@ func Build(o Options) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, filepath.Join(o.Out, InitrdFile)); err != nil {
+	if err := os.Rename(tmp, filepath.Join(o.Out, bootmanifest.InitrdFile)); err != nil {
 		return err
 	}
 	// Last: a manifest vouches for the kernel and initrd beside it.

@@ -223,7 +223,7 @@ func TestBuildWritesCompressedInitrd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(filepath.Join(out, InitrdFile))
+	f, err := os.Open(filepath.Join(out, bootmanifest.InitrdFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +250,7 @@ func TestBuildWritesCompressedInitrd(t *testing.T) {
 	if m, err := bootmanifest.Read(out); err != nil || m != (bootmanifest.Manifest{AgentProtocol: 9, AgentVersion: "v-test", KernelRelease: release}) {
 		t.Errorf("manifest %+v, %v", m, err)
 	}
-	if _, err := os.Stat(filepath.Join(out, InitrdFile+".tmp")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(out, bootmanifest.InitrdFile+".tmp")); !os.IsNotExist(err) {
 		t.Errorf("temporary file left: %v", err)
 	}
 }
@@ -309,10 +309,10 @@ func TestBuildFromKernelRootWithBuiltins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b, err := os.ReadFile(filepath.Join(out, KernelFile)); err != nil || string(b) != "kernel" {
+	if b, err := os.ReadFile(filepath.Join(out, bootmanifest.KernelFile)); err != nil || string(b) != "kernel" {
 		t.Fatalf("kernel: %q, %v", b, err)
 	}
-	frame, err := os.ReadFile(filepath.Join(out, InitrdFile))
+	frame, err := os.ReadFile(filepath.Join(out, bootmanifest.InitrdFile))
 	if err != nil {
 		t.Fatal(err)
 	}

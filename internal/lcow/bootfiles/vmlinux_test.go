@@ -81,9 +81,9 @@ func TestBuildWritesVmlinux(t *testing.T) {
 		Manifest: &bootmanifest.Manifest{AgentProtocol: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(filepath.Join(out, VmlinuxFile))
+	got, err := os.ReadFile(filepath.Join(out, bootmanifest.VmlinuxFile))
 	if err != nil || !bytes.Equal(got, elf) {
-		t.Fatalf("%s: %q, %v", VmlinuxFile, got, err)
+		t.Fatalf("%s: %q, %v", bootmanifest.VmlinuxFile, got, err)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/containerd/ttrpc"
 
+	"github.com/winctr/winctr/internal/bootmanifest"
 	"github.com/winctr/winctr/internal/lcow/bootfiles"
 	"github.com/winctr/winctr/internal/uvm"
 	agent "github.com/winctr/winctr/protos/agent/v1"
@@ -72,8 +73,8 @@ func TestBootAndPingAgent(t *testing.T) {
 	vm, err := Start(ctx, uvm.Config{
 		ID:       "test",
 		StateDir: filepath.Join(dir, "state"),
-		Kernel:   filepath.Join(boot, bootfiles.KernelFile),
-		Initrd:   filepath.Join(boot, bootfiles.InitrdFile),
+		Kernel:   filepath.Join(boot, bootmanifest.KernelFile),
+		Initrd:   filepath.Join(boot, bootmanifest.InitrdFile),
 		ShareDir: share,
 		Console:  console,
 	})

@@ -158,7 +158,7 @@ func (b *bench) coldUVM(ctx context.Context) ([]Figure, error) {
 	if err := b.buildFloor(); err != nil {
 		return nil, err
 	}
-	kernel := filepath.Join(b.cfg.bootfiles, bootfiles.KernelFile)
+	kernel := filepath.Join(b.cfg.bootfiles, bootmanifest.KernelFile)
 	var first, total, bare, runc []float64
 	for i := 0; i < b.cfg.runs; i++ {
 		f, t, err := b.vmEcho(ctx, fmt.Sprintf("uvm-%d", i))
@@ -219,7 +219,7 @@ func (b *bench) warmUVM(ctx context.Context) ([]Figure, error) {
 	if _, _, err := b.vmEchoWith(ctx, "warm-fill", args); err != nil {
 		return nil, err
 	}
-	kernel := filepath.Join(b.cfg.bootfiles, bootfiles.KernelFile)
+	kernel := filepath.Join(b.cfg.bootfiles, bootmanifest.KernelFile)
 	wait := func() error {
 		wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 		defer cancel()
@@ -356,7 +356,7 @@ func (b *bench) buildFloor() error {
 		Manifest: &bootmanifest.Manifest{AgentVersion: "poweroff floor"}}); err != nil {
 		return err
 	}
-	b.floor = filepath.Join(out, bootfiles.InitrdFile)
+	b.floor = filepath.Join(out, bootmanifest.InitrdFile)
 	return nil
 }
 

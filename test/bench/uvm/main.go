@@ -58,7 +58,7 @@ func run(runs int, boot string) error {
 			return err
 		}
 		vmRun = append(vmRun, d)
-		d, err = bareBoot(ctx, filepath.Join(boot, bootfiles.KernelFile), floor)
+		d, err = bareBoot(ctx, filepath.Join(boot, bootmanifest.KernelFile), floor)
 		if err != nil {
 			return err
 		}
@@ -87,7 +87,7 @@ func floorBootFiles(dir string) (string, error) {
 		Manifest: &bootmanifest.Manifest{AgentVersion: "poweroff floor"}}); err != nil {
 		return "", err
 	}
-	return filepath.Join(out, bootfiles.InitrdFile), nil
+	return filepath.Join(out, bootmanifest.InitrdFile), nil
 }
 
 // firstLine times `ctr run` of a VM container until its first output line.
