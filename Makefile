@@ -24,10 +24,18 @@ E2E_TIMEOUT ?= 30m
 
 all: build
 
+# The shim's build tags. grpcnotrace leaves out gRPC's request tracing
+# pages (golang.org/x/net/trace, off unless a program turns them on): they
+# import html/template, and with it the linker keeps every exported method
+# of every type in the binary, called or not. shim_tracing,
+# as for containerd's runc shim, adds OpenTelemetry spans on every ttrpc
+# call: make build SHIM_TAGS="grpcnotrace shim_tracing".
+SHIM_TAGS ?= grpcnotrace
+
 # The agent is stripped: every byte of it is unpacked and copied in each
 # VM's boot, and held in its memory.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(VERSION_LDFLAGS)" -o $(SHIM) ./cmd/containerd-shim-winctr-v1
+	CGO_ENABLED=0 $(GO) build -trimpath -tags "$(SHIM_TAGS)" -ldflags "$(VERSION_LDFLAGS)" -o $(SHIM) ./cmd/containerd-shim-winctr-v1
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(VERSION_LDFLAGS)" -o $(WINCTR) ./cmd/winctr
 	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "-s -w $(VERSION_LDFLAGS)" -o $(AGENT) ./cmd/winctr-gcs
 
@@ -78,6 +86,7 @@ fresh:
 
 unit:
 	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -tags "$(SHIM_TAGS) shim_tracing" ./cmd/containerd-shim-winctr-v1/
 
 # The suite through ctr, the CRI suite, the winctr command's suite and the
 # boot of a bare VM that they build on; one package at a time (each starts
@@ -141,6 +150,7 @@ vet:
 	GOOS=windows $(GO) build ./...
 	GOOS=windows $(GO) vet ./...
 	$(GO) vet -tags e2e ./test/... ./internal/uvm/... ./internal/uvmdriver/...
+	$(GO) vet -tags "grpcnotrace shim_tracing" ./cmd/containerd-shim-winctr-v1/
 
 protos:
 	./hack/gen-protos.sh

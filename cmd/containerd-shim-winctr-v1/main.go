@@ -10,9 +10,6 @@ import (
 	"os"
 
 	"github.com/containerd/containerd/v2/pkg/shim"
-	// OpenTelemetry spans on every ttrpc call, exported when the usual
-	// OTEL_* environment asks for it.
-	_ "github.com/containerd/containerd/v2/pkg/tracing/plugin"
 )
 
 // runtimeName is the runtime type containerd knows this shim by.

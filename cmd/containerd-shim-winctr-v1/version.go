@@ -28,7 +28,8 @@ func versionRequested(args []string) bool {
 }
 
 // printVersion writes winctr's version, revision and Go version, the
-// agent protocol it speaks and the containerd shim library it is built on.
+// agent protocol it speaks, the containerd shim library it is built on
+// and whether tracing is built in.
 func printVersion(w io.Writer, self string) {
 	fmt.Fprintf(w, "%s:\n", filepath.Base(self))
 	fmt.Fprintf(w, "  Version:        %s\n", version.Version)
@@ -36,4 +37,13 @@ func printVersion(w io.Writer, self string) {
 	fmt.Fprintf(w, "  Go version:     %s\n", version.GoVersion)
 	fmt.Fprintf(w, "  Agent protocol: %d\n", agent.ProtocolVersion)
 	fmt.Fprintf(w, "  containerd:     %s (shim library)\n", ctrversion.Version)
+	fmt.Fprintf(w, "  Tracing:        %s\n", tracingState())
+}
+
+// tracingState says whether OpenTelemetry tracing is built in.
+func tracingState() string {
+	if tracingBuiltIn {
+		return "built in (shim_tracing): spans exported where OTEL_EXPORTER_OTLP_ENDPOINT is set"
+	}
+	return "not built in (build with the shim_tracing tag)"
 }
