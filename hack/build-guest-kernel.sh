@@ -61,7 +61,8 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 build_pkgs=()
-for pkg in gcc make bc flex bison libelf-dev dpkg-dev xz-utils; do
+# kmod for depmod, which modules_install runs: a minimal Debian lacks it.
+for pkg in gcc make bc flex bison libelf-dev dpkg-dev xz-utils kmod; do
   dpkg -s "$pkg" >/dev/null 2>&1 || build_pkgs+=("$pkg")
 done
 if [ "${#build_pkgs[@]}" -gt 0 ]; then
@@ -99,6 +100,8 @@ src="$out/src-$version"
 
 stamp="$(stamp_of "$version")"
 echo "build-guest-kernel: building linux $version for the utility VM ($jobs jobs)"
+# Whatever step fails, its output is in the build log, not on the terminal.
+trap 'echo "build-guest-kernel: failed; the end of $out/build.log:" >&2; tail -20 "$out/build.log" >&2' ERR
 start=$(date +%s)
 build="$out/build"
 mkdir -p "$build"
