@@ -34,17 +34,10 @@ if [ "${have%%$'\n'*}" = "crun version ${upstream}" ] \
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-build_pkgs=()
 # python3: libocispec generates its JSON parsers with it; file: libtool's
 # configure probes libraries with it.
-for pkg in gcc make pkg-config libc6-dev libseccomp-dev libcap-dev libyajl-dev python3 file xz-utils patch; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || build_pkgs+=("$pkg")
-done
-if [ "${#build_pkgs[@]}" -gt 0 ]; then
-  echo "build-guest-crun: installing ${build_pkgs[*]} (to compile crun)"
-  apt-get -o DPkg::Lock::Timeout=600 update -qq
-  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${build_pkgs[@]}" </dev/null >/dev/null
-fi
+. "$(dirname "$0")/apt-missing.sh"
+apt_missing build-guest-crun "to compile crun" gcc make pkg-config libc6-dev libseccomp-dev libcap-dev libyajl-dev python3 file xz-utils patch
 echo "build-guest-crun: building a static crun $want for the utility VM (a few minutes, once)"
 
 work="$(mktemp -d)"

@@ -59,17 +59,9 @@ if [ -z "${GUEST_KERNEL_VERSION:-}" ] && [ -n "$version" ] && [ ! -f "$out/src-$
   version=""
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-build_pkgs=()
 # kmod for depmod, which modules_install runs: a minimal Debian lacks it.
-for pkg in gcc make bc flex bison libelf-dev dpkg-dev xz-utils kmod; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || build_pkgs+=("$pkg")
-done
-if [ "${#build_pkgs[@]}" -gt 0 ]; then
-  echo "build-guest-kernel: apt: ${build_pkgs[*]}: the kernel's build tools"
-  apt-get -o DPkg::Lock::Timeout=600 update -qq
-  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${build_pkgs[@]}" </dev/null >/dev/null
-fi
+. "$here/apt-missing.sh"
+apt_missing build-guest-kernel "the kernel's build tools" gcc make bc flex bison libelf-dev dpkg-dev xz-utils kmod
 
 if [ -z "$version" ] || [ ! -f "$out/src-$version/.unpacked" ]; then
   apt-get -qq "${apt_src[@]}" update

@@ -22,16 +22,8 @@ case "$have" in
   "runc version ${version#v}"*) exit 0 ;;
 esac
 echo "build-host-runc: building runc $version with seccomp (the host's runc for process isolation: idmapped mounts for user-namespaced pods)"
-build_pkgs=()
-for pkg in gcc libc6-dev pkg-config libseccomp-dev; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || build_pkgs+=("$pkg")
-done
-if [ "${#build_pkgs[@]}" -gt 0 ]; then
-  echo "build-host-runc: apt: ${build_pkgs[*]}: runc's cgo build with seccomp"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get -o DPkg::Lock::Timeout=600 update -qq
-  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${build_pkgs[@]}" </dev/null >/dev/null
-fi
+. hack/apt-missing.sh
+apt_missing build-host-runc "runc's cgo build with seccomp" gcc libc6-dev pkg-config libseccomp-dev
 work="$(mktemp -d)"
 trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
 dir="$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "github.com/opencontainers/runc@$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
