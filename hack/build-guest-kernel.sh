@@ -59,9 +59,10 @@ if [ -z "${GUEST_KERNEL_VERSION:-}" ] && [ -n "$version" ] && [ ! -f "$out/src-$
   version=""
 fi
 
-# kmod for depmod, which modules_install runs: a minimal Debian lacks it.
+# lz4 compresses the kernel (the config's KERNEL_LZ4), kmod has the
+# depmod that modules_install runs: a minimal Debian has neither.
 . "$here/apt-missing.sh"
-apt_missing build-guest-kernel "the kernel's build tools" gcc make bc flex bison libelf-dev dpkg-dev xz-utils kmod
+apt_missing build-guest-kernel "the kernel's build tools" gcc make bc flex bison libelf-dev dpkg-dev xz-utils kmod lz4
 
 if [ -z "$version" ] || [ ! -f "$out/src-$version/.unpacked" ]; then
   apt-get -qq "${apt_src[@]}" update
