@@ -33,7 +33,7 @@ func TestPrintVersionIsWinctrs(t *testing.T) {
 	var b bytes.Buffer
 	printVersion(&b, "/usr/local/bin/containerd-shim-winctr-v1")
 	out := b.String()
-	for _, want := range []string{"containerd-shim-winctr-v1:", "Version:        v9.9.9-test", "Revision:       abc123", "Go version:", "Agent protocol:", "Tracing:        not built in"} {
+	for _, want := range []string{"containerd-shim-winctr-v1:", "Version:        v9.9.9-test", "Revision:       abc123", "Go version:", "Agent protocol:", "Tracing:        " + tracingState()} {
 		if !strings.Contains(out, want) {
 			t.Errorf("version output lacks %q:\n%s", want, out)
 		}
