@@ -195,6 +195,10 @@ func Build(o Options) error {
 	}
 	kernel := filepath.Join(kroot, "boot", "vmlinuz-"+release)
 	if err := copyFile(kernel, filepath.Join(o.Out, bootmanifest.KernelFile)); err != nil {
+		// The project's kernel comes from its build, Debian's from apt.
+		if o.KernelRoot != "" {
+			return fmt.Errorf("kernel (hack/build-guest-kernel.sh installs it under %s): %w", o.KernelRoot, err)
+		}
 		return fmt.Errorf("kernel (apt-get install linux-image-cloud-amd64): %w", err)
 	}
 	if err := writeVmlinux(kernel, filepath.Join(o.Out, bootmanifest.VmlinuxFile)); err != nil {
