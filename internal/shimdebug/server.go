@@ -21,8 +21,10 @@ type Session struct {
 	// Stdout and Stderr go to the client.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
-	// Resize receives the client's terminal sizes; closed with Stdin's
-	// end.
+	// Resize receives the client's terminal sizes; closed when the
+	// client's connection ends. Sizes and Stdin come from one reader in
+	// the client's order, so a handler that waits for a size must keep
+	// reading Stdin meanwhile.
 	Resize <-chan Size
 }
 

@@ -44,12 +44,14 @@ func TestCall(t *testing.T) {
 			if !req.Terminal || req.Cols != 80 || len(req.Args) != 2 {
 				return 0, errors.New("request not passed whole")
 			}
-			size := <-s.Resize
-			io.WriteString(s.Stderr, "size "+strings.Repeat("x", int(size.Cols)/40)+"\n")
+			// Stdin first: its frames and the sizes come in the order the
+			// client sent them, and the client sends them side by side.
 			b, err := io.ReadAll(s.Stdin)
 			if err != nil {
 				return 0, err
 			}
+			size := <-s.Resize
+			io.WriteString(s.Stderr, "size "+strings.Repeat("x", int(size.Cols)/40)+"\n")
 			s.Stdout.Write(bytes.ToUpper(b))
 			return 3, nil
 		}
