@@ -68,7 +68,7 @@ func TestAccelerator(t *testing.T) {
 func TestArgsKernelParams(t *testing.T) {
 	cfg := uvm.Config{ID: "vm-1", Kernel: "k", Initrd: "i", Host: uvm.HostConfig{KernelParams: " loglevel=7 "}}
 	got := strings.Join(args(Q35, cfg, false, "/s/agent.sock", "/s/qmp.sock", "", 0), " ")
-	if !strings.Contains(got, "-append "+KernelCmdline+" loglevel=7") {
+	if !strings.Contains(got, "-append "+GuestCmdline(false, DefaultCPUs)+" loglevel=7") {
 		t.Errorf("kernel_params not appended to the command line: %s", got)
 	}
 }

@@ -140,6 +140,20 @@ const KernelCmdline = "console=ttyS0 panic=-1 quiet rootfstype=ramfs" +
 	" i8042.noaux i8042.nokbd i8042.nopnp i8042.dumbkbd 8250.nr_uarts=1" +
 	" cryptomgr.notests no_timer_check tsc=reliable rcupdate.rcu_expedited=1 noreplace-smp"
 
+// GuestCmdline is KernelCmdline for a guest of cpus vCPUs, under KVM or
+// not. Under TCG a single vCPU's kernel takes its ticks from the HPET
+// rather than the local APIC timer, whose calibration waits a tenth of a
+// second on every boot: QEMU emulates no TSC deadline timer, which is how
+// a guest under KVM skips that wait. With more than one vCPU the APIC
+// timers stay: each CPU needs its own, or the HPET's ticks go to them all
+// by IPI.
+func GuestCmdline(kvm bool, cpus int) string {
+	if !kvm && cpus == 1 {
+		return KernelCmdline + " noapictimer"
+	}
+	return KernelCmdline
+}
+
 // args builds QEMU's command line. The agent channel is a client-mode
 // chardev: QEMU connects to the shim's socket before the guest runs, so
 // the guest's port is connected from its first read.
@@ -163,7 +177,7 @@ func args(m Machine, cfg uvm.Config, kvm bool, agentSock, qmpSock, fsSock string
 		"-kernel", cfg.Kernel, "-initrd", cfg.Initrd,
 		"-qmp", "unix:"+qmpSock+",server=on,wait=off",
 	)
-	cmdline := KernelCmdline
+	cmdline := GuestCmdline(kvm, cpus)
 	if p := strings.TrimSpace(cfg.Host.KernelParams); p != "" {
 		cmdline += " " + p
 	}

@@ -365,8 +365,9 @@ func bareBoot(ctx context.Context, kernel, initrd string) (time.Duration, error)
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	args := append(qemu.MachineArgs(qemu.DefaultMachine, qemu.KVM()), "-m", strconv.Itoa(qemu.DefaultMemoryMB),
+		"-smp", strconv.Itoa(qemu.DefaultCPUs),
 		"-nodefaults", "-nographic", "-no-reboot", "-no-user-config", "-serial", "null",
-		"-kernel", kernel, "-initrd", initrd, "-append", qemu.KernelCmdline)
+		"-kernel", kernel, "-initrd", initrd, "-append", qemu.GuestCmdline(qemu.KVM(), qemu.DefaultCPUs))
 	cmd := exec.CommandContext(ctx, qemu.Binary, args...)
 	start := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
