@@ -143,7 +143,7 @@ const KernelCmdline = "console=ttyS0 panic=-1 quiet rootfstype=ramfs" +
 // GuestCmdline is KernelCmdline for a guest of cpus vCPUs, under KVM or
 // not. Under TCG a single vCPU's kernel takes its ticks from the HPET
 // rather than the local APIC timer, whose calibration waits a tenth of a
-// second on every boot: QEMU emulates no TSC deadline timer, which is how
+// second on every boot: TCG emulates no TSC deadline timer, which is how
 // a guest under KVM skips that wait. With more than one vCPU the APIC
 // timers stay: each CPU needs its own, or the HPET's ticks go to them all
 // by IPI.
