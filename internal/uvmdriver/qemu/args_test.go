@@ -52,17 +52,45 @@ func TestArgs(t *testing.T) {
 			if tt.cfg.ShareDir != "" {
 				fs = "/s/virtiofs.sock"
 			}
-			got := " " + strings.Join(args(tt.m, tt.cfg, tt.kvm, "/s/agent.sock", "/s/qmp.sock", fs, tt.cid), " ") + " "
-			for _, w := range tt.want {
-				if !strings.Contains(got, " "+w+" ") {
-					t.Errorf("args lack %q:\n%s", w, got)
-				}
-			}
-			for _, n := range tt.not {
-				if strings.Contains(got, n) {
-					t.Errorf("args have %q:\n%s", n, got)
-				}
-			}
+			checkArgs(t, args(tt.m, tt.cfg, tt.kvm, "/s/agent.sock", "/s/qmp.sock", fs, tt.cid), tt.want, tt.not)
 		})
+	}
+}
+
+func TestFloorArgs(t *testing.T) {
+	tests := []struct {
+		name      string
+		kvm       bool
+		want, not []string
+	}{
+		{"tcg", false,
+			[]string{"-accel tcg,tb-size=64", "-smp 1", "-m 512", "-kernel /b/kernel", "-initrd /b/floor.img",
+				"-append " + GuestCmdline(false, DefaultCPUs)},
+			[]string{"-device", "-qmp", "-chardev"}},
+		{"kvm", true,
+			[]string{"-machine q35,accel=kvm", "-smp 1", "-append " + KernelCmdline},
+			[]string{"-device", "noapictimer"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkArgs(t, FloorArgs("/b/kernel", "/b/floor.img", tt.kvm), tt.want, tt.not)
+		})
+	}
+}
+
+// checkArgs fails t unless a holds each of want as whole flags and none
+// of not anywhere.
+func checkArgs(t *testing.T, a, want, not []string) {
+	t.Helper()
+	got := " " + strings.Join(a, " ") + " "
+	for _, w := range want {
+		if !strings.Contains(got, " "+w+" ") {
+			t.Errorf("args lack %q:\n%s", w, got)
+		}
+	}
+	for _, n := range not {
+		if strings.Contains(got, n) {
+			t.Errorf("args have %q:\n%s", n, got)
+		}
 	}
 }

@@ -110,8 +110,7 @@ func (m Machine) noOptionROM() string {
 // are in bench/results/design-measurements.md.
 const TCGCacheMB = 64
 
-// MachineArgs are QEMU's machine and CPU flags for a VM on m. The
-// benchmark boots its bare-VM floor with the same ones.
+// MachineArgs are QEMU's machine and CPU flags for a VM on m.
 func MachineArgs(m Machine, kvm bool) []string {
 	if kvm {
 		return []string{"-machine", m.Name + ",accel=kvm", "-cpu", "host"}
@@ -122,7 +121,7 @@ func MachineArgs(m Machine, kvm bool) []string {
 }
 
 // KernelCmdline is the guest kernel's command line before the driver adds
-// its channel parameters; the benchmark's floor boots with it too. Past
+// its channel parameters. Past
 // the console, it skips work a utility VM has no use for: probing a
 // keyboard controller and serial ports beyond the console, the crypto
 // self-tests, the IO-APIC timer check, the TSC stability watchdog and
@@ -152,6 +151,17 @@ func GuestCmdline(kvm bool, cpus int) string {
 		return KernelCmdline + " noapictimer"
 	}
 	return KernelCmdline
+}
+
+// FloorArgs are QEMU's flags for a bare boot of kernel and initrd: the
+// machine, size and kernel command line the driver gives a default VM,
+// and no devices. The benchmarks time it as the floor a VM start can only
+// be slower than.
+func FloorArgs(kernel, initrd string, kvm bool) []string {
+	return append(MachineArgs(DefaultMachine, kvm),
+		"-smp", strconv.Itoa(DefaultCPUs), "-m", strconv.Itoa(DefaultMemoryMB),
+		"-nodefaults", "-nographic", "-no-reboot", "-no-user-config", "-serial", "null",
+		"-kernel", kernel, "-initrd", initrd, "-append", GuestCmdline(kvm, DefaultCPUs))
 }
 
 // args builds QEMU's command line. The agent channel is a client-mode

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -364,11 +363,7 @@ func (b *bench) buildFloor() error {
 func bareBoot(ctx context.Context, kernel, initrd string) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	args := append(qemu.MachineArgs(qemu.DefaultMachine, qemu.KVM()), "-m", strconv.Itoa(qemu.DefaultMemoryMB),
-		"-smp", strconv.Itoa(qemu.DefaultCPUs),
-		"-nodefaults", "-nographic", "-no-reboot", "-no-user-config", "-serial", "null",
-		"-kernel", kernel, "-initrd", initrd, "-append", qemu.GuestCmdline(qemu.KVM(), qemu.DefaultCPUs))
-	cmd := exec.CommandContext(ctx, qemu.Binary, args...)
+	cmd := exec.CommandContext(ctx, qemu.Binary, qemu.FloorArgs(kernel, initrd, qemu.KVM())...)
 	start := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("bare boot: %w: %s", err, out)

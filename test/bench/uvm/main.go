@@ -112,13 +112,10 @@ func firstLine(ctx context.Context, c *harness.Containerd, id string) (time.Dura
 	return d, cmd.Wait()
 }
 
-// bareBoot times QEMU from start to exit with the floor initrd, with the
-// machine flags the driver uses.
+// bareBoot times QEMU from start to exit with the floor initrd, as the
+// driver would boot it.
 func bareBoot(ctx context.Context, kernel, initrd string) (time.Duration, error) {
-	args := append(qemu.MachineArgs(qemu.DefaultMachine, qemu.KVM()), "-m", "512",
-		"-nodefaults", "-nographic", "-no-reboot", "-no-user-config", "-serial", "null",
-		"-kernel", kernel, "-initrd", initrd, "-append", "console=ttyS0 panic=-1 quiet")
-	cmd := exec.CommandContext(ctx, qemu.Binary, args...)
+	cmd := exec.CommandContext(ctx, qemu.Binary, qemu.FloorArgs(kernel, initrd, qemu.KVM())...)
 	start := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("bare boot: %v: %s", err, out)
